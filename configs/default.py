@@ -1,0 +1,58 @@
+"""Defaults every experiment starts from; each configs/NAME.py imports and edits them.
+
+python -m isx.main --config=configs/fashion_mnist_simplenet.py --workdir=workdirs/fmnist
+"""
+import ml_collections
+
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.dataset = ml_collections.ConfigDict(dict(
+      name='fashion_mnist',
+      data_dir=ml_collections.FieldReference(None, field_type=str),  # None: TFDS_DATA_DIR or ~/tensorflow_datasets
+      train_split='train',
+      eval_split='test',
+      standardize=False,  # the paper: pixels in [0, 1], nothing else
+      augment=False,  # random crop (4 px pad) + horizontal flip; not used by the paper
+      shuffle_buffer=60_000,
+  ))
+  c.model = ml_collections.ConfigDict(dict(
+      name='simplenet',
+      inward_scale=True,
+      xi=100.0,
+      embedding_dim=256,
+      conv_activation='none',  # simplenet: 'none' (paper text) or 'relu' (authors' code)
+      head='softmax',  # softmax | l2_softmax | normface | cosface | arcface
+      head_scale=0.0,  # 0: the head's default (alpha / s)
+      head_margin=-1.0,  # < 0: the head's default (cosface 0.35, arcface 0.5)
+      stem='cifar',  # googlenet: 'cifar' (32x32) | 'imagenet' (224x224)
+      batch_norm=True,  # googlenet only
+      dropout_rate=0.4,  # googlenet only
+  ))
+  c.loss = ml_collections.ConfigDict(dict(
+      name='softmax',  # softmax | softmax+contrastive | softmax+center
+      margin=1.0,  # contrastive margin m
+      contrastive_weight=1.0,
+      center_weight=0.01,
+      center_alpha=0.5,  # center update rate
+  ))
+  c.batch_size = 128  # global, over all devices and processes
+  c.eval_batch_size = 1000
+  c.num_epochs = 20
+  c.num_train_steps = -1  # -1: from num_epochs
+  c.optimizer = 'adam'
+  c.learning_rate = 1e-2  # the paper's Adam lr
+  c.lr_schedule = 'constant'  # constant | cosine | step (x0.1 at 50% and 75%)
+  c.warmup_steps = 0
+  c.weight_decay = 5e-4
+  c.weight_decay_form = 'l2'  # 'l2': wd * w added to the gradient (L2 in the loss); 'adamw': decoupled
+  c.grad_clip_norm = 0.0  # 0: off
+  c.seed = 0
+  c.log_every_steps = 50
+  c.eval_every_steps = 0  # 0: once per epoch
+  c.checkpoint_every_steps = 1000
+  c.max_checkpoints_to_keep = 3
+  c.retrieval_ks = (1, 5, 10)
+  c.knn_block_size = 1024
+  c.plots = True
+  return c

@@ -1,0 +1,1 @@
+"""isx: inward scaled hypersphere embeddings in JAX/Flax."""

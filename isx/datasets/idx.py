@@ -1,0 +1,172 @@
+"""Import MNIST-style IDX files as a TFDS dataset, for machines without internet.
+
+The result is stored under the name, version and features of TFDS's own
+registered builder, so `tfds.load(name, data_dir=...)` reads it through the
+normal TFDS path exactly as if TFDS had downloaded it. We import the IDX
+arrays rather than faking TFDS's download cache because other distributions
+(e.g. Debian's) ship .gz files whose bytes differ from TFDS's checksums.
+"""
+
+import gzip
+import math
+import pathlib
+import shutil
+import struct
+import zlib
+
+import numpy as np
+
+_UBYTE = 0x08  # IDX type code for unsigned bytes, the only type MNIST uses.
+_IMAGE_SHAPE = (28, 28)
+_NUM_CLASSES = 10
+_SPLIT_PREFIXES = {'train': 'train', 'test': 't10k'}
+
+# How to obtain the IDX files, per supported dataset.
+_HOW_TO_GET = {
+    'fashion_mnist': (
+        'On Debian: `apt-get install dataset-fashion-mnist` (files land in '
+        '/usr/share/datasets/fashion-mnist); else download them from '
+        'https://github.com/zalandoresearch/fashion-mnist'),
+    'mnist': (
+        'Download them from https://storage.googleapis.com/cvdf-datasets/mnist/'
+        " (TFDS's source), or where online just let tfds.load fetch mnist"),
+}
+DATASETS = tuple(sorted(_HOW_TO_GET))
+
+
+class PrepareDataError(Exception):
+  """A user-fixable problem with the inputs; the message says what to do."""
+
+
+def write_idx(path, array) -> None:
+  """Writes a uint8 array as an IDX file, gzipped if `path` ends in .gz."""
+  array = np.asarray(array)
+  if array.dtype != np.uint8:
+    raise ValueError(f'IDX writer supports uint8 only, got {array.dtype}')
+  header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(
+      f'>{array.ndim}I', *array.shape)
+  opener = gzip.open if str(path).endswith('.gz') else open
+  with opener(path, 'wb') as f:
+    f.write(header + array.tobytes())
+
+
+def read_idx(path) -> np.ndarray:
+  """Reads an uncompressed or gzipped (by file name) IDX file of uint8s."""
+  path = pathlib.Path(path)
+  opener = gzip.open if path.suffix == '.gz' else open
+  try:
+    with opener(path, 'rb') as f:
+      data = f.read()
+  except (OSError, EOFError, zlib.error) as e:  # Bad or truncated gzip stream.
+    raise PrepareDataError(
+        f'{path} is corrupt ({e}); delete it and fetch it again') from None
+  if len(data) < 4 or data[:3] != bytes([0, 0, _UBYTE]):
+    raise PrepareDataError(
+        f'{path} is not a uint8 IDX file (bad magic number {data[:4].hex()});'
+        ' check the file, or whether it was decompressed under a .gz name')
+  ndim = data[3]
+  offset = 4 + 4 * ndim
+  truncated = PrepareDataError(
+      f'{path} is truncated or corrupt (its size does not match its header);'
+      ' fetch it again')
+  if len(data) < offset:
+    raise truncated
+  shape = struct.unpack(f'>{ndim}I', data[4:offset])
+  if len(data) != offset + math.prod(shape):
+    raise truncated
+  return np.frombuffer(data, np.uint8, offset=offset).reshape(shape)
+
+
+def _find(idx_dir: pathlib.Path, stem: str, dataset: str) -> pathlib.Path:
+  for candidate in (idx_dir / stem, idx_dir / f'{stem}.gz'):
+    if candidate.is_file():
+      return candidate
+  raise PrepareDataError(
+      f'{stem}[.gz] not found in {idx_dir}; --idx_dir must hold the four '
+      f'{dataset} IDX files. {_HOW_TO_GET[dataset]}')
+
+
+def read_split(dataset: str, idx_dir, split: str):
+  """Returns validated (images [N, 28, 28], labels [N]) uint8 arrays."""
+  idx_dir = pathlib.Path(idx_dir)
+  prefix = _SPLIT_PREFIXES[split]
+  images_path = _find(idx_dir, f'{prefix}-images-idx3-ubyte', dataset)
+  labels_path = _find(idx_dir, f'{prefix}-labels-idx1-ubyte', dataset)
+  images, labels = read_idx(images_path), read_idx(labels_path)
+  if images.ndim != 3 or images.shape[1:] != _IMAGE_SHAPE:
+    raise PrepareDataError(
+        f'{images_path} holds shape {images.shape}, expected '
+        f'[N, {_IMAGE_SHAPE[0]}, {_IMAGE_SHAPE[1]}]; is it the right file?')
+  if labels.ndim != 1 or len(labels) != len(images):
+    raise PrepareDataError(
+        f'{labels_path} holds shape {labels.shape} but {images_path.name} has '
+        f'{len(images)} images; the two files do not belong together')
+  if labels.size and labels.max() >= _NUM_CLASSES:
+    raise PrepareDataError(
+        f'{labels_path} has label {labels.max()}, expected 0..'
+        f'{_NUM_CLASSES - 1}; is it the right file?')
+  return images, labels
+
+
+def _registered_builder(name: str, data_dir):
+  # Imported here so `import isx.datasets.idx` stays fast for CLI errors.
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  if name not in DATASETS:
+    raise PrepareDataError(
+        f'unknown dataset {name!r}; choose one of {", ".join(DATASETS)}')
+  return tfds.builder(name, data_dir=data_dir)
+
+
+def is_prepared(name: str, data_dir) -> bool:
+  """Whether `tfds.load(name, data_dir=data_dir)` would find the dataset."""
+  return _registered_builder(name, data_dir).is_prepared()
+
+
+def split_sizes(name: str, data_dir) -> dict[str, int]:
+  """Number of examples per split of the prepared dataset."""
+  splits = _registered_builder(name, data_dir).info.splits
+  return {split: info.num_examples for split, info in splits.items()}
+
+
+def _examples(images, labels):
+  for index, (image, label) in enumerate(zip(images, labels)):
+    # Same keys as TFDS's mnist builder, hence the same shuffled file order.
+    yield index, {'image': image[..., None], 'label': int(label)}
+
+
+def prepare_idx_dataset(name: str, idx_dir, data_dir, overwrite: bool = False
+                        ) -> pathlib.Path:
+  """Stores IDX files of `name` (mnist, fashion_mnist) as a TFDS dataset.
+
+  Args:
+    name: TFDS name of the dataset, one of `DATASETS`.
+    idx_dir: folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
+    data_dir: TFDS data dir to write into; pass it to `tfds.load` later.
+    overwrite: rebuild even if the dataset is already prepared there.
+
+  Returns:
+    The dataset's folder, `data_dir/name/version`.
+
+  Raises:
+    PrepareDataError: unknown name, or missing, corrupt or mismatched files.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  builder = _registered_builder(name, data_dir)
+  path = pathlib.Path(builder.data_dir)
+  if builder.is_prepared() and not overwrite:
+    return path
+  # Read everything before deleting anything, so a bad file loses no data.
+  splits = {split: read_split(name, idx_dir, split) for split in _SPLIT_PREFIXES}
+  shutil.rmtree(path, ignore_errors=True)
+  info = builder.info
+  tfds.dataset_builders.store_as_tfds_dataset(
+      name=name,
+      version=builder.version,
+      features=info.features,
+      split_datasets={s: _examples(*arrays) for s, arrays in splits.items()},
+      data_dir=data_dir,
+      description=info.description,
+      homepage=info.homepage,
+      citation=info.citation,
+  )
+  return path

@@ -1,0 +1,133 @@
+"""inward_scale: value, gradient (finite differences, Appendix B), properties; the heads."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from isx import layers
+from isx.layers import inward_scale
+
+
+def test_matches_equation_2():
+  x = np.random.default_rng(0).normal(size=(4, 7)).astype(np.float32)
+  eps = 1e-3
+  expected = x / (100.0 * np.sqrt(np.sum(x**2, -1, keepdims=True) + eps))
+  np.testing.assert_allclose(inward_scale(x, 100.0, eps=eps), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize('shape,scale,xi', [((3,), 1.0, 1.0), ((4, 5), 1e-3, 100.0),
+                                            ((2, 3, 6), 1e3, 1e4), ((1, 1152), 1.0, 1e2)])
+def test_gradient_matches_finite_differences(shape, scale, xi):
+  with jax.enable_x64(True):
+    x = scale * jnp.asarray(np.random.default_rng(1).normal(size=shape))
+    check_grads(lambda v: inward_scale(v, xi, eps=1e-12 * scale**2), (x,), order=2,
+                modes=('fwd', 'rev'), rtol=1e-5, atol=1e-8, eps=1e-4 * scale)
+
+
+def test_gradient_near_zero_input():
+  with jax.enable_x64(True):
+    x = jnp.full((2, 5), 1e-7)
+    check_grads(lambda v: inward_scale(v, 10.0, eps=1e-12), (x,), order=1, modes=('rev',),
+                rtol=1e-5, eps=1e-9)
+
+
+def test_appendix_b_complete_formula_matches_autodiff_simplified_does_not():
+  rng = np.random.default_rng(2)
+  with jax.enable_x64(True):
+    x, g = jnp.asarray(rng.normal(size=9)), jnp.asarray(rng.normal(size=9))
+    _, vjp = jax.vjp(lambda v: inward_scale(v, 100.0), x)
+    (autodiff,) = vjp(g)
+    complete = layers.inward_scale_vjp_reference(x, g, 100.0)
+    simplified = layers.inward_scale_vjp_reference(x, g, 100.0, paper_simplified=True)
+    np.testing.assert_allclose(complete, autodiff, rtol=1e-10)
+    assert not np.allclose(simplified, autodiff, rtol=1e-3)
+    # The dropped gamma-hat term is the component of g along x. For g = x, IS is flat (scale
+    # invariance), so the true gradient vanishes while the simplified one is x / (xi ||x||).
+    (autodiff_parallel,) = vjp(x)
+    np.testing.assert_allclose(autodiff_parallel, 0.0, atol=1e-12)
+    parallel = layers.inward_scale_vjp_reference(x, x, 100.0, paper_simplified=True)
+    np.testing.assert_allclose(jnp.linalg.norm(parallel), 1e-2, rtol=1e-6)
+    # ...and the simplified form is exact only for g orthogonal to x.
+    g_perp = g - x * jnp.dot(g, x) / jnp.dot(x, x)
+    (autodiff_perp,) = vjp(g_perp)
+    np.testing.assert_allclose(
+        layers.inward_scale_vjp_reference(x, g_perp, 100.0, paper_simplified=True),
+        autodiff_perp, rtol=1e-8)
+
+
+@pytest.mark.parametrize('xi', [1.0, 100.0, 1e5])
+def test_rows_have_norm_one_over_xi_scale_invariant_direction_kept(xi):
+  x = np.random.default_rng(3).normal(size=(6, 32)).astype(np.float32) * 5
+  y = np.asarray(inward_scale(x, xi))
+  np.testing.assert_allclose(np.linalg.norm(y, axis=-1), 1.0 / xi, rtol=1e-5)
+  np.testing.assert_allclose(inward_scale(3.7 * x, xi), y, rtol=1e-5, atol=1e-12)
+  cos = np.sum(x * y, -1) / (np.linalg.norm(x, axis=-1) * np.linalg.norm(y, axis=-1))
+  np.testing.assert_allclose(cos, 1.0, rtol=1e-6)
+
+
+def test_zero_row_is_finite_with_finite_gradient():
+  x = jnp.zeros((3, 8))
+  y = inward_scale(x)
+  grad = jax.grad(lambda v: jnp.sum(inward_scale(v) * jnp.arange(8.0)))(x)
+  chex.assert_tree_all_finite((y, grad))
+  np.testing.assert_array_equal(y, 0.0)
+
+
+def test_jit_vmap_and_any_leading_shape():
+  x = jax.random.normal(jax.random.key(0), (2, 3, 4, 10))
+  direct = inward_scale(x)
+  np.testing.assert_allclose(jax.jit(inward_scale)(x), direct, rtol=1e-6)
+  np.testing.assert_allclose(jax.vmap(jax.vmap(inward_scale))(x), direct, rtol=1e-6)
+  np.testing.assert_allclose(inward_scale(x, axis=1), x / (100 * jnp.sqrt(
+      jnp.sum(x**2, 1, keepdims=True) + layers.DEFAULT_EPS)), rtol=1e-6)
+
+
+@pytest.mark.parametrize('xi', [0.0, -1.0, float('nan'), float('inf'), 'big'])
+def test_bad_xi_is_rejected(xi):
+  with pytest.raises(ValueError, match='xi must be a positive finite number'):
+    inward_scale(jnp.ones((1, 3)), xi)
+  with pytest.raises(ValueError, match='xi must be a positive finite number'):
+    layers.InwardScale(xi).init(jax.random.key(0), jnp.ones((1, 3)))
+
+
+def _normalize(a, axis=-1):
+  return a / np.sqrt(np.sum(a**2, axis=axis, keepdims=True) + layers.DEFAULT_EPS)
+
+
+def _heads_case():
+  rng = np.random.default_rng(4)
+  return rng.normal(size=(5, 6)).astype(np.float32), np.array([0, 2, 1, 2, 0])
+
+
+def test_softmax_and_l2_softmax_heads_by_hand():
+  x, labels = _heads_case()
+  for head, transform in [(layers.SoftmaxHead(3), lambda a: a),
+                          (layers.L2SoftmaxHead(3, alpha=8.0), lambda a: 8.0 * _normalize(a))]:
+    params = head.init(jax.random.key(0), x)['params']
+    w, b = np.asarray(params['fc']['kernel']), np.asarray(params['fc']['bias'])
+    np.testing.assert_allclose(head.apply({'params': params}, x, labels), transform(x) @ w + b,
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('name,margin', [('normface', 0.0), ('cosface', 0.35), ('arcface', 0.5)])
+def test_cosine_heads_by_hand(name, margin):
+  x, labels = _heads_case()
+  head = layers.make_head(name, 3, scale=10.0, margin=margin)
+  params = head.init(jax.random.key(0), x, labels)['params']
+  cos = _normalize(x) @ _normalize(np.asarray(params['kernel']), axis=0)
+  np.testing.assert_allclose(head.apply({'params': params}, x), 10.0 * cos, rtol=1e-5, atol=1e-5)
+  target = cos[np.arange(5), labels]
+  expected = cos.copy()
+  if name == 'cosface':
+    expected[np.arange(5), labels] = target - margin
+  elif name == 'arcface':
+    expected[np.arange(5), labels] = np.cos(np.arccos(target) + margin)
+  np.testing.assert_allclose(head.apply({'params': params}, x, labels), 10.0 * expected,
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_head_is_rejected():
+  with pytest.raises(ValueError, match='unknown head'):
+    layers.make_head('sphereface', 3)

@@ -1,0 +1,69 @@
+"""Losses against values computed by hand in numpy."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from isx import losses
+
+RNG = np.random.default_rng(0)
+EMB = RNG.normal(size=(6, 3)).astype(np.float32)
+LABELS = np.array([0, 1, 0, 2, 1, 1])
+MASK = np.array([1, 1, 1, 1, 1, 0], np.float32)
+
+
+def _np_contrastive(x, y, m, w):
+  total, count = 0.0, 0.0
+  for i in range(len(x)):
+    for j in range(i + 1, len(x)):
+      if not (w[i] and w[j]):
+        continue
+      d = np.linalg.norm(x[i] - x[j])
+      total += d**2 if y[i] == y[j] else max(0.0, m - d)**2
+      count += 1
+  return total / count
+
+
+def test_softmax_cross_entropy_by_hand():
+  logits = RNG.normal(size=(6, 3)).astype(np.float32)
+  logp = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
+  expected = -np.mean(logp[np.arange(5), LABELS[:5]])
+  np.testing.assert_allclose(losses.softmax_cross_entropy(logits, LABELS, MASK), expected,
+                             rtol=1e-5)
+
+
+@pytest.mark.parametrize('margin', [0.5, 2.0])
+def test_contrastive_by_hand(margin):
+  np.testing.assert_allclose(losses.contrastive_loss(EMB, LABELS, margin, MASK),
+                             _np_contrastive(EMB, LABELS, margin, MASK), rtol=1e-5)
+
+
+def test_contrastive_gradient_finite_for_duplicate_points():
+  x = jnp.asarray(np.stack([EMB[0], EMB[0], EMB[1]]))
+  grad = jax.grad(lambda e: losses.contrastive_loss(e, jnp.array([0, 1, 1]), 1.0))(x)
+  assert np.all(np.isfinite(grad))
+
+
+def test_center_loss_and_update_by_hand():
+  centers = RNG.normal(size=(3, 3)).astype(np.float32)
+  expected = 0.5 * np.mean([np.sum((EMB[i] - centers[LABELS[i]])**2) for i in range(5)])
+  np.testing.assert_allclose(losses.center_loss(EMB, LABELS, centers, MASK), expected, rtol=1e-5)
+  new = np.asarray(losses.update_centers(centers, EMB, LABELS, alpha=0.5, mask=MASK))
+  for j in range(3):
+    members = [i for i in range(5) if LABELS[i] == j]
+    delta = sum(centers[j] - EMB[i] for i in members) / (1 + len(members))
+    np.testing.assert_allclose(new[j], centers[j] - 0.5 * delta, rtol=1e-5, atol=1e-6)
+  grad = jax.grad(lambda c: losses.center_loss(EMB, LABELS, c))(jnp.asarray(centers))
+  np.testing.assert_array_equal(grad, 0.0)
+
+
+def test_total_loss_weights_terms():
+  cfg = ml_collections.ConfigDict(dict(name='softmax+contrastive', margin=1.0,
+                                       contrastive_weight=0.5, center_weight=0.0))
+  logits = RNG.normal(size=(6, 3)).astype(np.float32)
+  loss, terms = losses.total_loss(cfg, {'logits': logits, 'embedding': EMB}, LABELS)
+  np.testing.assert_allclose(loss, terms['softmax'] + 0.5 * terms['contrastive'], rtol=1e-6)
+  cfg.name = 'triplet'
+  with pytest.raises(ValueError, match='unknown loss'):
+    losses.total_loss(cfg, {'logits': logits, 'embedding': EMB}, LABELS)
