@@ -38,7 +38,9 @@ def main(argv):
     raise SystemExit(f'error: {e}') from None
   sizes = idx.split_sizes(name, data_dir)
   print(f'{name}: ' + ', '.join(f'{s}={n}' for s, n in sizes.items()) +
-        f'. Train on it with --config.dataset.data_dir={data_dir}')
+        '. Train on it with:\n  python -m isx.main '
+        f'--config=configs/{name}_simplenet.py --workdir=workdirs/{name}_simplenet'
+        f' --config.dataset.data_dir={data_dir}')
 
 
 if __name__ == '__main__':

@@ -123,7 +123,7 @@ cmd_run() {
   # processes if one dies (they would hang in collectives); %t gives one log per process.
   run_cmd srun --kill-on-bad-exit=1 --gpu-bind=none --output="$LOG_DIR/isx-%j-%t.log" \
     env "${env_vars[@]}" "$VENV/bin/python" -m isx.main \
-    --config="$CONFIG" --workdir="$WORKDIR" ${EXTRA[@]+"${EXTRA[@]}"}
+    --config="$CONFIG" --workdir="$WORKDIR" --jax_distributed ${EXTRA[@]+"${EXTRA[@]}"}
 }
 
 case $CMD in

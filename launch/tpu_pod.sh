@@ -28,6 +28,7 @@ Settings (environment variable, or flag --lower_case_name=VALUE; flag wins):
   ACCELERATOR_TYPE default v4-32
   RUNTIME_VERSION  default tpu-ubuntu2204-base
   SPOT=1 | PREEMPTIBLE=1   create a spot / preemptible slice (or --spot, --preemptible)
+  CREATE_FLAGS     more flags for create, space-separated (e.g. --service-account=...)
   BUCKET           GCS bucket name without gs:// (needed by run unless WORKDIR and
                    TFDS_DATA_DIR are both set)
   CONFIG           default configs/cifar100_googlenet.py
@@ -86,6 +87,7 @@ ACCELERATOR_TYPE=${ACCELERATOR_TYPE:-v4-32}
 RUNTIME_VERSION=${RUNTIME_VERSION:-tpu-ubuntu2204-base}
 SPOT=${SPOT:-0}
 PREEMPTIBLE=${PREEMPTIBLE:-0}
+CREATE_FLAGS=${CREATE_FLAGS:-}
 BUCKET=${BUCKET:-}
 BUCKET=${BUCKET#gs://}
 CONFIG=${CONFIG:-configs/cifar100_googlenet.py}
@@ -115,6 +117,8 @@ cmd_create() {
   local extra=()
   [[ $SPOT == 1 ]] && extra+=(--spot)
   [[ $PREEMPTIBLE == 1 ]] && extra+=(--preemptible)
+  # shellcheck disable=SC2206  # split on spaces on purpose
+  [[ -n $CREATE_FLAGS ]] && extra+=($CREATE_FLAGS)
   run_cmd "${GCLOUD[@]}" create "$TPU_NAME" "${ZONE_ARGS[@]}" \
     --accelerator-type="$ACCELERATOR_TYPE" --version="$RUNTIME_VERSION" ${extra[@]+"${extra[@]}"}
 }
@@ -146,7 +150,7 @@ cmd_run() {
   [[ $WORKDIR == gs://* ]] || echo "tpu_pod.sh: warning: WORKDIR is not on GCS; every host must see the same checkpoints" >&2
   local train pidf="$R_LOGS/isx.pid" log="$R_LOGS/isx.log"
   train="$(q env PYTHONUNBUFFERED=1 TFDS_DATA_DIR="$TFDS_DATA_DIR") $R_VENV/bin/python -m isx.main $(q \
-    --config="$CONFIG" --workdir="$WORKDIR" ${EXTRA[@]+"${EXTRA[@]}"})"
+    --config="$CONFIG" --workdir="$WORKDIR" --jax_distributed ${EXTRA[@]+"${EXTRA[@]}"})"
   # Detached (nohup, all stdio redirected) so training outlives the ssh session; the pid
   # file lets `stop` end exactly this process and keeps a second launch off the busy TPU.
   on_all_workers "set -e; mkdir -p $R_LOGS; if [ -f $pidf ] && kill -0 \"\$(cat $pidf)\" 2>/dev/null; then echo \"\$(hostname): isx already running; use stop\" >&2; exit 1; fi; cd $R_CODE; echo \"=== \$(date -u) \$(hostname) \$(cat GIT_COMMIT 2>/dev/null)\" >> $log; nohup $train >> $log 2>&1 < /dev/null & echo \$! > $pidf; echo \"\$(hostname): started pid \$(cat $pidf), log $log\""

@@ -15,6 +15,7 @@ import struct
 import zlib
 
 import numpy as np
+import tensorflow_datasets as tfds
 
 _UBYTE = 0x08  # IDX type code for unsigned bytes, the only type MNIST uses.
 _IMAGE_SHAPE = (28, 28)
@@ -45,7 +46,7 @@ def write_idx(path, array) -> None:
     raise ValueError(f'IDX writer supports uint8 only, got {array.dtype}')
   header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(
       f'>{array.ndim}I', *array.shape)
-  opener = gzip.open if str(path).endswith('.gz') else open
+  opener = gzip.open if pathlib.Path(path).suffix == '.gz' else open
   with opener(path, 'wb') as f:
     f.write(header + array.tobytes())
 
@@ -109,8 +110,6 @@ def read_split(dataset: str, idx_dir, split: str):
 
 
 def _registered_builder(name: str, data_dir):
-  # Imported here so `import isx.datasets.idx` stays fast for CLI errors.
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if name not in DATASETS:
     raise PrepareDataError(
         f'unknown dataset {name!r}; choose one of {", ".join(DATASETS)}')
@@ -150,7 +149,6 @@ def prepare_idx_dataset(name: str, idx_dir, data_dir, overwrite: bool = False
   Raises:
     PrepareDataError: unknown name, or missing, corrupt or mismatched files.
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   builder = _registered_builder(name, data_dir)
   path = pathlib.Path(builder.data_dir)
   if builder.is_prepared() and not overwrite:

@@ -1,0 +1,12 @@
+"""SimpleNet + IS on SVHN (paper Table 3: 95.05 with IS, 93.20 without).
+
+python -m isx.main --config=configs/svhn_simplenet.py --workdir=workdirs/svhn_simplenet
+Baseline without the inward-scale layer: add --config.model.inward_scale=False
+"""
+from configs import default
+
+
+def get_config():
+  c = default.get_config()
+  c.dataset.name = 'svhn_cropped'
+  return c

@@ -1,0 +1,13 @@
+"""SimpleNet + IS on URDU characters, 64x64 (paper Table 4: 77.76 with IS, 74.03 without).
+Needs the manual download: see README, Data.
+
+python -m isx.main --config=configs/urdu_simplenet.py --workdir=workdirs/urdu_simplenet
+Baseline without the inward-scale layer: add --config.model.inward_scale=False
+"""
+from configs import default
+
+
+def get_config():
+  c = default.get_config()
+  c.dataset.name = 'urdu_characters'
+  return c

@@ -1,0 +1,37 @@
+"""Flags and start-up shared by the train (isx.main) and eval (isx.eval) binaries."""
+import os
+import sys
+
+from absl import flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'configs/NAME.py: the experiment.', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Checkpoints, logs, metrics and plots go here.')
+flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 (multi-process runs).')
+flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-process runs).')
+flags.DEFINE_integer('process_id', None, 'This process (multi-process runs).')
+flags.DEFINE_bool('jax_distributed', False, 'Call jax.distributed.initialize() with JAX\'s own '
+                  'cluster detection (TPU pod workers, SLURM); launch/ scripts pass it.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def init_distributed():
+  """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
+  multi-task SLURM step, JAX's own cluster detection; otherwise a single process."""
+  import jax
+  explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
+  if explicit:
+    if os.environ.get('JAX_PLATFORMS') == 'cpu':  # CPU processes need gloo for collectives
+      jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  elif FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1:
+    jax.distributed.initialize()
+  logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def fail(error: Exception):
+  """One line on stderr and a non-zero exit, instead of a traceback, for errors a user fixes."""
+  print(f'error: {error}', file=sys.stderr, flush=True)
+  sys.exit(1)

@@ -1,0 +1,25 @@
+"""Train: python -m isx.main --config=configs/NAME.py --workdir=DIR [--config.KEY=VALUE ...]
+
+Re-running with the same workdir resumes from the newest good checkpoint; the run ends with the
+evaluation (DIR/eval/metrics.json, embeddings.npz).
+"""
+from absl import app
+
+from isx import cli
+
+USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointError)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.init_distributed()
+  from isx import train
+  try:
+    train.train_and_evaluate(cli.FLAGS.config, cli.FLAGS.workdir)
+  except USER_ERRORS as e:
+    cli.fail(e)
+
+
+if __name__ == '__main__':
+  app.run(main)

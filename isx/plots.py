@@ -1,0 +1,55 @@
+"""Figures written as PNGs into the workdir: learning curves and the 2-D feature scatter."""
+import os
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from isx.metric_writers import read_jsonl  # noqa: E402
+
+
+def learning_curves(records, path):
+  train = [r for r in records if 'train/loss' in r]
+  test = [r for r in records if 'test/accuracy' in r]
+  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+  ax_loss.plot([r['step'] for r in train], [r['train/loss'] for r in train])
+  ax_loss.set(xlabel='step', ylabel='train loss', yscale='log')
+  ax_acc.plot([r['step'] for r in train], [r['train/accuracy'] for r in train], label='train')
+  if test:
+    ax_acc.plot([r['step'] for r in test], [r['test/accuracy'] for r in test], 'o-', label='test')
+  ax_acc.set(xlabel='step', ylabel='accuracy')
+  ax_acc.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def feature_scatter(embeddings, labels, path, title='', ax=None):
+  """The paper's Fig. 2/3: 2-D embeddings of the test set coloured by class."""
+  own = ax is None
+  if own:
+    fig, ax = plt.subplots(figsize=(5, 5))
+  for c in np.unique(labels):
+    pts = embeddings[labels == c]
+    ax.scatter(pts[:, 0], pts[:, 1], s=1, label=str(c), rasterized=True)
+  ax.set_title(title)
+  ax.set_aspect('equal', adjustable='datalim')
+  if own:
+    ax.legend(markerscale=8, fontsize=7, loc='best')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_workdir(workdir: str):
+  """Writes learning_curves.png, and features.png when the embedding is 2-D."""
+  records = read_jsonl(workdir)
+  if records:
+    learning_curves(records, os.path.join(workdir, 'learning_curves.png'))
+  npz = os.path.join(workdir, 'eval', 'embeddings.npz')
+  if os.path.exists(npz):
+    data = np.load(npz)
+    if data['embeddings'].shape[1] == 2:
+      feature_scatter(data['embeddings'], data['labels'], os.path.join(workdir, 'features.png'))

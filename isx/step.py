@@ -1,0 +1,173 @@
+"""Train state, optimiser and the jit-compiled, data-parallel train and eval steps.
+
+Nothing here imports TensorFlow: a GPU machine with only JAX can drive these steps with
+in-memory batches (benchmarks/, scripts/). Batches arrive as uint8 NHWC images; scaling to
+[0, 1], optional standardisation and augmentation happen inside the compiled step.
+"""
+import functools
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+from isx import losses
+
+DATA_AXIS = 'data'
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any = flax.struct.field(default_factory=dict)
+  centers: Any = None  # [classes, embedding_dim] for the center loss, else a dummy [1, 1]
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh over all devices (of all processes). Auto axis types: with the default
+  Explicit types a plain data-parallel gradient step fails with a ShardingTypeError."""
+  devices = jax.devices() if devices is None else devices
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def data_sharding(mesh):
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(DATA_AXIS))
+
+
+def replicated(mesh):
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+
+def check_batch_size(batch_size: int, mesh, what='batch_size'):
+  n = mesh.devices.size
+  if batch_size % n or batch_size % jax.process_count():
+    raise ValueError(f'{what}={batch_size} is not divisible by the {n} devices '
+                     f'({jax.process_count()} processes); use a multiple of {n}')
+
+
+def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
+  lr = config.learning_rate
+  if config.lr_schedule == 'constant':
+    schedule = optax.constant_schedule(lr)
+  elif config.lr_schedule == 'cosine':
+    schedule = optax.cosine_decay_schedule(lr, max(total_steps - config.warmup_steps, 1))
+  elif config.lr_schedule == 'step':
+    schedule = optax.piecewise_constant_schedule(
+        lr, {int(0.5 * total_steps): 0.1, int(0.75 * total_steps): 0.1})
+  else:
+    raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; use constant, cosine or step")
+  if config.warmup_steps:
+    warmup = optax.linear_schedule(0.0, lr, config.warmup_steps)
+    schedule = optax.join_schedules([warmup, schedule], [config.warmup_steps])
+  return schedule
+
+
+def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
+  """Adam with weight decay on conv/dense kernels (not biases, PReLU slopes or BN).
+
+  weight_decay_form 'l2' adds wd * w to the gradient before Adam: exactly L2 (wd/2 ||w||^2) in
+  the loss, as in the paper's era. 'adamw' decays the weights after Adam (Loshchilov & Hutter).
+  """
+  if config.optimizer != 'adam':
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; isx trains with 'adam'")
+  schedule = learning_rate_schedule(config, total_steps)
+  decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+  if config.weight_decay_form == 'l2':
+    tx = optax.chain(optax.add_decayed_weights(config.weight_decay, decay_mask),
+                     optax.scale_by_adam(), optax.scale_by_learning_rate(schedule))
+  elif config.weight_decay_form == 'adamw':
+    tx = optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
+  else:
+    raise ValueError(f"unknown weight_decay_form {config.weight_decay_form!r}; use 'l2' or 'adamw'")
+  if config.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+  return tx
+
+
+def create_train_state(config, model, image_shape, num_classes, total_steps, rng) -> TrainState:
+  variables = jax.jit(functools.partial(model.init, train=False))(
+      rng, jnp.zeros((1, *image_shape), jnp.float32))
+  centers_shape = ((num_classes, config.model.embedding_dim)
+                   if config.loss.name == 'softmax+center' else (1, 1))
+  return TrainState.create(apply_fn=model.apply, params=variables['params'],
+                           batch_stats=variables.get('batch_stats', {}),
+                           centers=jnp.zeros(centers_shape, jnp.float32),
+                           tx=make_optimizer(config, total_steps))
+
+
+def preprocess(images, config, rng=None):
+  """uint8 NHWC -> float32 in [0, 1]; per-image standardisation and augmentation if asked."""
+  x = images.astype(jnp.float32) / 255.0
+  if rng is not None and config.dataset.augment:
+    x = augment(rng, x)
+  if config.dataset.standardize:
+    mean = jnp.mean(x, axis=(1, 2, 3), keepdims=True)
+    std = jnp.maximum(jnp.std(x, axis=(1, 2, 3), keepdims=True), 1.0 / jnp.sqrt(x[0].size))
+    x = (x - mean) / std
+  return x
+
+
+def augment(rng, x, pad=4):
+  """Random crop from a zero-padded image + horizontal flip, per example, on device."""
+  n, h, w, _ = x.shape
+  crop_rng, flip_rng = jax.random.split(rng)
+  offsets = jax.random.randint(crop_rng, (n, 2), 0, 2 * pad + 1)
+  padded = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h, w, img.shape[-1]))
+  x = jax.vmap(crop)(padded, offsets)
+  flip = jax.random.bernoulli(flip_rng, 0.5, (n, 1, 1, 1))
+  return jnp.where(flip, x[:, :, ::-1], x)
+
+
+def _variables(state, params):
+  return {'params': params, **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
+
+
+def train_step(state: TrainState, batch, rng, *, config, schedule):
+  """One optimiser step on a global batch. rng is folded with the step, so a resumed run
+  draws the same dropout and augmentation as an uninterrupted one."""
+  rng = jax.random.fold_in(rng, state.step)
+  aug_rng, dropout_rng = jax.random.split(rng)
+  labels = batch['label']
+  images = preprocess(batch['image'], config, aug_rng)
+  mutable = ['batch_stats'] if state.batch_stats else False
+
+  def loss_fn(params):
+    result = state.apply_fn(_variables(state, params), images, labels=labels, train=True,
+                            rngs={'dropout': dropout_rng}, mutable=mutable)
+    outputs, new_vars = result if mutable else (result, {})
+    loss, terms = losses.total_loss(config.loss, outputs, labels, state.centers)
+    return loss, (outputs, new_vars, terms)
+
+  (loss, (outputs, new_vars, terms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params)
+  new_state = state.apply_gradients(grads=grads)
+  if state.batch_stats:
+    new_state = new_state.replace(batch_stats=new_vars['batch_stats'])
+  if config.loss.name == 'softmax+center':
+    new_state = new_state.replace(centers=losses.update_centers(
+        state.centers, outputs['embedding'], labels, config.loss.center_alpha))
+  metrics = {'loss': loss, 'learning_rate': schedule(state.step),
+             'grad_norm': optax.global_norm(grads),
+             'accuracy': jnp.mean(jnp.argmax(outputs['logits'], -1) == labels)}
+  metrics.update({f'loss_{k}': v for k, v in terms.items()})
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch, *, config):
+  """Logits and embeddings of a (padded) eval batch; the mask travels with it."""
+  outputs = state.apply_fn(_variables(state, state.params), preprocess(batch['image'], config),
+                           train=False)
+  return {'logits': outputs['logits'], 'embedding': outputs['embedding']}
+
+
+def compile_steps(config, mesh, total_steps):
+  """jit-compiled train and eval steps: batch sharded on 'data', state replicated and donated."""
+  schedule = learning_rate_schedule(config, total_steps)
+  data, repl = data_sharding(mesh), replicated(mesh)
+  train = jax.jit(functools.partial(train_step, config=config, schedule=schedule),
+                  in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=0)
+  evaluate = jax.jit(functools.partial(eval_step, config=config),
+                     in_shardings=(repl, data), out_shardings=data)
+  return train, evaluate

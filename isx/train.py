@@ -1,0 +1,160 @@
+"""train_and_evaluate(config, workdir): the training loop around the compiled step."""
+import os
+import signal
+import sys
+import time
+
+import jax
+import numpy as np
+import tqdm
+from absl import logging
+from jax.experimental import multihost_utils
+
+from isx import checkpointing, evaluate, input_pipeline, models, step as step_lib
+from isx.metric_writers import MetricWriter
+
+
+class NonFiniteLossError(FloatingPointError):
+  pass
+
+
+class Preempted(SystemExit):
+  pass
+
+
+def check_workdir(workdir: str):
+  if '://' in workdir:  # gs:// and friends: Orbax and TensorBoard write there directly
+    return
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w'):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise PermissionError(f'workdir {workdir} is not writable ({e.strerror}); '
+                          f'choose another --workdir') from None
+
+
+def total_steps(config, info) -> int:
+  if config.num_train_steps > 0:
+    return int(config.num_train_steps)
+  return int(config.num_epochs * input_pipeline.steps_per_epoch(info, config.batch_size))
+
+
+class _SigtermFlag:
+  """Turns SIGTERM (preemption, scancel, kill) into a flag the loop checks between steps."""
+
+  def __init__(self):
+    self.raised = False
+    if jax.process_count() == 1:
+      signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.raised = True
+
+  def should_stop(self, step: int) -> bool:
+    if jax.process_count() > 1:  # every process must agree on the step: JAX's sync point does
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self.raised
+
+
+def _first_nonfinite(history, first_step):
+  losses = np.asarray(jax.device_get([m['loss'] for m in history]))
+  bad = np.flatnonzero(~np.isfinite(losses))
+  return None if bad.size == 0 else first_step + int(bad[0]) + 1
+
+
+def setup(config, workdir: str):
+  """Everything the train and eval binaries share: data info, mesh, model, (restored) state."""
+  check_workdir(workdir)
+  info = input_pipeline.dataset_info(config)
+  mesh = step_lib.make_mesh()
+  step_lib.check_batch_size(config.batch_size, mesh)
+  step_lib.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
+  model = models.create_model(config.model, info.num_classes)
+  steps = total_steps(config, info)
+  init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
+  state = step_lib.create_train_state(config, model, info.image_shape, info.num_classes, steps,
+                                      init_rng)
+  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
+  state, restored = checkpointing.restore_latest(mngr, state)
+  state = jax.device_put(state, step_lib.replicated(mesh))
+  train_fn, eval_fn = step_lib.compile_steps(config, mesh, steps)
+  return dict(info=info, mesh=mesh, steps=steps, state=state, mngr=mngr, restored=restored,
+              train_fn=train_fn, eval_fn=eval_fn)
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation."""
+  env = setup(config, workdir)
+  info, mesh, steps, state, mngr = env['info'], env['mesh'], env['steps'], env['state'], env['mngr']
+  data = step_lib.data_sharding(mesh)
+  start = int(jax.device_get(state.step))
+  if env['restored'] is not None:
+    logging.info('resuming from checkpoint at step %d', start)
+  writer = MetricWriter(workdir)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+  per_epoch = input_pipeline.steps_per_epoch(info, config.batch_size)
+  eval_every = config.eval_every_steps or per_epoch
+  step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
+  sigterm = _SigtermFlag()
+  batches = input_pipeline.prefetch(input_pipeline.train_batches(config, info, start), data)
+  history, history_start = [], start
+  bar = tqdm.tqdm(total=steps, initial=start, disable=jax.process_index() != 0,
+                  mininterval=1.0 if sys.stderr.isatty() else 30.0, desc='train', unit='step')
+  timer = (start, time.perf_counter())
+
+  def check_finite():
+    nonlocal history, history_start
+    bad = _first_nonfinite(history, history_start)
+    if bad is not None:
+      raise NonFiniteLossError(
+          f'loss became non-finite at step {bad}; stopped without saving. The last good '
+          f'checkpoint (step {mngr.latest_step()}) is kept in {mngr.directory}. Try a lower '
+          f'learning_rate or grad_clip_norm')
+    means = {k: float(np.mean(jax.device_get([m[k] for m in history]))) for k in history[0]}
+    history, history_start = [], history_start + len(history)
+    return means
+
+  for i in range(start, steps):
+    state, metrics = env['train_fn'](state, next(batches), step_rng)
+    history.append(metrics)
+    s = i + 1
+    bar.update(1)
+    stop = sigterm.should_stop(s)
+    if s % config.log_every_steps == 0 or s == steps or stop:
+      means = check_finite()
+      now = time.perf_counter()
+      means['steps_per_s'] = (s - timer[0]) / max(now - timer[1], 1e-9)
+      timer = (s, now)
+      writer.write(s, means)
+      bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
+    if s % eval_every == 0 and s != steps:
+      outputs = evaluate.collect_outputs(env['eval_fn'], state,
+                                         input_pipeline.eval_batches(config, info), data)
+      acc = float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))
+      writer.write(s, {'accuracy': acc}, prefix='test')
+      logging.info('step %d: test accuracy %.4f', s, acc)
+    if s % config.checkpoint_every_steps == 0 or s == steps or stop:
+      if history:
+        check_finite()
+      checkpointing.save(mngr, state, force=stop or s == steps)
+    if stop:
+      mngr.wait_until_finished()
+      bar.close()
+      raise Preempted(f'SIGTERM: saved a checkpoint at step {s} in {mngr.directory}; '
+                      f'run the same command again to continue')
+  bar.close()
+  mngr.wait_until_finished()
+  metrics = evaluate.evaluate_state(config, state, env['eval_fn'], info, data, workdir)
+  if jax.process_index() == 0:
+    print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)
+    if config.plots:
+      from isx import plots
+      plots.plot_workdir(workdir)
+  writer.close()
+  return metrics
