@@ -7,16 +7,15 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from isx import retrieval
+from isx import retrieval, step as step_lib
 
 
 def collect_outputs(eval_fn, state, batches, sharding):
   """Runs eval_fn over padded global batches; returns numpy logits, embeddings, labels in
   dataset order, every example exactly once (padding dropped by mask, order by index)."""
-  from isx import input_pipeline  # TensorFlow only where batches come from TFDS
   chunks = {'logits': [], 'embedding': [], 'label': [], 'index': [], 'mask': []}
   for local in batches:
-    batch = input_pipeline.to_global(local, sharding)
+    batch = step_lib.to_global(local, sharding)
     out = eval_fn(state, batch)
     gathered = multihost_utils.process_allgather(
         {**out, 'label': batch['label'], 'index': batch['index'], 'mask': batch['mask']},

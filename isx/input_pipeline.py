@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from isx import step as step_lib
+
 SUPPORTED = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn_cropped', 'imagenet2012',
              'urdu_characters')
 IMAGENET_SIZE = 224
@@ -144,11 +146,6 @@ def eval_batches(config, info: DatasetInfo):
     yield padded
 
 
-def to_global(batch, sharding):
-  """Local numpy batch -> global jax.Array sharded on the data axis (the batch axis)."""
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
-
-
 def prefetch(iterator, sharding, size=2):
   """Moves batches to the devices in a background thread, `size` ahead of the train step."""
   q = queue.Queue(maxsize=size)
@@ -157,7 +154,7 @@ def prefetch(iterator, sharding, size=2):
   def worker():
     try:
       for batch in iterator:
-        q.put(to_global(batch, sharding))
+        q.put(step_lib.to_global(batch, sharding))
     except Exception as e:  # surfaced in the consumer, not lost in the thread
       q.put(e)
     q.put(sentinel)

@@ -1,20 +1,20 @@
 """Exact k-nearest-neighbour search and retrieval metrics in JAX.
 
 `knn` computes squared Euclidean distances tile by tile as
-``||q||^2 + ||g||^2 - 2 q.g`` (one matmul per ``[block_size, block_size]`` tile)
-and keeps a running top-k per query, so peak extra memory is
-O(block_size * (block_size + k)) floats regardless of the number of queries and
-gallery items (the inputs are copied once, padded to whole blocks).
+``||q||^2 + ||g||^2 - 2 q.g`` (one matmul per tile of block_size queries by
+max(block_size, 4k) gallery items) and keeps a running top-k per query, so
+beyond the inputs, the [Q, k] outputs and one norm per gallery item, memory is
+O(block_size * (block_size + k + D)) floats however many queries and gallery
+items there are.
 
-Tie-breaking: results are ordered by (distance, gallery index). Equal computed
-distances come out lower index first because `jax.lax.top_k` returns the
-lower-index element first among equal values, the running top-k (earlier,
-lower-index tiles) sits in front of each new tile, and zero distances are
-canonicalised to +0.0 (top_k orders -0.0 and +0.0 as different values).
-Distances carry float32 rounding error of order eps * (||q||^2 + ||g||^2), so
-two candidates whose true distances differ by less than that may swap; exact
-duplicates of a gallery point get bit-identical distances (same arithmetic),
-hence always tie and come out lower index first.
+Ties: results are ordered by (returned distance, gallery index), because
+`jax.lax.top_k` puts the lower-index element first among equal values and the
+running top-k (from earlier, lower-index tiles) sits in front of each new tile.
+Computed distances carry float32 rounding error of order
+eps * (||q||^2 + ||g||^2) (negative results are clamped to 0), so candidates
+whose true distances differ by less than that may swap. Exact duplicates of a
+gallery point get bit-identical distances (the same arithmetic for each copy;
+tested on CPU), so they tie and come out lower index first.
 """
 
 import functools
@@ -35,8 +35,9 @@ def knn(queries, gallery, k, *, query_ids=None, gallery_ids=None, block_size=102
     query_ids, gallery_ids: optional [Q] / [N] integer ids (give both or
       neither). Query q never retrieves gallery item g with
       gallery_ids[g] == query_ids[q] (self-exclusion by id, not by position).
-    block_size: queries and gallery are processed in tiles of this many rows;
-      extra memory is O(block_size * (block_size + k)) floats.
+    block_size: queries are processed this many at a time, against gallery
+      tiles of max(block_size, 4k) rows; working memory is
+      O(block_size * (block_size + k + D)) floats.
 
   Returns:
     (sq_dists [Q, k] float32, indices [Q, k] int32), sorted by (distance,
@@ -51,62 +52,70 @@ def knn(queries, gallery, k, *, query_ids=None, gallery_ids=None, block_size=102
   gallery = jnp.asarray(gallery, jnp.float32)
   if queries.ndim != 2 or gallery.ndim != 2 or queries.shape[1] != gallery.shape[1]:
     raise ValueError(f'Expected [Q, D] and [N, D], got {queries.shape}, {gallery.shape}.')
+  if query_ids is not None:
+    query_ids, gallery_ids = jnp.asarray(query_ids), jnp.asarray(gallery_ids)
+    if query_ids.shape != queries.shape[:1] or gallery_ids.shape != gallery.shape[:1]:
+      raise ValueError(f'Expected ids of shape [Q], [N], got {query_ids.shape}, {gallery_ids.shape}.')
   return _knn(queries, gallery, query_ids, gallery_ids, k=k, block_size=block_size)
-
-
-def _pad_blocks(x, block):
-  """Pads axis 0 to a multiple of `block` and splits it into [n_blocks, block, ...]."""
-  n_blocks = -(-x.shape[0] // block)
-  x = jnp.pad(x, [(0, n_blocks * block - x.shape[0])] + [(0, 0)] * (x.ndim - 1))
-  return x.reshape(n_blocks, block, *x.shape[1:])
 
 
 @functools.partial(jax.jit, static_argnames=('k', 'block_size'))
 def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
-  num_gallery = gallery.shape[0]
+  num_q, num_g = queries.shape[0], gallery.shape[0]
+  if num_q == 0 or num_g == 0:
+    return jnp.full((num_q, k), jnp.inf, jnp.float32), jnp.full((num_q, k), -1, jnp.int32)
   exclude = query_ids is not None
-  # Tiles never exceed the data, so small inputs are not padded up to a block.
-  qb = max(1, min(block_size, queries.shape[0]))
-  gb = max(1, min(block_size, num_gallery))
-  g_blocks = _pad_blocks(gallery, gb)
-  g_sq = jnp.sum(g_blocks * g_blocks, axis=-1)
-  offsets = jnp.arange(g_blocks.shape[0], dtype=jnp.int32) * gb
-  # Without ids these stay None, which lax.scan / lax.map treat as empty pytrees.
-  g_ids = _pad_blocks(jnp.asarray(gallery_ids), gb) if exclude else None
-  q_ids = _pad_blocks(jnp.asarray(query_ids), qb) if exclude else None
+  # Each tile re-selects the running top k together with the tile, costing
+  # about (k + tile) * log(k) per query, so tiles are kept >= 4k for large k.
+  qb, gb = min(block_size, num_q), min(max(block_size, 4 * k), num_g)
+  g_sq = jnp.sum(gallery * gallery, axis=-1)
+  # Blocks are dynamic slices of fixed size (one compiled loop body, no padded
+  # copies of the inputs); the last block is shifted back to end at the last
+  # row. Overlapping query rows are simply recomputed; overlapping gallery rows
+  # are masked so nothing is counted twice.
 
-  def query_block(args):
-    q, q_id = args
+  def query_block(i, out):
+    start = jnp.minimum(i * qb, num_q - qb)
+    q = lax.dynamic_slice_in_dim(queries, start, qb)
     q_sq = jnp.sum(q * q, axis=-1)
+    q_id = lax.dynamic_slice_in_dim(query_ids, start, qb) if exclude else None
 
-    def gallery_tile(best, tile):
-      best_d, best_i = best
-      g, gs, g_id, offset = tile
+    def gallery_tile(j, best):
+      best_neg, best_i = best
+      g_start = jnp.minimum(j * gb, num_g - gb)
+      g = lax.dynamic_slice_in_dim(gallery, g_start, gb)
       # HIGHEST keeps full float32 on accelerators (TF32 would change rankings).
       qg = lax.dot_general(q, g, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
-      d = q_sq[:, None] + gs[None, :] - 2.0 * qg
-      # Clamp rounding negatives and turn -0.0 into +0.0 so zero distances tie.
-      d = jnp.where(d <= 0.0, 0.0, d)
-      g_idx = offset + jnp.arange(gb, dtype=jnp.int32)
-      masked = (g_idx >= num_gallery)[None, :]  # padding rows of the last tile
+      # Negated squared distances, as top_k selects the largest; exactly -d
+      # since IEEE subtraction is sign-symmetric. Rounding can push d below 0
+      # for (near-)duplicates; clamping makes those tie at 0 (ranked by index),
+      # consistent with the returned distances.
+      gs = lax.dynamic_slice_in_dim(g_sq, g_start, gb)
+      neg = jnp.minimum(2.0 * qg - (q_sq[:, None] + gs[None, :]), 0.0)
+      # Items already seen in the (overlapping) previous tile get -inf. An
+      # additive bias rather than a select lets XLA fuse it into the matmul
+      # epilogue, and adding +0.0 also turns any -0.0 into +0.0 (top_k orders
+      # them differently, which would break ties between zero distances).
+      g_idx = g_start + jnp.arange(gb, dtype=jnp.int32)
+      neg = neg + jnp.where(g_idx < j * gb, -jnp.inf, 0.0)[None, :]
       if exclude:
-        masked = masked | (g_id[None, :] == q_id[:, None])
-      d = jnp.where(masked, jnp.inf, d)
+        g_id = lax.dynamic_slice_in_dim(gallery_ids, g_start, gb)
+        neg = jnp.where(g_id[None, :] == q_id[:, None], -jnp.inf, neg)
       # The running best (all from lower indices) goes first, so top_k's
-      # lower-position-first rule breaks ties by gallery index. Its (inf, -1)
+      # lower-position-first rule breaks ties by gallery index. Its (-inf, -1)
       # fillers also precede masked tile entries, which therefore never surface.
-      neg_d, pos = lax.top_k(-jnp.concatenate([best_d, d], axis=1), k)
-      idx = jnp.concatenate([best_i, jnp.broadcast_to(g_idx, d.shape)], axis=1)
-      return (-neg_d, jnp.take_along_axis(idx, pos, axis=1)), None
+      neg, pos = lax.top_k(jnp.concatenate([best_neg, neg], axis=1), k)
+      kept = jnp.take_along_axis(best_i, jnp.minimum(pos, k - 1), axis=1)
+      return neg, jnp.where(pos < k, kept, g_start + pos - k)
 
-    init = (jnp.full((qb, k), jnp.inf, jnp.float32), jnp.full((qb, k), -1, jnp.int32))
-    best, _ = lax.scan(gallery_tile, init, (g_blocks, g_sq, g_ids, offsets))
-    return best
+    init = (jnp.full((qb, k), -jnp.inf, jnp.float32), jnp.full((qb, k), -1, jnp.int32))
+    neg, idx = lax.fori_loop(0, -(-num_g // gb), gallery_tile, init)
+    # abs rather than negation: -(+0.0) would return -0.0.
+    return (lax.dynamic_update_slice_in_dim(out[0], jnp.abs(neg), start, axis=0),
+            lax.dynamic_update_slice_in_dim(out[1], idx, start, axis=0))
 
-  q_blocks = _pad_blocks(queries, qb)
-  dists, idx = lax.map(query_block, (q_blocks, q_ids))
-  num_queries = queries.shape[0]
-  return dists.reshape(-1, k)[:num_queries], idx.reshape(-1, k)[:num_queries]
+  out = (jnp.zeros((num_q, k), jnp.float32), jnp.zeros((num_q, k), jnp.int32))
+  return lax.fori_loop(0, -(-num_q // qb), query_block, out)
 
 
 def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), *, block_size=1024):

@@ -39,6 +39,11 @@ def replicated(mesh):
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
 
+def to_global(batch, sharding):
+  """This process's numpy batch -> global jax.Array sharded on the data (batch) axis."""
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+
+
 def check_batch_size(batch_size: int, mesh, what='batch_size'):
   n = mesh.devices.size
   if batch_size % n or batch_size % jax.process_count():
@@ -149,7 +154,7 @@ def train_step(state: TrainState, batch, rng, *, config, schedule):
     new_state = new_state.replace(centers=losses.update_centers(
         state.centers, outputs['embedding'], labels, config.loss.center_alpha))
   metrics = {'loss': loss, 'learning_rate': schedule(state.step),
-             'grad_norm': optax.global_norm(grads),
+             'grad_norm': optax.tree.norm(grads),
              'accuracy': jnp.mean(jnp.argmax(outputs['logits'], -1) == labels)}
   metrics.update({f'loss_{k}': v for k, v in terms.items()})
   return new_state, metrics

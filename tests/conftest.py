@@ -5,3 +5,48 @@ os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def make_tiny_images(n, seed):
+  """28x28 uint8 images whose class (0-9) is a bright 7x7 square at a class-specific place."""
+  rng = np.random.default_rng(seed)
+  labels = np.arange(n) % 10
+  rng.shuffle(labels)
+  images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+  for i, c in enumerate(labels):
+    r, col = 7 * (c // 4), 7 * (c % 4)
+    images[i, r:r + 7, col:col + 7] = 255
+  return images, labels.astype(np.uint8)
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory):
+  """A tiny 'fashion_mnist' (96 train / 37 test) written through the real TFDS path."""
+  from isx.datasets import idx
+  root = tmp_path_factory.mktemp('tiny_fmnist')
+  (root / 'idx').mkdir()
+  for prefix, n, seed in (('train', 96, 0), ('t10k', 37, 1)):
+    images, labels = make_tiny_images(n, seed)
+    idx.write_idx(root / 'idx' / f'{prefix}-images-idx3-ubyte', images)
+    idx.write_idx(root / 'idx' / f'{prefix}-labels-idx1-ubyte', labels)
+  idx.prepare_idx_dataset('fashion_mnist', root / 'idx', root / 'tfds')
+  return str(root / 'tfds')
+
+
+@pytest.fixture
+def tiny_config(tiny_data_dir):
+  from configs import fashion_mnist_simplenet
+  c = fashion_mnist_simplenet.get_config()
+  c.dataset.data_dir = tiny_data_dir
+  c.model.embedding_dim = 16
+  c.batch_size = 16
+  c.eval_batch_size = 16
+  c.num_train_steps = 6
+  c.log_every_steps = 2
+  c.eval_every_steps = 4
+  c.checkpoint_every_steps = 3
+  c.plots = False
+  return c
