@@ -2,14 +2,18 @@
 
 Orbax writes each step to a temporary folder and renames it when complete, so a crash mid-save
 leaves no "latest" checkpoint behind; a committed checkpoint that is later damaged (truncated
-file) fails to restore and is skipped in favour of the next newest. Nothing here deletes a
-checkpoint: only Orbax's max_to_keep does, after a newer one has been committed.
+file) fails to restore, is moved aside to WORKDIR/damaged_checkpoints/ (kept for inspection, and
+out of the way of the next save of that step) and the next newest is used. Nothing here deletes
+a checkpoint: only Orbax's max_to_keep does, after a newer one has been committed.
 """
 import os
+import shutil
+import time
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
 
 def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
@@ -48,15 +52,27 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
         raise CheckpointMismatchError(
             f'checkpoint {step} in {mngr.directory} was written by a different model config '
             f'({_first_line(e)}); use the config it was trained with or a new --workdir') from None
-      logging.warning('checkpoint %d in %s is damaged (%s); trying an older one', step,
-                      mngr.directory, _first_line(e))
+      _set_aside(mngr, step, e)
       continue
     except Exception as e:  # noqa: BLE001  any read failure means this step is unusable
-      logging.warning('checkpoint %d in %s is damaged (%s); trying an older one', step,
-                      mngr.directory, _first_line(e))
+      _set_aside(mngr, step, e)
       continue
     return state.replace(**restored), step
   return state, None
+
+
+def _set_aside(mngr, step: int, error: Exception):
+  damaged = os.path.join(os.path.dirname(str(mngr.directory)), 'damaged_checkpoints')
+  target = os.path.join(damaged, f'{step}-{int(time.time())}')
+  logging.warning('checkpoint %d in %s is damaged (%s); moved to %s, trying an older one',
+                  step, mngr.directory, _first_line(error), target)
+  print(f'warning: checkpoint {step} is damaged ({_first_line(error)}); moved to {target}',
+        flush=True)
+  if jax.process_index() == 0:
+    os.makedirs(damaged, exist_ok=True)
+    shutil.move(os.path.join(str(mngr.directory), str(step)), target)
+  multihost_utils.sync_global_devices(f'isx_set_aside_{step}')
+  mngr.reload()
 
 
 def _is_mismatch(e: Exception) -> bool:

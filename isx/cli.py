@@ -31,7 +31,15 @@ def init_distributed():
                jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
-def fail(error: Exception):
+def parse_flags(argv):
+  """absl's parser, but a bad --config.KEY (typo, locked config, wrong type) is one line too."""
+  try:
+    return FLAGS(argv)
+  except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
+    fail(f'bad --config override: {e.args[0]}' if isinstance(e, KeyError) and e.args else e)
+
+
+def fail(error):
   """One line on stderr and a non-zero exit, instead of a traceback, for errors a user fixes."""
-  print(f'error: {error}', file=sys.stderr, flush=True)
+  print('error: ' + ' '.join(str(error).split()), file=sys.stderr, flush=True)
   sys.exit(1)

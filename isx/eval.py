@@ -11,19 +11,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.init_distributed()
-  from isx import evaluate, step, train
-  config, workdir = cli.FLAGS.config, cli.FLAGS.workdir
+  from isx import evaluate, train
+  config = cli.FLAGS.config
   try:
-    env = train.setup(config, workdir)
-    if env['restored'] is None:
-      raise FileNotFoundError(f'no checkpoint in {env["mngr"].directory}; train first with '
-                              f'python -m isx.main --config=... --workdir={workdir}')
-    metrics = evaluate.evaluate_state(config, env['state'], env['eval_fn'], env['info'],
-                                      step.data_sharding(env['mesh']), workdir)
+    metrics = train.evaluate_checkpoint(config, cli.FLAGS.workdir)
   except (ValueError, FileNotFoundError, PermissionError) as e:
     cli.fail(e)
   print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

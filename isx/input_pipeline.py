@@ -1,9 +1,14 @@
 """TFDS -> this process's shard -> batches of uint8 images -> global jax.Arrays.
 
-Each process reads a contiguous slice of each split (`split[a:b]`), so global example i of the
-eval split carries index i and results can be put back in dataset order. The training order is a
-pure function of (seed, epoch): resuming at step s rebuilds epoch s // steps_per_epoch and skips
-the batches already seen, so a resumed run sees exactly the batches an uninterrupted one would.
+Training order is a pure function of (seed, epoch): resuming at step s rebuilds epoch
+s // steps_per_epoch and skips the batches already seen, so a resumed run sees exactly the
+batches an uninterrupted one would. For datasets that fit in memory (all but ImageNet) every
+process walks the same global order and keeps only its rows of each global batch, so a step sees
+the same examples whatever the number of processes (a 2-process run equals a 1-process run).
+ImageNet streams instead: each process reads its own contiguous slice of the split.
+
+Eval: each process reads a contiguous slice (`split[a:b]`); every example carries its global
+index, so results are put back in dataset order, each example exactly once.
 """
 import dataclasses
 import os
@@ -68,8 +73,12 @@ def process_range(num_examples: int, process_index=None, process_count=None):
   return p * num_examples // n, (p + 1) * num_examples // n
 
 
-def _read(config, split, num_examples, decode_imagenet=False):
-  start, end = process_range(num_examples)
+def _streams(info: DatasetInfo) -> bool:
+  return info.name == 'imagenet2012'
+
+
+def _read(config, split, num_examples, decode_imagenet=False, whole=False):
+  start, end = (0, num_examples) if whole else process_range(num_examples)
   builder = _builder(config)
   ds = builder.as_dataset(split=f'{split}[{start}:{end}]', shuffle_files=False,
                           decoders={'image': tfds.decode.SkipDecoding()} if decode_imagenet else None)
@@ -93,7 +102,9 @@ def _decode_resize(ex):
 
 
 def steps_per_epoch(info: DatasetInfo, global_batch: int) -> int:
-  """Train batches per epoch: every process must take the same number, so use the smallest shard."""
+  """Train batches per epoch; streamed, every process takes as many as its smallest shard allows."""
+  if not _streams(info):
+    return info.num_train // global_batch
   smallest = info.num_train // jax.process_count()
   return smallest // (global_batch // jax.process_count())
 
@@ -105,17 +116,23 @@ def train_batches(config, info: DatasetInfo, start_step: int = 0):
   if per_epoch == 0:
     raise ValueError(f'batch_size={config.batch_size} is larger than the {info.num_train} '
                      f'training examples; use a smaller batch_size')
-  ds, n = _read(config, config.dataset.train_split, info.num_train,
-                decode_imagenet=info.name == 'imagenet2012')
+  streams = _streams(info)
+  ds, n = _read(config, config.dataset.train_split, info.num_train, decode_imagenet=streams,
+                whole=not streams)
   ds = ds.map(lambda ex: {'image': ex['image'], 'label': ex['label']})
-  if info.name != 'imagenet2012':
-    ds = ds.cache()  # small datasets: decode once, then every epoch reads memory
+  if streams:
+    batch, rows = local_batch, slice(None)
+  else:
+    ds = ds.cache()  # decode once; later epochs read memory
+    first = jax.process_index() * local_batch
+    batch, rows = config.batch_size, slice(first, first + local_batch)
   epoch, skip = divmod(start_step, per_epoch)
   while True:
     # Seeded, non-reshuffling shuffle: the order of epoch e depends only on (seed, e).
     epoch_ds = (ds.shuffle(min(config.dataset.shuffle_buffer, n),
                            seed=int(config.seed) * 100_003 + epoch, reshuffle_each_iteration=False)
-                .batch(local_batch, drop_remainder=True).take(per_epoch).skip(skip)
+                .batch(batch, drop_remainder=True).take(per_epoch).skip(skip)
+                .map(lambda b: {k: v[rows] for k, v in b.items()})
                 .prefetch(tf.data.AUTOTUNE))
     yield from tfds.as_numpy(epoch_ds)
     epoch, skip = epoch + 1, 0
@@ -128,8 +145,7 @@ def eval_batches(config, info: DatasetInfo):
   add all-padding batches), so that each global batch is complete; mask = 0 marks padding.
   """
   local_batch = config.eval_batch_size // jax.process_count()
-  ds, _ = _read(config, config.dataset.eval_split, info.num_eval,
-                decode_imagenet=info.name == 'imagenet2012')
+  ds, _ = _read(config, config.dataset.eval_split, info.num_eval, decode_imagenet=_streams(info))
   longest = max(e - s for s, e in (process_range(info.num_eval, p) for p in
                                    range(jax.process_count())))
   num_batches = -(-longest // local_batch)

@@ -74,6 +74,7 @@ def setup(config, workdir: str):
   step_lib.check_batch_size(config.batch_size, mesh)
   step_lib.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
   model = models.create_model(config.model, info.num_classes)
+  models.check_input_shape(model, info.image_shape)
   steps = total_steps(config, info)
   init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
   state = step_lib.create_train_state(config, model, info.image_shape, info.num_classes, steps,
@@ -84,6 +85,16 @@ def setup(config, workdir: str):
   train_fn, eval_fn = step_lib.compile_steps(config, mesh, steps)
   return dict(info=info, mesh=mesh, steps=steps, state=state, mngr=mngr, restored=restored,
               train_fn=train_fn, eval_fn=eval_fn)
+
+
+def evaluate_checkpoint(config, workdir: str) -> dict:
+  """The eval binary: scores the newest good checkpoint in workdir; fails if there is none."""
+  env = setup(config, workdir)
+  if env['restored'] is None:
+    raise FileNotFoundError(f'no checkpoint in {env["mngr"].directory}; train first with '
+                            f'python -m isx.main --config=... --workdir={workdir}')
+  return evaluate.evaluate_state(config, env['state'], env['eval_fn'], env['info'],
+                                 step_lib.data_sharding(env['mesh']), workdir)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

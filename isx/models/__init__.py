@@ -1,4 +1,7 @@
 """Model registry: model.name in the config -> a Linen module."""
+import jax
+import jax.numpy as jnp
+
 from isx.layers import HEADS, check_xi
 from isx.models.googlenet import GoogleNet
 from isx.models.lenet import LeNet
@@ -27,3 +30,18 @@ def create_model(model_config, num_classes: int):
     kwargs.update(stem=model_config.stem, batch_norm=model_config.batch_norm,
                   dropout_rate=model_config.dropout_rate)
   return MODELS[name](**kwargs)
+
+
+def check_input_shape(model, image_shape):
+  """Fails with one line when images of image_shape cannot go through model (too small to
+  survive its pooling, or not HxWxC)."""
+  if len(image_shape) != 3:
+    raise ValueError(f'images must be HxWxC, got shape {tuple(image_shape)}')
+  try:
+    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *image_shape)))
+    out = jax.eval_shape(model.apply, variables, jnp.zeros((1, *image_shape)))
+  except Exception as e:  # noqa: BLE001  shape errors come from deep inside flax/XLA
+    raise ValueError(f'images of shape {tuple(image_shape)} do not fit {type(model).__name__} '
+                     f'(too small for its pooling? {str(e).splitlines()[0][:200]})') from None
+  if out['embedding'].shape[-1] != model.embedding_dim:
+    raise ValueError(f'images of shape {tuple(image_shape)} do not fit {type(model).__name__}')

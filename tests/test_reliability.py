@@ -1,0 +1,217 @@
+"""Faults and bad input: preemption, crashes, damaged checkpoints, multi-process, clear errors.
+
+The subprocess runs here are real `python -m isx.main` processes on the tiny TFDS dataset, each
+with the same device setup, so their results are comparable bit for bit.
+"""
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from isx import checkpointing, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env(devices=1):
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  env.update(JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=ROOT,
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+  return env
+
+
+def _args(data_dir, workdir, steps, *extra):
+  return [sys.executable, '-m', 'isx.main', '--config=configs/fashion_mnist_simplenet.py',
+          f'--workdir={workdir}', f'--config.dataset.data_dir={data_dir}',
+          '--config.model.embedding_dim=16', '--config.batch_size=16',
+          '--config.eval_batch_size=16', f'--config.num_train_steps={steps}',
+          '--config.log_every_steps=1', '--config.eval_every_steps=100000',
+          '--config.plots=False', *extra]
+
+
+def _start(args, devices=1):
+  return subprocess.Popen(args, cwd=ROOT, env=_env(devices), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def _run(args, devices=1, check=True):
+  p = subprocess.run(args, cwd=ROOT, env=_env(devices), capture_output=True, text=True,
+                     timeout=300)
+  if check:
+    assert p.returncode == 0, p.stderr[-3000:]
+  return p
+
+
+def _logged_steps(workdir):
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def _wait_for(predicate, proc, timeout=120):
+  end = time.time() + timeout
+  while time.time() < end:
+    if predicate():
+      return
+    assert proc.poll() is None, proc.stderr.read()[-3000:]
+    time.sleep(0.02)
+  raise TimeoutError
+
+
+def _final_params(tiny_config, workdir):
+  tiny_config.model.embedding_dim = 16
+  env = train.setup(tiny_config, workdir)
+  return jax.device_get(env['state'].params), env['restored']
+
+
+def _assert_same_params(a, b):
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7), a, b)
+
+
+@pytest.fixture(scope='module')
+def reference(tiny_data_dir, tmp_path_factory):
+  """An uninterrupted 200-step run, the yardstick for the interrupted ones."""
+  workdir = str(tmp_path_factory.mktemp('reference'))
+  _run(_args(tiny_data_dir, workdir, 200))
+  return workdir
+
+
+def test_sigterm_saves_and_resume_matches_uninterrupted(tiny_data_dir, tiny_config, tmp_path,
+                                                        reference):
+  workdir = str(tmp_path / 'run')
+  proc = _start(_args(tiny_data_dir, workdir, 200, '--config.checkpoint_every_steps=1000'))
+  _wait_for(lambda: len(_logged_steps(workdir)) >= 3, proc)
+  proc.send_signal(signal.SIGTERM)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode != 0
+  saved = int(stderr.split('saved a checkpoint at step ')[1].split()[0])
+  assert 3 <= saved < 200
+  assert os.listdir(os.path.join(workdir, 'checkpoints')) == [str(saved)]
+  _run(_args(tiny_data_dir, workdir, 200, '--config.checkpoint_every_steps=1000'))
+  (resumed, step), (expected, _) = (_final_params(tiny_config, workdir),
+                                    _final_params(tiny_config, reference))
+  assert step == 200
+  _assert_same_params(resumed, expected)
+
+
+def test_sigkill_between_checkpoints_resumes_from_last_one(tiny_data_dir, tiny_config, tmp_path,
+                                                           reference):
+  workdir = str(tmp_path / 'run')
+  args = _args(tiny_data_dir, workdir, 200, '--config.checkpoint_every_steps=50')
+  proc = _start(args)
+  _wait_for(lambda: os.path.isdir(os.path.join(workdir, 'checkpoints', '50'))
+            and len(_logged_steps(workdir)) >= 55, proc)
+  proc.kill()
+  proc.communicate()
+  steps_logged = len(_logged_steps(workdir))
+  assert steps_logged < 200
+  p = _run(args)
+  assert 'resuming from checkpoint at step' in p.stderr
+  resumed, step = _final_params(tiny_config, workdir)
+  assert step == 200
+  _assert_same_params(resumed, _final_params(tiny_config, reference)[0])
+
+
+def _largest_file(folder):
+  files = [f for f in glob.glob(os.path.join(folder, '**', '*'), recursive=True)
+           if os.path.isfile(f)]
+  return max(files, key=os.path.getsize)
+
+
+def test_damaged_latest_checkpoint_is_skipped_and_kept_aside(tiny_config, tmp_path, capsys):
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps = 6
+  train.train_and_evaluate(tiny_config, workdir)
+  ckpts = os.path.join(workdir, 'checkpoints')
+  assert sorted(os.listdir(ckpts)) == ['3', '6']
+  victim = _largest_file(os.path.join(ckpts, '6'))
+  with open(victim, 'r+b') as f:
+    f.truncate(os.path.getsize(victim) // 2)
+  # A half-written save (Orbax's temporary folder) must be ignored too.
+  os.makedirs(os.path.join(ckpts, '7.orbax-checkpoint-tmp-1234'))
+  tiny_config.num_train_steps = 9
+  train.train_and_evaluate(tiny_config, workdir)
+  out = capsys.readouterr().out
+  assert 'checkpoint 6 is damaged' in out
+  assert os.listdir(os.path.join(workdir, 'damaged_checkpoints'))[0].startswith('6-')
+  assert '9' in os.listdir(ckpts)
+  assert _final_params(tiny_config, workdir)[1] == 9
+
+
+def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path):
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps = 3
+  train.train_and_evaluate(tiny_config, workdir)
+  tiny_config.model.embedding_dim = 32
+  with pytest.raises(checkpointing.CheckpointMismatchError, match='different model config'):
+    train.setup(tiny_config, workdir)
+  assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
+
+
+def test_eval_without_checkpoint_is_an_error(tiny_config, tmp_path):
+  with pytest.raises(FileNotFoundError, match='no checkpoint in .*train first'):
+    train.evaluate_checkpoint(tiny_config, str(tmp_path / 'empty'))
+
+
+def test_unwritable_workdir_is_an_error(tiny_config, tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('')
+  with pytest.raises(PermissionError, match='is not writable.*choose another --workdir'):
+    train.train_and_evaluate(tiny_config, str(blocker / 'run'))
+
+
+def test_images_too_small_for_the_model(tiny_config):
+  from isx import models
+  model = models.create_model(tiny_config.model, 10)
+  with pytest.raises(ValueError, match=r'images of shape \(4, 4, 1\) do not fit SimpleNet'):
+    models.check_input_shape(model, (4, 4, 1))
+
+
+@pytest.mark.parametrize('flag,message', [
+    ('--config.modell.xi=1', 'modell'),
+    ('--config.model.xi=0', 'error: xi must be a positive finite number'),
+    ('--config.model.xi=nan', 'error: xi must be a positive finite number'),
+    ('--config.model.name=resnet', "error: unknown model 'resnet'"),
+])
+def test_cli_bad_input_fails_with_one_clear_line(tiny_data_dir, tmp_path, flag, message):
+  p = _run(_args(tiny_data_dir, str(tmp_path / 'run'), 2, flag), check=False)
+  assert p.returncode != 0
+  assert message in p.stderr
+  assert 'Traceback' not in p.stderr
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
+  single, multi = str(tmp_path / 'single'), str(tmp_path / 'multi')
+  # One process with two devices vs two processes with one device each: the same global mesh,
+  # global batch and seed.
+  _run(_args(tiny_data_dir, single, 8), devices=2)
+  port = _free_port()
+  procs = [_start(_args(tiny_data_dir, multi, 8, f'--coordinator_address=127.0.0.1:{port}',
+                        '--num_processes=2', f'--process_id={i}')) for i in range(2)]
+  for proc in procs:
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+  losses = lambda w: [r['train/loss'] for r in _logged_steps(w) if 'train/loss' in r]
+  assert len(losses(single)) == 8
+  np.testing.assert_allclose(losses(multi), losses(single), rtol=1e-6)
+  (p_multi, s_multi), (p_single, _) = (_final_params(tiny_config, multi),
+                                       _final_params(tiny_config, single))
+  assert s_multi == 8
+  _assert_same_params(p_multi, p_single)
+  with open(os.path.join(multi, 'eval', 'metrics.json')) as f:
+    assert json.load(f)['num_examples'] == 37
