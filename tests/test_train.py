@@ -148,3 +148,26 @@ def test_eval_outputs_in_dataset_order(tiny_config):
                                  step_lib.data_sharding(mesh))
   np.testing.assert_array_equal(out['index'], np.arange(37))
   assert jnp.all(jnp.isfinite(out['embedding']))
+
+
+@pytest.mark.parametrize('loss_name', ['softmax+contrastive', 'softmax+center'])
+def test_metric_losses_train_and_center_state_moves(tiny_config, loss_name):
+  tiny_config.loss.name = loss_name
+  info = input_pipeline.dataset_info(tiny_config)
+  model = models.create_model(tiny_config.model, info.num_classes)
+  mesh = step_lib.make_mesh()
+  state = jax.device_put(step_lib.create_train_state(tiny_config, model, info.image_shape,
+                                                     info.num_classes, 4, jax.random.key(0)),
+                         step_lib.replicated(mesh))
+  centers_before = np.asarray(state.centers)
+  train_fn, _ = step_lib.compile_steps(tiny_config, mesh, 4)
+  batches = input_pipeline.train_batches(tiny_config, info)
+  for _ in range(2):
+    state, metrics = train_fn(state, step_lib.to_global(next(batches),
+                                                        step_lib.data_sharding(mesh)),
+                              jax.random.key(1))
+  term = 'loss_' + loss_name.split('+')[1]
+  assert np.isfinite(float(metrics[term])) and float(metrics[term]) > 0
+  if loss_name == 'softmax+center':
+    assert state.centers.shape == (10, tiny_config.model.embedding_dim)
+    assert not np.allclose(np.asarray(state.centers), centers_before)
