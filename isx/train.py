@@ -27,7 +27,7 @@ def check_workdir(workdir: str):
     return
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
+    probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')  # one per process
     with open(probe, 'w'):
       pass
     os.remove(probe)
