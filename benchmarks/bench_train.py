@@ -18,7 +18,15 @@ hand from the layer shapes (see hand_flops). matmul_fraction = the step's FLOP r
 analysis FLOPs / median step time) over the rate of a jit float32 2048^3 jnp.dot timed in the
 same repeats.
 
+torch runs with torch.set_num_threads(os.cpu_count()); XLA sizes its pool to the cores itself.
+On a shared machine torch's OpenMP threads slow down far more than XLA's when other processes
+compete for the cores, so compare runs made at the same load (the JSON records it).
+
   python benchmarks/bench_train.py [--model simplenet|googlenet|all] [--repeats R] [--steps S] [--json]
+      [--patched maxpool,conv1x1]   # also time isx with proposed changes (see that section)
+  XLA_FLAGS=--xla_force_host_platform_device_count=4 python benchmarks/bench_train.py ...
+      # isx data-parallel over 4 CPU "devices" (its usual mesh); XLA:CPU runs a convolution on
+      # one thread, so splitting the batch is what puts both cores to work
 
 Needs torch (benchmarks/requirements.txt), never a dependency of isx.
 """
@@ -345,10 +353,11 @@ def patched(names):
 
 # ----------------------------------------------------------------------------- benchmark
 
-def cost_flops(compiled):
+def cost_flops(compiled, num_devices):
+  """XLA's count for the whole step: the cost analysis of an SPMD executable is per device."""
   ca = compiled.cost_analysis()
   ca = ca[0] if isinstance(ca, (list, tuple)) else ca
-  return float(ca['flops'])
+  return float(ca['flops']) * num_devices
 
 
 def time_steps(fn, steps, sync):
@@ -382,7 +391,7 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   jbatch = step_lib.to_global(np_batch, data)
   key = jax.random.key(1)
   compiled = train_fn.lower(state, jbatch, key).compile()
-  flops = cost_flops(compiled)
+  flops = cost_flops(compiled, mesh.devices.size)
   if patches:  # the same step and init, traced with the proposed changes in place
     state_p = jax.device_put(step_lib.create_train_state(
         config, model, shape, classes, 10_000, jax.random.key(0)), step_lib.replicated(mesh))
@@ -466,6 +475,7 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   step_gflops = flops / med['isx'] / 1e9
   return {
       'model': name, 'image_shape': list(shape), 'classes': classes, 'batch': batch,
+      'jax_devices': mesh.devices.size,
       'optimizer': f'adam lr {config.learning_rate}, weight_decay {config.weight_decay} '
                    f'({config.weight_decay_form}, kernels only)',
       'steps_per_repeat': steps, 'repeats': repeats,
@@ -530,6 +540,9 @@ def main():
           f"{r['torch_img_per_s']:.0f} (ratio {r['ratio']:.2f}), torch.compile "
           f"{r['torch_compile_img_per_s'] or float('nan'):.0f}; isx {r['isx_gflops_per_s']:.1f} "
           f"GFLOP/s = {r['matmul_fraction']:.2f} x matmul {r['matmul_gflops_per_s']:.1f} GFLOP/s")
+    if r['patches']:
+      print(f"{'':9s} isx with {'+'.join(r['patches'])}: {r['isx_patched_img_per_s']:.0f} img/s "
+            f"(ratio {r['ratio_patched']:.2f}, matmul_fraction {r['matmul_fraction_patched']:.2f})")
 
 
 if __name__ == '__main__':
