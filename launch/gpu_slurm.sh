@@ -44,23 +44,11 @@ EOF
 
 die_usage() { echo "gpu_slurm.sh: $*" >&2; usage >&2; exit 2; }
 
-# Print arguments as one shell-quoted line (quotes only where needed).
-q() {
-  local out="" a
-  for a in "$@"; do
-    if [[ $a =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
-  done
-  printf '%s\n' "${out# }"
-}
-
-# Run a command, or only print it in dry-run mode.
-run_cmd() {
-  if [[ $DRY_RUN == 1 ]]; then q "$@"; else echo "+ $(q "$@")" >&2; "$@"; fi
-}
-
 # sbatch runs a spooled copy of this script, so fall back to the submit directory.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ -f $HERE/../setup.cfg && -d $HERE/../isx ]]; then ROOT=$(cd "$HERE/.." && pwd); else ROOT=$PWD; fi
+# shellcheck source=launch/lib.sh
+source "$ROOT/launch/lib.sh"
 cd "$ROOT"
 
 DRY_RUN=${DRY_RUN:-0}

@@ -27,16 +27,9 @@ EOF
 
 die_usage() { echo "local_multiprocess.sh: $*" >&2; usage >&2; exit 2; }
 
-# Print arguments as one shell-quoted line (quotes only where needed).
-q() {
-  local out="" a
-  for a in "$@"; do
-    if [[ $a =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
-  done
-  printf '%s\n' "${out# }"
-}
-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=launch/lib.sh
+source "$ROOT/launch/lib.sh"
 cd "$ROOT"  # so `python -m isx.main` and relative config paths resolve
 
 DRY_RUN=${DRY_RUN:-0}

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch'
-SCRIPTS = sorted(LAUNCH.glob('*.sh'))
+SCRIPTS = sorted(p for p in LAUNCH.glob('*.sh') if p.name != 'lib.sh')  # lib.sh is sourced
 JAX_PIN = re.search(r'^jax==(\S+)', (ROOT / 'requirements.txt').read_text(), re.M).group(1)
 
 
@@ -68,7 +68,7 @@ def test_scripts_exist_and_are_executable():
     assert str(ROOT) not in p.read_text(), p  # no path of this checkout baked in
 
 
-@pytest.mark.parametrize('script', SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize('script', [*SCRIPTS, LAUNCH / 'lib.sh'], ids=lambda p: p.name)
 def test_bash_syntax(script):
   r = subprocess.run(['bash', '-n', str(script)], capture_output=True, text=True)
   assert r.returncode == 0, r.stderr
