@@ -57,9 +57,10 @@ def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
     schedule = optax.constant_schedule(lr)
   elif config.lr_schedule == 'cosine':
     schedule = optax.cosine_decay_schedule(lr, max(total_steps - config.warmup_steps, 1))
-  elif config.lr_schedule == 'step':
-    schedule = optax.piecewise_constant_schedule(
-        lr, {int(0.5 * total_steps): 0.1, int(0.75 * total_steps): 0.1})
+  elif config.lr_schedule == 'step':  # x0.1 at 50% and 75% of all steps, warm-up included
+    first, second = (max(int(f * total_steps) - config.warmup_steps, 0) for f in (0.5, 0.75))
+    schedule = lambda count: lr * jnp.where(count >= second, 0.01,
+                                            jnp.where(count >= first, 0.1, 1.0))
   else:
     raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; use constant, cosine or step")
   if config.warmup_steps:

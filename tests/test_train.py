@@ -171,3 +171,14 @@ def test_metric_losses_train_and_center_state_moves(tiny_config, loss_name):
   if loss_name == 'softmax+center':
     assert state.centers.shape == (10, tiny_config.model.embedding_dim)
     assert not np.allclose(np.asarray(state.centers), centers_before)
+
+
+@pytest.mark.parametrize('name', ['constant', 'cosine', 'step'])
+def test_lr_schedule_warms_up_linearly_then_follows_its_shape(name):
+  from configs import default
+  config = default.get_config()
+  config.lr_schedule, config.warmup_steps, config.learning_rate = name, 200, 0.01
+  lr = step_lib.learning_rate_schedule(config, total_steps=1000)
+  np.testing.assert_allclose([lr(0), lr(100), lr(200)], [0.0, 0.005, 0.01], rtol=1e-6)
+  after = {'constant': (0.01, 0.01), 'cosine': (0.005, 0.0), 'step': (1e-3, 1e-4)}[name]
+  np.testing.assert_allclose([lr(600), lr(1000)], after, rtol=1e-5, atol=1e-9)
