@@ -45,8 +45,8 @@ def get_config():
   c.lr_schedule = 'constant'  # constant | cosine | step (x0.1 at 50% and 75%)
   # Linear warm-up to learning_rate (the paper's "initial learning rate"). Adam's first steps move
   # every weight by ~lr: 10-30% of the norm of the deep, large-fan-in convs per step. Without
-  # BatchNorm that noise inflates their norms 4.5x in 200 steps and slows all later learning;
-  # 200 steps of warm-up took one FashionMNIST epoch from 82.4 to 85.5 (RESULTS.md, "One epoch").
+  # BatchNorm that noise inflates their norms ~5x in 200 steps and slows all later learning;
+  # 200 steps of warm-up took one FashionMNIST epoch from 82.4 to 85.6 (RESULTS.md, "One epoch").
   c.warmup_steps = 200
   # Decoupled (AdamW: w -= lr * wd * w each step). The paper gives neither form nor value; L2 in
   # the loss at 5e-4 cost the IS model 6 points on FashionMNIST and made IS worse than no IS,

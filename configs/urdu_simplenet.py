@@ -2,7 +2,9 @@
 Needs the manual download: see README, Data.
 
 python -m isx.main --config=configs/urdu_simplenet.py --workdir=workdirs/urdu_simplenet
-Baseline without the inward-scale layer: add --config.model.inward_scale=False
+Baseline without the inward-scale layer: add --config.model.inward_scale=False and
+--config.warmup_steps=0 (the default warm-up helps IS but destabilises SimpleNet without IS at
+lr 1e-2; RESULTS.md, "Warm-up over 5 epochs").
 """
 from configs import default
 

@@ -106,7 +106,8 @@ def feature_figure(prefix):
 
 def main():
   summary, sections = [], []
-  for grid in ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch'):
+  for grid in ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
+               'fashion_mnist_warmup'):
     runs = load(grid)
     with open(os.path.join(HERE, 'grids', f'{grid}.json')) as f:
       order = [entry['name'] for entry in json.load(f)]
