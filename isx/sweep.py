@@ -10,6 +10,7 @@ and the scores are the eval binary's metrics. Results stream to a JSON-lines fil
 import itertools
 import json
 import time
+import types
 
 import jax
 import numpy as np
@@ -51,17 +52,19 @@ def padded_batches(images, labels, batch_size):
 
 def apply_overrides(config, overrides: dict):
   config = config.copy_and_resolve_references()
+  config.lock()  # so that a typo in a key fails instead of adding a field nobody reads
   for key, value in overrides.items():
     *parents, leaf = key.split('.')
     node = config
     for parent in parents:
       node = node[parent]
-    node[leaf] = value  # a locked ConfigDict rejects unknown keys here
+    node[leaf] = value
   return config
 
 
-def run(config, data) -> dict:
-  """Trains config on data['train_*'] and returns the eval binary's metrics on data['test_*']."""
+def setup(config, data) -> types.SimpleNamespace:
+  """Everything a training loop over data['train_*'] needs: initial state, compiled steps, the
+  data sharding, the step rng, the train batch stream and the number of steps."""
   mesh = step_lib.make_mesh()
   step_lib.check_batch_size(config.batch_size, mesh)
   num_classes = int(data['train_labels'].max()) + 1
@@ -71,25 +74,38 @@ def run(config, data) -> dict:
   model = models.create_model(config.model, num_classes)
   state = step_lib.create_train_state(config, model, image_shape, num_classes, steps,
                                       jax.random.fold_in(jax.random.key(config.seed), 0))
-  state = jax.device_put(state, step_lib.replicated(mesh))
   train_fn, eval_fn = step_lib.compile_steps(config, mesh, steps)
-  sharding = step_lib.data_sharding(mesh)
-  rng = jax.random.fold_in(jax.random.key(config.seed), 1)
-  batches = array_batches(data['train_images'], data['train_labels'], config.batch_size,
-                          config.seed)
+  return types.SimpleNamespace(
+      state=jax.device_put(state, step_lib.replicated(mesh)), train_fn=train_fn,
+      eval_fn=eval_fn, sharding=step_lib.data_sharding(mesh),
+      rng=jax.random.fold_in(jax.random.key(config.seed), 1),
+      batches=array_batches(data['train_images'], data['train_labels'], config.batch_size,
+                            config.seed),
+      steps=steps, per_epoch=per_epoch)
+
+
+def eval_outputs(config, data, env, state) -> dict:
+  """The eval binary's outputs (logits, embedding, label, index) for data['test_*']."""
+  return evaluate.collect_outputs(
+      env.eval_fn, state, padded_batches(data['test_images'], data['test_labels'],
+                                         config.eval_batch_size), env.sharding)
+
+
+def run(config, data) -> dict:
+  """Trains config on data['train_*'] and returns the eval binary's metrics on data['test_*']."""
+  env = setup(config, data)
+  state, losses = env.state, []
   start = time.perf_counter()
-  losses = []
-  for i in range(steps):
-    state, metrics = train_fn(state, step_lib.to_global(next(batches), sharding), rng)
-    if (i + 1) % per_epoch == 0 or i + 1 == steps:
+  for i in range(env.steps):
+    state, metrics = env.train_fn(state, step_lib.to_global(next(env.batches), env.sharding),
+                                  env.rng)
+    if (i + 1) % env.per_epoch == 0 or i + 1 == env.steps:
       losses.append(metrics['loss'])
   losses = [float(v) for v in jax.device_get(losses)]
   train_s = time.perf_counter() - start
-  outputs = evaluate.collect_outputs(
-      eval_fn, state, padded_batches(data['test_images'], data['test_labels'],
-                                     config.eval_batch_size), sharding)
+  outputs = eval_outputs(config, data, env, state)
   metrics = evaluate.compute_metrics(outputs, tuple(config.retrieval_ks), config.knn_block_size)
-  metrics.update(step=steps, train_seconds=train_s, epoch_losses=losses,
+  metrics.update(step=env.steps, train_seconds=train_s, epoch_losses=losses,
                  finite=bool(np.all(np.isfinite(losses))))
   return metrics, outputs
 

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import fashion_mnist_simplenet  # noqa: E402
-from isx import evaluate, models, step as step_lib, sweep  # noqa: E402
+from isx import step as step_lib, sweep  # noqa: E402
 
 NORM_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 468)
 
@@ -38,32 +38,24 @@ def main():
   overrides = {k: json.loads(v) for k, v in (a.split('=', 1) for a in args.overrides)}
   cfg = sweep.apply_overrides(fashion_mnist_simplenet.get_config(), {'num_epochs': 1, **overrides})
   data = dict(np.load(args.npz))
-  steps = len(data['train_labels']) // cfg.batch_size
-  mesh = step_lib.make_mesh()
-  model = models.create_model(cfg.model, 10)
-  state = step_lib.create_train_state(cfg, model, data['train_images'].shape[1:], 10, steps,
-                                      jax.random.fold_in(jax.random.key(cfg.seed), 0))
-  train_fn, eval_fn = step_lib.compile_steps(cfg, mesh, steps)
-  sharding = step_lib.data_sharding(mesh)
-  rng = jax.random.fold_in(jax.random.key(cfg.seed), 1)
-  batches = sweep.array_batches(data['train_images'], data['train_labels'], cfg.batch_size,
-                                cfg.seed)
+  env = sweep.setup(cfg, data)
+  state = env.state
 
   def accuracy():
-    out = evaluate.collect_outputs(eval_fn, state, sweep.padded_batches(
-        data['test_images'], data['test_labels'], cfg.eval_batch_size), sharding)
+    out = sweep.eval_outputs(cfg, data, env, state)
     return round(float(np.mean(np.argmax(out['logits'], -1) == out['label'])), 4)
 
   record, start, before = {'overrides': overrides, 'rows': []}, time.perf_counter(), None
-  for i in range(1, (args.stop or steps) + 1):
+  for i in range(1, (args.stop or env.steps) + 1):
     if args.norms and i in NORM_STEPS:
       before = kernels(state.params)
-    state, metrics = train_fn(state, step_lib.to_global(next(batches), sharding), rng)
+    state, metrics = env.train_fn(state, step_lib.to_global(next(env.batches), env.sharding),
+                                  env.rng)
     if args.norms and i in NORM_STEPS:  # (step, {layer: [norm, |change| / norm]})
       after = kernels(state.params)
       record['rows'].append((i, {k: [round(float(np.linalg.norm(w)), 3), round(float(
           np.linalg.norm(w - before[k]) / np.linalg.norm(w)), 4)] for k, w in after.items()}))
-    elif not args.norms and (i % args.every == 0 or i == steps):  # (step, loss, test accuracy)
+    elif not args.norms and (i % args.every == 0 or i == env.steps):  # (step, loss, test accuracy)
       record['rows'].append((i, round(float(metrics['loss']), 3), accuracy()))
   record['seconds'] = round(time.perf_counter() - start)
   print(json.dumps(record), flush=True)
