@@ -77,7 +77,7 @@ class Classifier(nn.Module):
 
 
 class SimpleNet(nn.Module):
-  """isx SimpleNet, conv_activation 'none': 3 x (2 x conv3x3 SAME + maxpool2 VALID), IS head."""
+  """isx SimpleNet: 3 x (2 x conv3x3 SAME [+ ReLU] + maxpool2 VALID), IS head."""
 
   def __init__(self, num_classes, cfg):
     super().__init__()
@@ -88,12 +88,13 @@ class SimpleNet(nn.Module):
         cin = width
     self.convs = nn.ModuleDict(convs)
     self.classifier = Classifier(3 * 3 * 128, cfg.embedding_dim, num_classes, cfg.xi)
+    self.act = F.relu if cfg.conv_activation == 'relu' else (lambda v: v)
 
   def forward(self, images):
     x = images.float() / 255.0
     names = list(self.convs)
     for block in range(3):
-      x = self.convs[names[2 * block + 1]](self.convs[names[2 * block]](x))
+      x = self.act(self.convs[names[2 * block + 1]](self.act(self.convs[names[2 * block]](x))))
       x = F.max_pool2d(x, 2)  # floor mode = VALID: 28 -> 14 -> 7 -> 3
     # Flatten in NHWC order, as flax does, so the copied fc_embedding kernel lines up.
     return self.classifier(x.permute(0, 2, 3, 1).flatten(1))
@@ -375,9 +376,9 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   config = cfg_module.get_config()
   config.batch_size = batch
   config.weight_decay_form = weight_decay_form or config.weight_decay_form
-  config.warmup_steps = 0  # the PyTorch twin runs a constant lr; a schedule does not change step cost
+  # The PyTorch twin runs a constant lr; a schedule does not change a step's cost.
+  config.warmup_steps, config.lr_schedule = 0, 'constant'
   assert config.optimizer == 'adam' and not config.grad_clip_norm
-  assert config.lr_schedule == 'constant'
   mesh = step_lib.make_mesh()
   model = models.create_model(config.model, classes)
   state = step_lib.create_train_state(config, model, shape, classes, 10_000, jax.random.key(0))

@@ -1,14 +1,16 @@
 """SimpleNet + IS on CIFAR10 (paper Table 3: 64.0 with IS, 58.2 without).
 
 python -m isx.main --config=configs/cifar10_simplenet.py --workdir=workdirs/cifar10_simplenet
-Baseline without the inward-scale layer: add --config.model.inward_scale=False and
---config.warmup_steps=0 (the default warm-up helps IS but destabilises SimpleNet without IS at
-lr 1e-2; RESULTS.md, "Warm-up over 5 epochs").
+Baseline, the same recipe without the IS layer:
+python -m isx.main --config=configs/cifar10_simplenet.py:baseline --workdir=workdirs/cifar10_simplenet_baseline
+
+SimpleNet puts a ReLU after each conv, as the authors' code does (TF-slim's conv2d default);
+the paper's text names none: add --config.model.conv_activation=none for that variant.
 """
 from configs import default
 
 
-def get_config():
+def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = 'cifar10'
-  return c
+  return default.variant(c, arg)

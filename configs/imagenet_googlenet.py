@@ -2,15 +2,17 @@
 Needs TFDS's manual download of imagenet2012.
 
 python -m isx.main --config=configs/imagenet_googlenet.py --workdir=workdirs/imagenet_googlenet
-Baseline without the inward-scale layer: add --config.model.inward_scale=False
+Baseline, the same recipe without the IS layer:
+python -m isx.main --config=configs/imagenet_googlenet.py:baseline --workdir=workdirs/imagenet_googlenet_baseline
 """
 from configs import default
 
 
-def get_config():
+def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = 'imagenet2012'
-  c.dataset.shuffle_buffer = 16_384
+  c.dataset.device_resident = False  # streamed: read and decoded by Grain threads
+  c.dataset.num_workers = 16
   c.model.name = 'googlenet'
   c.model.stem = 'imagenet'
   c.model.embedding_dim = 1024
@@ -24,4 +26,4 @@ def get_config():
   c.log_every_steps = 200
   c.eval_every_steps = 25_000
   c.retrieval_ks = (1, 5, 10)
-  return c
+  return default.variant(c, arg)

@@ -1,14 +1,16 @@
 """SimpleNet + IS on SVHN (paper Table 3: 95.05 with IS, 93.20 without).
 
 python -m isx.main --config=configs/svhn_simplenet.py --workdir=workdirs/svhn_simplenet
-Baseline without the inward-scale layer: add --config.model.inward_scale=False and
---config.warmup_steps=0 (the default warm-up helps IS but destabilises SimpleNet without IS at
-lr 1e-2; RESULTS.md, "Warm-up over 5 epochs").
+Baseline, the same recipe without the IS layer:
+python -m isx.main --config=configs/svhn_simplenet.py:baseline --workdir=workdirs/svhn_simplenet_baseline
+
+SimpleNet puts a ReLU after each conv, as the authors' code does (TF-slim's conv2d default);
+the paper's text names none: add --config.model.conv_activation=none for that variant.
 """
 from configs import default
 
 
-def get_config():
+def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = 'svhn_cropped'
-  return c
+  return default.variant(c, arg)

@@ -2,14 +2,15 @@
 Needs the manual download: see README, Data.
 
 python -m isx.main --config=configs/urdu_lenet.py --workdir=workdirs/urdu_lenet
-Baseline without the inward-scale layer: add --config.model.inward_scale=False
+Baseline, the same recipe without the IS layer:
+python -m isx.main --config=configs/urdu_lenet.py:baseline --workdir=workdirs/urdu_lenet_baseline
 """
 from configs import default
 
 
-def get_config():
+def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = 'urdu_characters'
   c.model.name = 'lenet'
   c.model.embedding_dim = 84
-  return c
+  return default.variant(c, arg)

@@ -1,30 +1,40 @@
-"""TFDS -> this process's shard -> batches of uint8 images -> global jax.Arrays.
+"""TFDS data sources (ArrayRecord, no TensorFlow) -> Grain -> batches -> global jax.Arrays.
 
-Training order is a pure function of (seed, epoch): resuming at step s rebuilds epoch
-s // steps_per_epoch and skips the batches already seen, so a resumed run sees exactly the
-batches an uninterrupted one would. For datasets that fit in memory (all but ImageNet) every
-process walks the same global order and keeps only its rows of each global batch, so a step sees
-the same examples whatever the number of processes (a 2-process run equals a 1-process run).
-ImageNet streams instead: each process reads its own contiguous slice of the split.
+Training order is a pure function of (seed, epoch): step s takes rows [i*B, (i+1)*B) of the
+permutation `epoch_order(seed, s // steps_per_epoch)`, so a resumed run sees exactly the batches
+an uninterrupted one would. For datasets that fit in memory (all but ImageNet) every process
+walks the same global order and keeps only its rows of each global batch, so a step sees the
+same examples whatever the number of processes (a 2-process run equals a 1-process run).
+ImageNet streams instead: each process permutes and reads its own contiguous slice of the split.
 
-Eval: each process reads a contiguous slice (`split[a:b]`); every example carries its global
-index, so results are put back in dataset order, each example exactly once.
+Two ways to feed the step, with identical batches:
+- host (default for ImageNet): Grain reads and decodes each batch in worker threads, a thread
+  moves it to the devices ahead of the step;
+- device-resident (`dataset.device_resident`, the default): the whole train split is put on
+  every device once, and each step gathers its batch there from the indices alone.
+
+Eval: each process reads a contiguous slice; every example carries its global index, so results
+are put back in dataset order, each example exactly once.
 """
 import dataclasses
+import functools
 import os
+import pathlib
 import queue
 import threading
 
+import grain
 import jax
 import numpy as np
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from isx import step as step_lib
+from isx.datasets import store
 
 SUPPORTED = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn_cropped', 'imagenet2012',
              'urdu_characters')
 IMAGENET_SIZE = 224
+_FOREVER = 2 ** 40  # steps: the train stream has no natural end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,32 +46,52 @@ class DatasetInfo:
   num_eval: int
 
 
-def _builder(config):
+def data_dir(config) -> pathlib.Path:
+  return pathlib.Path(config.dataset.data_dir or os.environ.get('TFDS_DATA_DIR') or
+                      os.path.expanduser('~/tensorflow_datasets'))
+
+
+def _missing_hint(name: str, root) -> str:
+  if name in ('mnist', 'fashion_mnist'):
+    return (f'offline: python -m isx.prepare_data --dataset={name} --idx_dir=DIR '
+            f'--data_dir={root}')
+  return 'see the README, Data section, for how to prepare it'
+
+
+@functools.lru_cache(maxsize=16)
+def _builder_at(path: str):
+  return tfds.builder_from_directory(path)
+
+
+def builder(config):
+  """The prepared TFDS dataset of config.dataset (read-only); one line if missing or unusable."""
   name = config.dataset.name
   if name not in SUPPORTED:
     raise ValueError(f'unknown dataset {name!r}; choose one of {", ".join(SUPPORTED)}')
-  if name == 'urdu_characters':
-    import isx.datasets.urdu_characters  # noqa: F401  registers the builder with TFDS
-  data_dir = config.dataset.data_dir or os.environ.get('TFDS_DATA_DIR')
-  builder = tfds.builder(name, data_dir=data_dir)
-  if not builder.is_prepared():
-    hint = ('offline: python -m isx.prepare_data --dataset=%s --idx_dir=DIR --data_dir=OUT, '
-            'then --config.dataset.data_dir=OUT' % name if name in ('mnist', 'fashion_mnist')
-            else 'see the README, Data section')
-    raise FileNotFoundError(
-        f'dataset {name!r} is not prepared in {builder.data_dir}; online: '
-        f'python -c "import tensorflow_datasets as tfds; tfds.builder(\'{name}\''
-        f'{", data_dir=" + repr(data_dir) if data_dir else ""}).download_and_prepare()"; {hint}')
-  return builder
+  root = data_dir(config)
+  path = store.dataset_dir(name, root)
+  if path is None:
+    raise FileNotFoundError(f'dataset {name!r} is not prepared in {root}; '
+                            f'{_missing_hint(name, root)}')
+  b = _builder_at(str(path))
+  if str(b.info.file_format) not in (store.FILE_FORMAT, 'FileFormat.ARRAY_RECORD'):
+    raise ValueError(f'dataset {name!r} in {path} is stored as {b.info.file_format}; isx reads '
+                     f'ArrayRecord without TensorFlow: {_missing_hint(name, root)}, or prepare it '
+                     f"with TFDS's file_format='array_record'")
+  return b
 
 
 def dataset_info(config) -> DatasetInfo:
-  builder = _builder(config)
-  shape = tuple(builder.info.features['image'].shape)
+  b = builder(config)
+  shape = tuple(b.info.features['image'].shape)
   if config.dataset.name == 'imagenet2012':
     shape = (IMAGENET_SIZE, IMAGENET_SIZE, 3)
-  splits = builder.info.splits
-  return DatasetInfo(config.dataset.name, builder.info.features['label'].num_classes, shape,
+  splits = b.info.splits
+  for split in (config.dataset.train_split, config.dataset.eval_split):
+    if split not in splits:
+      raise ValueError(f'dataset {config.dataset.name!r} has no split {split!r}; it has '
+                       f'{", ".join(splits)}')
+  return DatasetInfo(config.dataset.name, b.info.features['label'].num_classes, shape,
                      splits[config.dataset.train_split].num_examples,
                      splits[config.dataset.eval_split].num_examples)
 
@@ -77,28 +107,25 @@ def _streams(info: DatasetInfo) -> bool:
   return info.name == 'imagenet2012'
 
 
-def _read(config, split, num_examples, decode_imagenet=False, whole=False):
-  start, end = (0, num_examples) if whole else process_range(num_examples)
-  builder = _builder(config)
-  ds = builder.as_dataset(split=f'{split}[{start}:{end}]', shuffle_files=False,
-                          decoders={'image': tfds.decode.SkipDecoding()} if decode_imagenet else None)
-  index = tf.data.Dataset.range(start, end)
-  ds = tf.data.Dataset.zip(ds, index).map(
-      lambda ex, i: {'image': ex['image'], 'label': ex['label'], 'index': i})
-  if decode_imagenet:
-    ds = ds.map(_decode_resize, num_parallel_calls=tf.data.AUTOTUNE)
-  return ds, end - start
+def _fit(image: np.ndarray, shape) -> np.ndarray:
+  """An image as a uint8 array of `shape`. Decoded JPEGs (ImageNet) are resized so that the
+  shorter side is 256, then centre-cropped (no augmentation)."""
+  image = np.asarray(image, np.uint8)
+  if image.shape == tuple(shape):
+    return image
+  from PIL import Image  # only ImageNet-style variable-size images get here
+  h, w = image.shape[:2]
+  scale = 256 / min(h, w)
+  size = (max(shape[1], round(w * scale)), max(shape[0], round(h * scale)))
+  resized = np.asarray(Image.fromarray(image.squeeze()).resize(size, Image.BILINEAR))
+  top, left = (resized.shape[0] - shape[0]) // 2, (resized.shape[1] - shape[1]) // 2
+  return resized[top:top + shape[0], left:left + shape[1]].reshape(shape)
 
 
-def _decode_resize(ex):
-  # ImageNet: decode, resize the shorter side to 256, centre crop 224 (no augmentation by default).
-  image = tf.io.decode_jpeg(ex['image'], channels=3)
-  h, w = tf.shape(image)[0], tf.shape(image)[1]
-  scale = 256.0 / tf.cast(tf.minimum(h, w), tf.float32)
-  size = tf.cast(tf.round(tf.cast(tf.stack([h, w]), tf.float32) * scale), tf.int32)
-  image = tf.image.resize(image, size, antialias=True)
-  image = tf.image.resize_with_crop_or_pad(image, IMAGENET_SIZE, IMAGENET_SIZE)
-  return {**ex, 'image': tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)}
+def _read(source, indices, shape) -> dict:
+  examples = source.__getitems__([int(i) for i in indices]) if len(indices) else []
+  return {'image': np.stack([_fit(e['image'], shape) for e in examples]).reshape(-1, *shape),
+          'label': np.asarray([e['label'] for e in examples], np.int64)}
 
 
 def steps_per_epoch(info: DatasetInfo, global_batch: int) -> int:
@@ -109,33 +136,71 @@ def steps_per_epoch(info: DatasetInfo, global_batch: int) -> int:
   return smallest // (global_batch // jax.process_count())
 
 
-def train_batches(config, info: DatasetInfo, start_step: int = 0):
-  """Yields this process's local numpy batches {'image' uint8, 'label'} forever, from start_step."""
-  local_batch = config.batch_size // jax.process_count()
+@functools.lru_cache(maxsize=2)
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+  """The permutation of n examples that epoch `epoch` of a run seeded `seed` walks through."""
+  return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def local_indices(config, info: DatasetInfo, step: int) -> np.ndarray:
+  """Indices into the train split of this process's rows of the global batch of `step`."""
+  local = config.batch_size // jax.process_count()
   per_epoch = steps_per_epoch(info, config.batch_size)
   if per_epoch == 0:
     raise ValueError(f'batch_size={config.batch_size} is larger than the {info.num_train} '
                      f'training examples; use a smaller batch_size')
-  streams = _streams(info)
-  ds, n = _read(config, config.dataset.train_split, info.num_train, decode_imagenet=streams,
-                whole=not streams)
-  ds = ds.map(lambda ex: {'image': ex['image'], 'label': ex['label']})
-  if streams:
-    batch, rows = local_batch, slice(None)
-  else:
-    ds = ds.cache()  # decode once; later epochs read memory
-    first = jax.process_index() * local_batch
-    batch, rows = config.batch_size, slice(first, first + local_batch)
-  epoch, skip = divmod(start_step, per_epoch)
-  while True:
-    # Seeded, non-reshuffling shuffle: the order of epoch e depends only on (seed, e).
-    epoch_ds = (ds.shuffle(min(config.dataset.shuffle_buffer, n),
-                           seed=int(config.seed) * 100_003 + epoch, reshuffle_each_iteration=False)
-                .batch(batch, drop_remainder=True).take(per_epoch).skip(skip)
-                .map(lambda b: {k: v[rows] for k, v in b.items()})
-                .prefetch(tf.data.AUTOTUNE))
-    yield from tfds.as_numpy(epoch_ds)
-    epoch, skip = epoch + 1, 0
+  epoch, i = divmod(step, per_epoch)
+  if _streams(info):  # this process's own slice, in its own order
+    start, end = process_range(info.num_train)
+    return start + epoch_order(config.seed, epoch, end - start)[i * local:(i + 1) * local]
+  first = i * config.batch_size + jax.process_index() * local
+  return epoch_order(config.seed, epoch, info.num_train)[first:first + local]
+
+
+def _grain(config, num_items, load):
+  """Items load(0..num_items-1) in order, produced by Grain worker threads ahead of use."""
+  return iter(grain.MapDataset.range(num_items).map(load).to_iter_dataset(
+      grain.ReadOptions(num_threads=config.dataset.num_workers,
+                        prefetch_buffer_size=2 * config.dataset.num_workers)))
+
+
+def train_batches(config, info: DatasetInfo, start_step: int = 0):
+  """This process's numpy batches {'image' uint8, 'label'} from start_step on, read on the host."""
+  source = builder(config).as_data_source(config.dataset.train_split)
+  local_indices(config, info, start_step)  # fail now on a batch larger than the split
+  load = lambda k: _read(source, local_indices(config, info, start_step + k), info.image_shape)
+  return _grain(config, _FOREVER, load)
+
+
+def load_split(config, info: DatasetInfo, split: str) -> dict:
+  """A whole split as numpy arrays {'image', 'label'} (for device-resident training)."""
+  source = builder(config).as_data_source(split)
+  chunk = 4096
+  parts = _grain(config, -(-len(source) // chunk), lambda k: _read(
+      source, np.arange(k * chunk, min((k + 1) * chunk, len(source))), info.image_shape))
+  parts = list(parts)
+  return {k: np.concatenate([p[k] for p in parts]) for k in ('image', 'label')}
+
+
+def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
+  """Global train batches for the compiled step, from start_step on, fed as config asks."""
+  data = step_lib.data_sharding(mesh)
+  if not config.dataset.device_resident:
+    return prefetch(train_batches(config, info, start_step), data)
+  if _streams(info):
+    raise ValueError(f'dataset {info.name!r} is too large to keep on the devices; set '
+                     f'--config.dataset.device_resident=False')
+  split = load_split(config, info, config.dataset.train_split)
+  resident = jax.device_put(split, step_lib.replicated(mesh))
+  gather = jax.jit(lambda arrays, idx: jax.tree.map(lambda a: a[idx], arrays),
+                   out_shardings=data)
+
+  def batches():
+    step = start_step
+    while True:
+      yield gather(resident, step_lib.to_global(local_indices(config, info, step), data))
+      step += 1
+  return batches()
 
 
 def eval_batches(config, info: DatasetInfo):
@@ -145,21 +210,20 @@ def eval_batches(config, info: DatasetInfo):
   add all-padding batches), so that each global batch is complete; mask = 0 marks padding.
   """
   local_batch = config.eval_batch_size // jax.process_count()
-  ds, _ = _read(config, config.dataset.eval_split, info.num_eval, decode_imagenet=_streams(info))
+  source = builder(config).as_data_source(config.dataset.eval_split)
+  start, end = process_range(info.num_eval)
   longest = max(e - s for s, e in (process_range(info.num_eval, p) for p in
                                    range(jax.process_count())))
-  num_batches = -(-longest // local_batch)
-  batches = iter(tfds.as_numpy(ds.batch(local_batch).prefetch(tf.data.AUTOTUNE)))
-  empty = {'image': np.zeros((0, *info.image_shape), np.uint8), 'label': np.zeros(0, np.int64),
-           'index': np.zeros(0, np.int64)}
-  for _ in range(num_batches):
-    batch = next(batches, empty)
-    real = len(batch['label'])
-    pad = local_batch - real
-    padded = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) for k, v in
-              batch.items()}
-    padded['mask'] = np.concatenate([np.ones(real, np.float32), np.zeros(pad, np.float32)])
-    yield padded
+
+  def load(k):
+    index = np.arange(start + k * local_batch, min(start + (k + 1) * local_batch, end))
+    batch = {**_read(source, index, info.image_shape), 'index': index.astype(np.int64)}
+    pad = local_batch - len(index)
+    padded = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)])
+              for k, v in batch.items()}
+    padded['mask'] = np.concatenate([np.ones(len(index), np.float32), np.zeros(pad, np.float32)])
+    return padded
+  return _grain(config, -(-longest // local_batch), load)
 
 
 def prefetch(iterator, sharding, size=2):

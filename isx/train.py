@@ -113,7 +113,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   eval_every = config.eval_every_steps or per_epoch
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
   sigterm = _SigtermFlag()
-  batches = input_pipeline.prefetch(input_pipeline.train_batches(config, info, start), data)
+  batches = input_pipeline.global_train_batches(config, info, mesh, start)
   history, history_start = [], start
   bar = tqdm.tqdm(total=steps, initial=start, disable=jax.process_index() != 0,
                   mininterval=1.0 if sys.stderr.isatty() else 30.0, desc='train', unit='step')

@@ -49,7 +49,7 @@ def test_inward_scale_toggle_and_conv_activation_change_outputs_not_params():
   params = base.init(jax.random.key(0), x)
   outs = [m.apply(params, x)['logits'] for m in
           (base, _model('simplenet', 10, inward_scale=False),
-           _model('simplenet', 10, conv_activation='relu'))]
+           _model('simplenet', 10, conv_activation='none'))]
   assert not jnp.allclose(outs[0], outs[1]) and not jnp.allclose(outs[0], outs[2])
 
 

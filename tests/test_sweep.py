@@ -1,53 +1,34 @@
-"""isx.sweep: the in-memory training harness behind RESULTS.md."""
-import numpy as np
+"""isx.sweep: grids of overrides x seeds, each run through train_and_evaluate."""
+import json
+
 import pytest
 
 from configs import fashion_mnist_simplenet
-from conftest import make_tiny_images
 from isx import sweep
 
 
-@pytest.fixture(scope='module')
-def tiny_arrays():
-  train_images, train_labels = make_tiny_images(96, 0)
-  test_images, test_labels = make_tiny_images(37, 1)
-  return {'train_images': train_images[..., None], 'train_labels': train_labels,
-          'test_images': test_images[..., None], 'test_labels': test_labels}
+def test_runs_shards_the_grid_in_order():
+  grid = [{'name': 'a', 'seeds': [0, 1, 2]}, {'name': 'b'}, {'name': 'c', 'seeds': [5]}]
+  names = lambda pairs: [(e['name'], s) for e, s in pairs]
+  assert names(sweep.runs(grid)) == [('a', 0), ('a', 1), ('a', 2), ('b', 0), ('c', 5)]
+  assert names(sweep.runs(grid, shard=(1, 2))) == [('a', 1), ('b', 0)]
+  assert names(sweep.runs(grid, only={'c', 'b'})) == [('b', 0), ('c', 5)]
 
 
-def test_array_batches_are_epoch_permutations_and_resumable():
-  images, labels = np.arange(20)[:, None], np.arange(20)
-  batches = sweep.array_batches(images, labels, 4, seed=3)
-  run = [next(batches)['label'] for _ in range(10)]  # 5 batches per epoch
-  epochs = np.concatenate(run[:5]), np.concatenate(run[5:])
-  for epoch in epochs:
-    np.testing.assert_array_equal(np.sort(epoch), np.arange(20))
-  assert not np.array_equal(*epochs)
-  resumed = sweep.array_batches(images, labels, 4, seed=3, start_step=6)
-  np.testing.assert_array_equal(np.stack([next(resumed)['label'] for _ in range(3)]),
-                                np.stack(run[6:9]))
+def test_run_one_trains_through_train_and_evaluate(tiny_config, tmp_path):
+  entry = {'name': 'is', 'overrides': {'model.xi': 10.0}}
+  record = sweep.run_one(tiny_config, entry, 1, str(tmp_path))
+  assert record['name'] == 'is' and record['seed'] == 1 and record['overrides'] == {'model.xi': 10.0}
+  assert record['metrics']['step'] == 6 and record['metrics']['num_examples'] == 37
+  saved = json.loads((tmp_path / 'is_1' / 'config.json').read_text())
+  assert saved['seed'] == 1 and saved['model']['xi'] == 10.0
+  assert (tmp_path / 'is_1' / 'eval' / 'metrics.json').exists()
 
 
-@pytest.mark.parametrize('batch_size', [8, 16, 40])
-def test_padded_batches_hold_every_example_once(batch_size):
-  labels = np.arange(37) % 10
-  batches = list(sweep.padded_batches(np.zeros((37, 2, 2, 1)), labels, batch_size))
-  assert all(len(b['mask']) == batch_size for b in batches)
-  mask = np.concatenate([b['mask'] for b in batches]) > 0
-  np.testing.assert_array_equal(np.concatenate([b['index'] for b in batches])[mask], np.arange(37))
-  np.testing.assert_array_equal(np.concatenate([b['label'] for b in batches])[mask], labels)
-
-
-def test_run_trains_and_scores_the_test_split_in_order(tiny_arrays):
-  config = sweep.apply_overrides(fashion_mnist_simplenet.get_config(), {
-      'model.embedding_dim': 16, 'batch_size': 16, 'eval_batch_size': 16, 'num_train_steps': 8,
-      'warmup_steps': 0})
-  metrics, outputs = sweep.run(config, tiny_arrays)
-  assert metrics['step'] == 8 and metrics['finite'] and metrics['num_examples'] == 37
-  assert len(metrics['epoch_losses']) == 2  # 6 steps per epoch: after step 6 and at the end
-  assert all(0.0 <= metrics[k] <= 1.0 for k in ('accuracy', 'recall@1', 'map@r'))
-  np.testing.assert_array_equal(outputs['label'], tiny_arrays['test_labels'])
-  assert outputs['embedding'].shape == (37, 16)
+def test_a_diverged_run_is_recorded_not_raised(tiny_config, tmp_path):
+  entry = {'name': 'boom', 'overrides': {'learning_rate': 1e30, 'warmup_steps': 0}}
+  record = sweep.run_one(tiny_config, entry, 0, str(tmp_path))
+  assert record['diverged'] and 'non-finite' in record['error'] and 'metrics' not in record
 
 
 def test_apply_overrides_rejects_unknown_keys():

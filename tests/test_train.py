@@ -28,10 +28,8 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
   data = np.load(os.path.join(workdir, 'eval', 'embeddings.npz'))
   assert data['embeddings'].shape == (37, 16) and data['embeddings'].dtype == np.float32
   # Dataset order: labels equal the test split as TFDS reads it.
-  import tensorflow_datasets as tfds
-  test = tfds.as_numpy(tfds.load('fashion_mnist', split='test', data_dir=tiny_config.dataset.data_dir,
-                                 batch_size=-1, shuffle_files=False))
-  np.testing.assert_array_equal(data['labels'], test['label'])
+  source = input_pipeline.builder(tiny_config).as_data_source('test')
+  np.testing.assert_array_equal(data['labels'], [source[i]['label'] for i in range(len(source))])
   recomputed = retrieval.retrieval_metrics(data['embeddings'], data['labels'], (1, 5, 10))
   for k, v in recomputed.items():
     assert on_disk[k] == pytest.approx(v, abs=1e-6)
@@ -182,3 +180,15 @@ def test_lr_schedule_warms_up_linearly_then_follows_its_shape(name):
   np.testing.assert_allclose([lr(0), lr(100), lr(200)], [0.0, 0.005, 0.01], rtol=1e-6)
   after = {'constant': (0.01, 0.01), 'cosine': (0.005, 0.0), 'step': (1e-3, 1e-4)}[name]
   np.testing.assert_allclose([lr(600), lr(1000)], after, rtol=1e-5, atol=1e-9)
+
+
+def test_device_resident_and_host_fed_training_are_identical(tiny_config, tmp_path):
+  tiny_config.num_train_steps = 8  # crosses the epoch boundary at step 6
+  params = []
+  for resident in (True, False):
+    tiny_config.dataset.device_resident = resident
+    workdir = str(tmp_path / f'resident_{resident}')
+    train.train_and_evaluate(tiny_config, workdir)
+    params.append(_params(workdir, tiny_config)[0])
+  for a, b in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
+    np.testing.assert_array_equal(a, b)

@@ -1,11 +1,11 @@
-"""Tests for the urdu_characters TFDS builder on a tiny fake manual folder."""
+"""Tests for the urdu_characters import (isx.prepare_data) on a tiny fake manual folder."""
 
 import collections
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from isx.datasets import urdu_characters
 
@@ -24,29 +24,26 @@ def manual_dir(tmp_path_factory):
     (root / name).mkdir()
     for file_name, shape in _FILES.items():
       pixels = rng.integers(0, 256, shape, dtype=np.uint8)
-      encode = tf.io.encode_jpeg if file_name.endswith('.jpg') else (
-          tf.io.encode_png)
-      tf.io.write_file(str(root / name / file_name), encode(pixels))
+      Image.fromarray(pixels.squeeze()).save(
+          root / name / file_name, format='JPEG' if file_name.endswith('.jpg') else 'PNG')
     (root / name / 'notes.txt').write_text('ignored')
   return root
 
 
 def _prepare(manual_dir, data_dir):
-  builder = tfds.builder('urdu_characters', data_dir=data_dir)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-  return builder
+  return tfds.builder_from_directory(str(urdu_characters.prepare(manual_dir, data_dir)))
+
+
+def _examples(data_dir, split):
+  source = tfds.builder_from_directory(str(data_dir / 'urdu_characters' / '1.0.0')).as_data_source(
+      split)
+  return [source[i] for i in range(len(source))]
 
 
 def _images_by_split(data_dir):
   """{split: sorted list of (label, image bytes)} via the normal TFDS path."""
-  return {
-      split: sorted((int(e['label']), e['image'].tobytes())
-                    for e in tfds.as_numpy(tfds.load(
-                        'urdu_characters', split=split, data_dir=data_dir,
-                        download=False)))
-      for split in ('train', 'test')
-  }
+  return {split: sorted((int(e['label']), e['image'].tobytes()) for e in _examples(data_dir, split))
+          for split in ('train', 'test')}
 
 
 @pytest.fixture(scope='module')
@@ -57,13 +54,12 @@ def prepared(manual_dir, tmp_path_factory):
 
 
 def test_features(prepared):
-  info = tfds.builder('urdu_characters', data_dir=prepared).info
+  info = tfds.builder_from_directory(str(prepared / 'urdu_characters' / '1.0.0')).info
   assert info.features['image'].shape == (64, 64, 1)
   assert info.features['image'].np_dtype == np.uint8
   assert info.features['label'].names == sorted(_CLASSES)
-  example = next(iter(tfds.load('urdu_characters', split='train',
-                                data_dir=prepared, as_supervised=True)))
-  assert example[0].shape == (64, 64, 1) and example[0].dtype == tf.uint8
+  example = _examples(prepared, 'train')[0]
+  assert example['image'].shape == (64, 64, 1) and example['image'].dtype == np.uint8
 
 
 def test_stratified_split_holds_every_image_once(manual_dir, prepared):
@@ -72,18 +68,17 @@ def test_stratified_split_holds_every_image_once(manual_dir, prepared):
     per_class = collections.Counter(label for label, _ in splits[split])
     assert per_class == {label: num for label in range(len(_CLASSES))}
   expected = sorted(
-      (label, urdu_characters.load_image(manual_dir / name / f).numpy()
-       .tobytes())
+      (label, urdu_characters.load_image(manual_dir / name / f).tobytes())
       for label, name in enumerate(sorted(_CLASSES)) for f in _FILES)
   assert sorted(splits['train'] + splits['test']) == expected
 
 
 def test_load_image(manual_dir):
-  gray = tf.io.decode_png(tf.io.read_file(str(manual_dir / 'alif' / '0.png')))
+  gray = np.asarray(Image.open(manual_dir / 'alif' / '0.png'))[..., None]
   np.testing.assert_array_equal(
       urdu_characters.load_image(manual_dir / 'alif' / '0.png'), gray)
   resized = urdu_characters.load_image(manual_dir / 'alif' / '3.png')
-  assert resized.shape == (64, 64, 1) and resized.dtype == tf.uint8
+  assert resized.shape == (64, 64, 1) and resized.dtype == np.uint8
 
 
 def test_deterministic(manual_dir, prepared, tmp_path):

@@ -1,8 +1,8 @@
 """Import MNIST-style IDX files as a TFDS dataset, for machines without internet.
 
-The result is stored under the name, version and features of TFDS's own
-registered builder, so `tfds.load(name, data_dir=...)` reads it through the
-normal TFDS path exactly as if TFDS had downloaded it. We import the IDX
+The result is stored under the name, version, class names and example order of
+TFDS's own builder, in the ArrayRecord format with raw uint8 images, so it is
+written and read without TensorFlow (see isx.datasets.store). We import the IDX
 arrays rather than faking TFDS's download cache because other distributions
 (e.g. Debian's) ship .gz files whose bytes differ from TFDS's checksums.
 """
@@ -10,12 +10,12 @@ arrays rather than faking TFDS's download cache because other distributions
 import gzip
 import math
 import pathlib
-import shutil
 import struct
 import zlib
 
 import numpy as np
-import tensorflow_datasets as tfds
+
+from isx.datasets import store
 
 _UBYTE = 0x08  # IDX type code for unsigned bytes, the only type MNIST uses.
 _IMAGE_SHAPE = (28, 28)
@@ -30,9 +30,15 @@ _HOW_TO_GET = {
         'https://github.com/zalandoresearch/fashion-mnist'),
     'mnist': (
         'Download them from https://storage.googleapis.com/cvdf-datasets/mnist/'
-        " (TFDS's source), or where online just let tfds.load fetch mnist"),
+        " (TFDS's source)"),
 }
 DATASETS = tuple(sorted(_HOW_TO_GET))
+VERSION = '3.0.1'  # TFDS's version of both datasets
+LABEL_NAMES = {  # TFDS's class names
+    'mnist': [str(i) for i in range(10)],
+    'fashion_mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
+                      'Sneaker', 'Bag', 'Ankle boot'],
+}
 
 
 class PrepareDataError(Exception):
@@ -109,38 +115,38 @@ def read_split(dataset: str, idx_dir, split: str):
   return images, labels
 
 
-def _registered_builder(name: str, data_dir):
+def _check_name(name: str):
   if name not in DATASETS:
     raise PrepareDataError(
         f'unknown dataset {name!r}; choose one of {", ".join(DATASETS)}')
-  return tfds.builder(name, data_dir=data_dir)
 
 
 def is_prepared(name: str, data_dir) -> bool:
-  """Whether `tfds.load(name, data_dir=data_dir)` would find the dataset."""
-  return _registered_builder(name, data_dir).is_prepared()
+  """Whether DATA_DIR holds a complete `name` dataset that isx can read."""
+  _check_name(name)
+  return store.dataset_dir(name, data_dir) is not None
 
 
 def split_sizes(name: str, data_dir) -> dict[str, int]:
   """Number of examples per split of the prepared dataset."""
-  splits = _registered_builder(name, data_dir).info.splits
-  return {split: info.num_examples for split, info in splits.items()}
+  _check_name(name)
+  return store.split_sizes(name, data_dir)
 
 
 def _examples(images, labels):
+  # Same keys as TFDS's mnist builder, hence the same shuffled file order.
   for index, (image, label) in enumerate(zip(images, labels)):
-    # Same keys as TFDS's mnist builder, hence the same shuffled file order.
-    yield index, {'image': image[..., None], 'label': int(label)}
+    yield index, image[..., None], label
 
 
 def prepare_idx_dataset(name: str, idx_dir, data_dir, overwrite: bool = False
                         ) -> pathlib.Path:
-  """Stores IDX files of `name` (mnist, fashion_mnist) as a TFDS dataset.
+  """Stores IDX files of `name` (mnist, fashion_mnist) as an ArrayRecord TFDS dataset.
 
   Args:
     name: TFDS name of the dataset, one of `DATASETS`.
     idx_dir: folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
-    data_dir: TFDS data dir to write into; pass it to `tfds.load` later.
+    data_dir: TFDS data dir to write into.
     overwrite: rebuild even if the dataset is already prepared there.
 
   Returns:
@@ -149,22 +155,12 @@ def prepare_idx_dataset(name: str, idx_dir, data_dir, overwrite: bool = False
   Raises:
     PrepareDataError: unknown name, or missing, corrupt or mismatched files.
   """
-  builder = _registered_builder(name, data_dir)
-  path = pathlib.Path(builder.data_dir)
-  if builder.is_prepared() and not overwrite:
-    return path
+  _check_name(name)
+  if is_prepared(name, data_dir) and not overwrite:
+    return store.dataset_dir(name, data_dir)
   # Read everything before deleting anything, so a bad file loses no data.
   splits = {split: read_split(name, idx_dir, split) for split in _SPLIT_PREFIXES}
-  shutil.rmtree(path, ignore_errors=True)
-  info = builder.info
-  tfds.dataset_builders.store_as_tfds_dataset(
-      name=name,
-      version=builder.version,
-      features=info.features,
-      split_datasets={s: _examples(*arrays) for s, arrays in splits.items()},
-      data_dir=data_dir,
-      description=info.description,
-      homepage=info.homepage,
-      citation=info.citation,
-  )
-  return path
+  return store.write_dataset(
+      name, VERSION, data_dir, {s: _examples(*arrays) for s, arrays in splits.items()},
+      image_shape=(*_IMAGE_SHAPE, 1), label_names=LABEL_NAMES[name],
+      description=f'{name} imported from IDX files by isx.prepare_data', overwrite=overwrite)

@@ -1,20 +1,21 @@
-"""URDU handwritten characters (Nawaz et al., DAS 2018) as a TFDS builder.
+"""URDU handwritten characters (Nawaz et al., DAS 2018) as an ArrayRecord TFDS dataset.
 
-There is no public download, so the images are read from a manual folder;
-importing this module registers the `urdu_characters` builder:
+There is no public download, so the images are read from a manual folder, one folder per
+class (<manual_dir>/<class_name>/<any name>.png|.jpg|.jpeg|.bmp), and written without
+TensorFlow:
 
-  import isx.datasets.urdu_characters  # noqa: F401 (registers the builder)
-  builder = tfds.builder('urdu_characters', data_dir=data_dir)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  python -m isx.prepare_data --dataset=urdu_characters --manual_dir=DIR --data_dir=OUT
 """
 
 import hashlib
 import pathlib
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
+import numpy as np
+from PIL import Image
 
+from isx.datasets import store
+
+NAME, VERSION = 'urdu_characters', '1.0.0'
 IMAGE_SIZE = 64  # The paper trains on 64x64 grayscale images.
 TEST_FRACTION = 0.33  # The paper's test split.
 _EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -28,21 +29,17 @@ _CITATION = """\
 }"""
 
 
-def load_image(path) -> tf.Tensor:
+def load_image(path) -> np.ndarray:
   """Decodes an image file to [64, 64, 1] uint8 grayscale.
 
-  Colour is converted with ITU-R 601 luma weights (alpha is dropped); other
-  sizes are stretched to 64x64 (bilinear, antialiased; aspect ratio is not
-  kept).
+  Colour is converted with ITU-R 601 luma weights (alpha is dropped); other sizes are
+  stretched to 64x64 (bilinear, antialiased; aspect ratio is not kept).
   """
-  data = tf.io.read_file(str(path))
-  # channels=3 because TF's BMP decoder cannot output 1 channel.
-  image = tf.image.rgb_to_grayscale(
-      tf.io.decode_image(data, channels=3, expand_animations=False))
-  if image.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
-    image = tf.image.resize(image, (IMAGE_SIZE, IMAGE_SIZE), antialias=True)
-    image = tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
-  return image
+  with Image.open(path) as image:
+    gray = image.convert('RGB').convert('L')
+    if gray.size != (IMAGE_SIZE, IMAGE_SIZE):
+      gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR, reducing_gap=None)
+    return np.asarray(gray, np.uint8)[..., None]
 
 
 def list_images(manual_dir) -> dict[str, list[pathlib.Path]]:
@@ -73,44 +70,18 @@ def split_train_test(files: list[pathlib.Path]):
   return ranked[num_test:], ranked[:num_test]
 
 
-class UrduCharacters(tfds.core.GeneratorBasedBuilder):
-  """URDU handwritten characters, 64x64 grayscale, stratified 67/33 split."""
-
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = """\
-  Put the URDU handwritten character images (Nawaz et al., DAS 2018; ask the
-  authors) into one folder per class, named after the class:
-    <manual_dir>/<class_name>/<any name>.png|.jpg|.jpeg|.bmp
-  Label ids follow the sorted class folder names. Images may be any size and
-  colour; they are converted to 64x64 grayscale.
-  """
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description='URDU handwritten characters (Nawaz et al., DAS 2018).',
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(IMAGE_SIZE, IMAGE_SIZE, 1)),
-            # Names come from the class folders in _split_generators.
-            'label': tfds.features.ClassLabel(),
-        }),
-        supervised_keys=('image', 'label'),
-        citation=_CITATION,
-    )
-
-  def _split_generators(self, dl_manager):
-    images = list_images(dl_manager.manual_dir)
-    self.info.features['label'].names = list(images)
-    splits = {'train': [], 'test': []}
-    for label, files in images.items():
-      train, test = split_train_test(files)
-      splits['train'] += [(label, f) for f in train]
-      splits['test'] += [(label, f) for f in test]
-    return {name: self._generate_examples(examples)
-            for name, examples in splits.items()}
-
-  def _generate_examples(self, examples):
-    for label, path in examples:
-      yield f'{label}/{path.name}', {'image': load_image(path).numpy(),
-                                     'label': label}
+def prepare(manual_dir, data_dir, overwrite: bool = False):
+  """Writes DATA_DIR/urdu_characters/1.0.0 from the class folders in manual_dir."""
+  images = list_images(manual_dir)
+  splits = {'train': [], 'test': []}
+  for label, files in enumerate(images.values()):
+    train, test = split_train_test(files)
+    splits['train'] += [(label, f) for f in train]
+    splits['test'] += [(label, f) for f in test]
+  examples = lambda pairs: ((f'{p.parent.name}/{p.name}', load_image(p), label)
+                            for label, p in pairs)
+  return store.write_dataset(
+      NAME, VERSION, data_dir, {split: examples(pairs) for split, pairs in splits.items()},
+      image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1), label_names=list(images),
+      description='URDU handwritten characters (Nawaz et al., DAS 2018). ' + _CITATION,
+      overwrite=overwrite)

@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from isx import ops
 from isx.models.common import XAVIER, EmbeddingClassifier
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) per inception module, from the paper's Table 1.
@@ -33,7 +34,8 @@ class ConvBN(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     x = nn.Conv(self.features, (self.kernel, self.kernel), (self.strides, self.strides),
-                padding='SAME', use_bias=not self.batch_norm, kernel_init=XAVIER)(x)
+                padding='SAME', use_bias=not self.batch_norm, kernel_init=XAVIER,
+                conv_general_dilated=ops.conv_general_dilated)(x)
     if self.batch_norm:
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
     return jax.nn.relu(x)
@@ -50,7 +52,7 @@ class Inception(nn.Module):
     b1 = conv(c1, 1)(x, train)
     b3 = conv(c3, 3)(conv(r3, 1)(x, train), train)
     b5 = conv(c5, 5)(conv(r5, 1)(x, train), train)
-    bp = conv(pp, 1)(nn.max_pool(x, (3, 3), (1, 1), padding='SAME'), train)
+    bp = conv(pp, 1)(ops.max_pool(x, (3, 3), (1, 1), padding='SAME'), train)
     return jnp.concatenate([b1, b3, b5, bp], axis=-1)
 
 
@@ -69,7 +71,7 @@ class GoogleNet(nn.Module):
   @nn.compact
   def __call__(self, x, labels: Optional[jax.Array] = None, train: bool = False):
     conv = functools.partial(ConvBN, batch_norm=self.batch_norm)
-    pool = functools.partial(nn.max_pool, window_shape=(3, 3), strides=(2, 2), padding='SAME')
+    pool = functools.partial(ops.max_pool, window_shape=(3, 3), strides=(2, 2), padding='SAME')
     if self.stem == 'imagenet':
       x = pool(conv(64, 7, strides=2)(x, train))
       x = pool(conv(192, 3)(conv(64, 1)(x, train), train))

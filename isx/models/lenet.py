@@ -2,6 +2,7 @@
 import flax.linen as nn
 import jax
 
+from isx import ops
 from isx.layers import InwardScale
 from isx.models.common import XAVIER, EmbeddingClassifier
 
@@ -22,7 +23,7 @@ class LeNet(nn.Module):
     for i, width in enumerate((6, 16)):
       x = jax.nn.relu(nn.Conv(width, (5, 5), padding='VALID', kernel_init=XAVIER,
                               name=f'conv{i + 1}')(x))
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = ops.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     # LeNet's own FC(120) sits between the features and the embedding layer; IS goes before it
     # so that, as in SimpleNet, IS acts on the flattened conv features.

@@ -4,19 +4,20 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
+from isx import ops
 from isx.models.common import XAVIER, EmbeddingClassifier
 
 CONV_ACTIVATIONS = {'none': lambda x: x, 'relu': jax.nn.relu}
 
 
 class SimpleNet(nn.Module):
-  """No BatchNorm, no dropout. conv_activation: 'none' (paper text) or 'relu' (authors' code,
-  whose TF-slim conv2d defaults to ReLU)."""
+  """No BatchNorm, no dropout. conv_activation: 'relu' (the authors' code, whose TF-slim conv2d
+  defaults to ReLU; the default) or 'none' (the paper's text, which names no activation)."""
   num_classes: int
   embedding_dim: int = 256
   inward_scale: bool = True
   xi: float = 100.0
-  conv_activation: str = 'none'
+  conv_activation: str = 'relu'
   widths: Sequence[int] = (32, 64, 128)
   head: str = 'softmax'
   head_scale: float = 0.0
@@ -31,7 +32,7 @@ class SimpleNet(nn.Module):
         x = act(nn.Conv(width, (3, 3), padding='SAME', kernel_init=XAVIER,
                         name=f'conv{block + 1}_{i + 1}')(x))
       # VALID, as TF-slim's max_pool2d: 28x28 inputs flatten to 3*3*128 = 1152 features.
-      x = nn.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
+      x = ops.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
     return EmbeddingClassifier(self.num_classes, self.embedding_dim, self.inward_scale, self.xi,
                                self.head, self.head_scale, self.head_margin, name='classifier')(
                                    x, labels)
