@@ -19,12 +19,18 @@ KEYS = ('accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@1', 'precisi
         'precision@10', 'map@r')
 PAPER = {  # the paper's numbers, as fractions (Table 2, Table 6, Appendix A on MNIST)
     'cls_is': {'accuracy': 0.9300}, 'cls_nois': {'accuracy': 0.8964},
+    'default_is': {'accuracy': 0.9300}, 'default_nois': {'accuracy': 0.8964},
     'ret_is': {'recall@1': 0.8875, 'recall@5': 0.9588, 'recall@10': 0.9733,
                'precision@1': 0.8974, 'precision@5': 0.8990, 'precision@10': 0.9000},
     'ret_nois': {'recall@1': 0.8675, 'recall@5': 0.9563, 'recall@10': 0.9722,
                  'precision@1': 0.8670, 'precision@5': 0.8660, 'precision@10': 0.8560},
 }
-BASE = 'python -m isx.sweep --config=configs/fashion_mnist_simplenet.py --npz=fashion_mnist.npz'
+# The earlier grids ran the in-memory sweep of that time; later ones run train_and_evaluate per run.
+EARLIER = 'python -m isx.sweep --config=configs/fashion_mnist_simplenet.py --npz=fashion_mnist.npz'
+CURRENT = ('python -m isx.sweep --config=configs/fashion_mnist_simplenet.py '
+           '--config.dataset.data_dir=DATA --out=OUT')
+EARLIER_GRIDS = ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
+                 'fashion_mnist_warmup')
 
 
 def load(name):
@@ -32,25 +38,28 @@ def load(name):
   with open(os.path.join(HERE, 'raw', f'{name}.jsonl')) as f:
     for line in f:
       record = json.loads(line)
-      if 'metrics' in record:
+      if 'metrics' in record or record.get('diverged'):
         runs[record['name']].append(record)
   return runs
 
 
 def summarise(grid, runs, name):
-  records = runs[name]
-  overrides = records[0]['overrides']
+  records = [r for r in runs[name] if 'metrics' in r]
+  overrides = runs[name][0]['overrides']
   per_key = {k: [r['metrics'][k] for r in records] for k in KEYS}
+  base = EARLIER if grid in EARLIER_GRIDS else CURRENT
   return {
       'experiment': f'{grid}/{name}',
-      'command': f'{BASE} --grid=results/grids/{grid}.json --only={name}',
+      'command': f'{base} --grid=results/grids/{grid}.json --only={name}',
       'overrides': overrides,
       'epochs': overrides.get('num_epochs'),
+      'seconds': [round(r.get('seconds', r['metrics'].get('train_seconds', 0))) for r in records],
       'seeds': sorted(r['seed'] for r in records),
       'device': records[0]['device'],
       'metrics': {k: statistics.mean(v) for k, v in per_key.items()},
       'std': {k: statistics.pstdev(v) for k, v in per_key.items()} if len(records) > 1 else None,
-      'diverged': [r['seed'] for r in records if not r['metrics']['finite']],
+      'diverged': sorted(r['seed'] for r in runs[name]
+                         if r.get('diverged') or not r['metrics'].get('finite', True)),
       'paper': PAPER.get(name),
   }
 
@@ -106,8 +115,7 @@ def feature_figure(prefix):
 
 def main():
   summary, sections = [], []
-  for grid in ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
-               'fashion_mnist_warmup'):
+  for grid in ('fashion_mnist_default', *EARLIER_GRIDS):
     runs = load(grid)
     with open(os.path.join(HERE, 'grids', f'{grid}.json')) as f:
       order = [entry['name'] for entry in json.load(f)]

@@ -1,0 +1,47 @@
+"""Every file in configs/ (and its :baseline variant) trains 2 steps and evaluates through
+isx.main's own code path, on a tiny ArrayRecord dataset of the right name, shapes and classes."""
+import importlib
+import pathlib
+
+import numpy as np
+import pytest
+
+from isx import train
+from isx.datasets import store
+
+CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).parents[1] / 'configs').glob('*.py')
+                 if p.stem not in ('__init__', 'default'))
+# name -> (stored image shape, classes). ImageNet is stored smaller than the 224x224 the model
+# takes, so its resize path runs too.
+DATASETS = {'mnist': ((28, 28, 1), 10), 'fashion_mnist': ((28, 28, 1), 10),
+            'cifar10': ((32, 32, 3), 10), 'cifar100': ((32, 32, 3), 100),
+            'svhn_cropped': ((32, 32, 3), 10), 'imagenet2012': ((40, 48, 3), 1000),
+            'urdu_characters': ((64, 64, 1), 40)}
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  root = tmp_path_factory.mktemp('all_datasets')
+  rng = np.random.default_rng(0)
+  for name, (shape, classes) in DATASETS.items():
+    examples = lambda n: ((i, rng.integers(0, 256, shape), i % classes) for i in range(n))
+    store.write_dataset(name, '1.0.0', root, {'train': examples(16), 'test': examples(10)},
+                        shape, [str(c) for c in range(classes)])
+  return root
+
+
+def test_every_config_is_covered():
+  used = {importlib.import_module(f'configs.{name}').get_config().dataset.name for name in CONFIGS}
+  assert used <= set(DATASETS) and len(CONFIGS) >= 10
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_trains_two_steps_and_evaluates(name, data_dir, tmp_path):
+  arg = 'baseline' if name == 'fashion_mnist_simplenet' else None
+  config = importlib.import_module(f'configs.{name}').get_config(arg)
+  config.dataset.data_dir = str(data_dir)
+  config.batch_size, config.eval_batch_size, config.num_train_steps = 8, 8, 2
+  config.plots = False
+  metrics = train.train_and_evaluate(config, str(tmp_path))
+  assert metrics['step'] == 2 and metrics['num_examples'] == 10
+  assert 0.0 <= metrics['accuracy'] <= 1.0 and np.isfinite(metrics['map@r'])
