@@ -58,8 +58,8 @@ def main():
   steps = args.steps or input_pipeline.steps_per_epoch(info, config.batch_size)
   mesh = step_lib.make_mesh()
   model = models.create_model(config.model, info.num_classes)
-  init = step_lib.create_train_state(config, model, info.image_shape, info.num_classes, steps,
-                                     jax.random.key(0))
+  init = jax.device_get(step_lib.create_train_state(
+      config, model, info.image_shape, info.num_classes, steps, jax.random.key(0)))
   fresh = lambda: jax.device_put(init, step_lib.replicated(mesh))  # the step donates its state
   train_fn, _ = step_lib.compile_steps(config, mesh, steps)
   rng = jax.random.key(1)

@@ -23,7 +23,6 @@ On a shared machine torch's OpenMP threads slow down far more than XLA's when ot
 compete for the cores, so compare runs made at the same load (the JSON records it).
 
   python benchmarks/bench_train.py [--model simplenet|googlenet|all] [--repeats R] [--steps S] [--json]
-      [--patched maxpool,conv1x1]   # also time isx with proposed changes (see that section)
   XLA_FLAGS=--xla_force_host_platform_device_count=4 python benchmarks/bench_train.py ...
       # isx data-parallel over 4 CPU "devices" (its usual mesh); XLA:CPU runs a convolution on
       # one thread, so splitting the batch is what puts both cores to work
@@ -31,14 +30,11 @@ compete for the cores, so compare runs made at the same load (the JSON records i
 Needs torch (benchmarks/requirements.txt), never a dependency of isx.
 """
 import argparse
-import contextlib
-import functools
 import json
 import os
 import sys
 import time
 
-import flax.linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -262,96 +258,6 @@ def hand_flops(name, batch):
   return dense, valid
 
 
-# ----------------------------------------------------------------------------- proposed isx changes
-# --patched times a second isx step traced with these in place (same math, same init) next to the
-# stock one. They are candidates for isx/, measured here by monkeypatching during tracing only.
-
-def _same_pads(size, k, s, padding):
-  if padding == 'VALID':
-    return 0, 0, (size - k) // s + 1
-  out = -(-size // s)
-  total = max((out - 1) * s + k - size, 0)
-  return total // 2, total - total // 2, out
-
-
-def _pool_taps(x, window, strides, padding):
-  """The k*k strided views of the (-inf padded) input, one per window tap, row-major."""
-  (kh, kw), (sh, sw) = window, strides
-  n, h, w, c = x.shape
-  lh, hh, oh = _same_pads(h, kh, sh, padding)
-  lw, hw, ow = _same_pads(w, kw, sw, padding)
-  xp = jnp.pad(x, ((0, 0), (lh, hh), (lw, hw), (0, 0)), constant_values=-jnp.inf)
-  taps = [(i, j, jax.lax.slice(xp, (0, i, j, 0), (n, i + sh * (oh - 1) + 1, j + sw * (ow - 1) + 1, c),
-                               (1, sh, sw, 1))) for i in range(kh) for j in range(kw)]
-  return xp.shape, (lh, lw), taps
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _max_pool(x, window, strides, padding):
-  return functools.reduce(jnp.maximum, [t for _, _, t in _pool_taps(x, window, strides, padding)[2]])
-
-
-def _max_pool_fwd(x, window, strides, padding):
-  return _max_pool(x, window, strides, padding), x
-
-
-def _max_pool_bwd(window, strides, padding, x, g):
-  # XLA's CPU backend expands the select-and-scatter of the stock gradient into full-size s32
-  # iotas, a variadic (value, index) reduce-window and a scatter; these selects fuse instead.
-  pshape, (lh, lw), taps = _pool_taps(x, window, strides, padding)
-  y = _max_pool(x, window, strides, padding)
-  (sh, sw), (oh, ow) = strides, y.shape[1:3]
-  taken, dxp = jnp.zeros(y.shape, bool), jnp.zeros(pshape, g.dtype)
-  for i, j, tap in taps:  # the first maximum in row-major order takes it, as select-and-scatter
-    hit = (tap == y) & ~taken
-    taken = taken | hit
-    dxp = dxp + jax.lax.pad(jnp.where(hit, g, 0), jnp.zeros((), g.dtype), (
-        (0, 0, 0), (i, pshape[1] - i - sh * (oh - 1) - 1, sh - 1),
-        (j, pshape[2] - j - sw * (ow - 1) - 1, sw - 1), (0, 0, 0)))
-  return (dxp[:, lh:lh + x.shape[1], lw:lw + x.shape[2]],)
-
-
-_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
-
-
-def max_pool_first_max(inputs, window_shape, strides=None, padding='VALID'):
-  """flax.linen.max_pool (NHWC, 2-D windows) with the gradient written as selects: same values;
-  same gradient (bit-identical for non-overlapping windows, float summation order otherwise)."""
-  return _max_pool(inputs, tuple(window_shape), tuple(strides or (1, 1)), padding)
-
-
-def conv_1x1_as_dot(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                    dimension_numbers=None, **kwargs):
-  """lax.conv_general_dilated, but a stride-1 1x1 NHWC conv is an einsum (a matmul): XLA CPU
-  then computes its weight gradient as a dot, not as a 32x32-window convolution."""
-  nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ('NHWC', 'HWIO', 'NHWC'))
-  plain = lambda d: d is None or all(v == 1 for v in d)
-  if (rhs.shape[:2] == (1, 1) and tuple(window_strides) == (1, 1) and plain(lhs_dilation)
-      and plain(rhs_dilation) and dimension_numbers == nhwc and not kwargs.get(
-          'feature_group_count', 1) - 1 and (padding in ('SAME', 'VALID') or
-                                             all(tuple(p) == (0, 0) for p in padding))):
-    return jnp.einsum('nhwc,co->nhwo', lhs, rhs[0, 0])
-  return _LAX_CONV(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
-                   dimension_numbers, **kwargs)
-
-
-_LAX_CONV = jax.lax.conv_general_dilated
-PATCHES = ('maxpool', 'conv1x1')
-
-
-@contextlib.contextmanager
-def patched(names):
-  saved = flax.linen.max_pool, jax.lax.conv_general_dilated
-  try:
-    if 'maxpool' in names:
-      flax.linen.max_pool = max_pool_first_max
-    if 'conv1x1' in names:
-      jax.lax.conv_general_dilated = conv_1x1_as_dot
-    yield
-  finally:
-    flax.linen.max_pool, jax.lax.conv_general_dilated = saved
-
-
 # ----------------------------------------------------------------------------- benchmark
 
 def cost_flops(compiled, num_devices):
@@ -369,8 +275,7 @@ def time_steps(fn, steps, sync):
   return (time.perf_counter() - t) / steps
 
 
-def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_form=None,
-                patches=()):
+def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_form=None):
   cfg_module, shape, classes, default_steps, default_repeats = CASES[name]
   steps, repeats = steps or default_steps, repeats or default_repeats
   config = cfg_module.get_config()
@@ -394,11 +299,6 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   key = jax.random.key(1)
   compiled = train_fn.lower(state, jbatch, key).compile()
   flops = cost_flops(compiled, mesh.devices.size)
-  if patches:  # the same step and init, traced with the proposed changes in place
-    state_p = jax.device_put(step_lib.create_train_state(
-        config, model, shape, classes, 10_000, jax.random.key(0)), step_lib.replicated(mesh))
-    with patched(patches):
-      train_p = step_lib.compile_steps(config, mesh, 10_000)[0].lower(state_p, jbatch, key).compile()
   dense_flops, valid_flops = hand_flops(name, batch)
 
   torch_model = (SimpleNet if name == 'simplenet' else GoogleNet)(classes, config.model)
@@ -416,17 +316,13 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   torch_step, _, _ = make_torch_step(torch_model, config)
 
   # Warm-up (compiles; SimpleNet also compares the train-loss trajectories, no dropout there).
-  isx_losses, torch_losses, patched_losses = [], [], []
+  isx_losses, torch_losses = [], []
   for _ in range(2):
     state, metrics = train_fn(state, jbatch, key)
     isx_losses.append(float(metrics['loss']))
     torch_losses.append(float(torch_step(timg, tlab)[0]))
-    if patches:
-      state_p, metrics = train_p(state_p, jbatch, key)
-      patched_losses.append(float(metrics['loss']))
   log(f'{name}: isx losses {isx_losses}, torch losses {torch_losses}, '
-      f'eval-logit rel diff {logits_diff:.1e}' +
-      (f', patched isx losses {patched_losses}' if patches else ''))
+      f'eval-logit rel diff {logits_diff:.1e}')
 
   compiled_step, compile_error = None, None
   if with_compile:
@@ -447,21 +343,13 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   matmul(a, a).block_until_ready()
   ta = torch.randn(MATMUL_N, MATMUL_N)
 
-  times = {'isx': [], 'isx_patched': [], 'torch': [], 'torch_compile': [], 'matmul': [],
-           'torch_matmul': []}
+  times = {'isx': [], 'torch': [], 'torch_compile': [], 'matmul': [], 'torch_matmul': []}
   for r in range(repeats):
     def isx_once():
       nonlocal state
       state, m = train_fn(state, jbatch, key)
       return m
-
-    def patched_once():
-      nonlocal state_p
-      state_p, m = train_p(state_p, jbatch, key)
-      return m
     times['isx'].append(time_steps(isx_once, steps, jax.block_until_ready))
-    if patches:
-      times['isx_patched'].append(time_steps(patched_once, steps, jax.block_until_ready))
     times['torch'].append(time_steps(lambda: torch_step(timg, tlab), steps, lambda o: None))
     if compiled_step is not None:
       times['torch_compile'].append(
@@ -486,10 +374,6 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
       'torch_compile_img_per_s': img_s('torch_compile'),
       'torch_compile_error': compile_error if with_compile else 'skipped (--no_compile)',
       'ratio_vs_compile': img_s('isx') / img_s('torch_compile') if med['torch_compile'] else None,
-      'patches': list(patches), 'isx_patched_img_per_s': img_s('isx_patched'),
-      'ratio_patched': img_s('isx_patched') / img_s('torch') if patches else None,
-      'matmul_fraction_patched': (flops / med['isx_patched'] / 1e9 / matmul_gflops
-                                  if patches else None),
       'step_ms': {k: v * 1e3 for k, v in med.items() if v and 'matmul' not in k},
       'flops_per_step_cost_analysis': flops, 'flops_per_step_hand_dense': dense_flops,
       'flops_per_step_hand_valid_taps': valid_flops,
@@ -497,7 +381,6 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
       'torch_matmul_gflops_per_s': 2 * MATMUL_N ** 3 / med['torch_matmul'] / 1e9,
       'matmul_fraction': step_gflops / matmul_gflops,
       'twin_check': {'isx_losses': isx_losses, 'torch_losses': torch_losses,
-                     'isx_patched_losses': patched_losses,
                      'eval_logits_rel_max_diff': logits_diff},
   }
 
@@ -511,8 +394,6 @@ def main():
   p.add_argument('--no_compile', action='store_true', help='skip torch.compile')
   p.add_argument('--weight_decay_form', choices=('l2', 'adamw'), default=None,
                  help="default: the model config's (isx default 'adamw')")
-  p.add_argument('--patched', default='', help=f'comma-separated subset of {",".join(PATCHES)}: '
-                 'also time the isx step with these proposed changes (see "proposed isx changes")')
   p.add_argument('--json', action='store_true', help='print one JSON object instead of a table')
   args = p.parse_args()
 
@@ -520,11 +401,8 @@ def main():
   torch.set_num_threads(threads)  # XLA's CPU client also sizes its pool to the core count
   log = lambda msg: print(msg, file=sys.stderr, flush=True)
   names = ['simplenet', 'googlenet'] if args.model == 'all' else [args.model]
-  patches = tuple(x for x in args.patched.split(',') if x)
-  if set(patches) - set(PATCHES):
-    p.error(f'--patched: unknown {set(patches) - set(PATCHES)}; choose from {PATCHES}')
   results = {n: bench_model(n, args.batch, args.steps, args.repeats, not args.no_compile, log,
-                           args.weight_decay_form, patches) for n in names}
+                           args.weight_decay_form) for n in names}
   first = results[names[0]]
   out = {k: first[k] for k in ('isx_img_per_s', 'torch_img_per_s', 'ratio',
                                'torch_compile_img_per_s', 'torch_compile_error', 'matmul_fraction')}
@@ -542,9 +420,6 @@ def main():
           f"{r['torch_img_per_s']:.0f} (ratio {r['ratio']:.2f}), torch.compile "
           f"{r['torch_compile_img_per_s'] or float('nan'):.0f}; isx {r['isx_gflops_per_s']:.1f} "
           f"GFLOP/s = {r['matmul_fraction']:.2f} x matmul {r['matmul_gflops_per_s']:.1f} GFLOP/s")
-    if r['patches']:
-      print(f"{'':9s} isx with {'+'.join(r['patches'])}: {r['isx_patched_img_per_s']:.0f} img/s "
-            f"(ratio {r['ratio_patched']:.2f}, matmul_fraction {r['matmul_fraction_patched']:.2f})")
 
 
 if __name__ == '__main__':

@@ -7,18 +7,18 @@ out of the way of the next save of that step) and the next newest is used. Nothi
 a checkpoint: only Orbax's max_to_keep does, after a newer one has been committed.
 """
 import os
-import shutil
 import time
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 from jax.experimental import multihost_utils
 
 
 def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      epath.Path(workdir if '://' in workdir else os.path.abspath(workdir)) / 'checkpoints',
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
@@ -62,15 +62,15 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
 
 
 def _set_aside(mngr, step: int, error: Exception):
-  damaged = os.path.join(os.path.dirname(str(mngr.directory)), 'damaged_checkpoints')
-  target = os.path.join(damaged, f'{step}-{int(time.time())}')
+  damaged = epath.Path(mngr.directory).parent / 'damaged_checkpoints'
+  target = damaged / f'{step}-{int(time.time())}'
   logging.warning('checkpoint %d in %s is damaged (%s); moved to %s, trying an older one',
                   step, mngr.directory, _first_line(error), target)
   print(f'warning: checkpoint {step} is damaged ({_first_line(error)}); moved to {target}',
         flush=True)
   if jax.process_index() == 0:
-    os.makedirs(damaged, exist_ok=True)
-    shutil.move(os.path.join(str(mngr.directory), str(step)), target)
+    damaged.mkdir(parents=True, exist_ok=True)
+    (epath.Path(mngr.directory) / str(step)).rename(target)
   multihost_utils.sync_global_devices(f'isx_set_aside_{step}')
   mngr.reload()
 

@@ -6,14 +6,16 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'configs/NAME.py: the experiment.', lock_config=True)
+config_flags.DEFINE_config_file('config', None, 'configs/NAME.py[:VARIANT]: the experiment '
+                                 '(isx.eval: defaults to the one WORKDIR was trained with).',
+                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Checkpoints, logs, metrics and plots go here.')
 flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 (multi-process runs).')
 flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-process runs).')
 flags.DEFINE_integer('process_id', None, 'This process (multi-process runs).')
 flags.DEFINE_bool('jax_distributed', False, 'Call jax.distributed.initialize() with JAX\'s own '
                   'cluster detection (TPU pod workers, SLURM); launch/ scripts pass it.')
-flags.mark_flags_as_required(['config', 'workdir'])
+flags.mark_flags_as_required(['workdir'])
 
 
 def init_distributed():

@@ -1,6 +1,8 @@
-"""Evaluate: python -m isx.eval --config=configs/NAME.py --workdir=DIR
+"""Evaluate: python -m isx.eval --workdir=DIR [--config=configs/NAME.py --config.KEY=VALUE ...]
 
 Restores the newest good checkpoint in DIR and writes DIR/eval/metrics.json and embeddings.npz.
+Without --config it uses the config DIR was trained with (DIR/config.json); with one, the config
+must agree with it except in the fields listed in isx.config_checks.MAY_DIFFER.
 """
 from absl import app
 
@@ -11,9 +13,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.init_distributed()
-  from isx import evaluate, train
-  config = cli.FLAGS.config
+  from isx import config_checks, evaluate, train
   try:
+    config = cli.FLAGS.config or config_checks.saved_config(cli.FLAGS.workdir)
     metrics = train.evaluate_checkpoint(config, cli.FLAGS.workdir)
   except (ValueError, FileNotFoundError, PermissionError) as e:
     cli.fail(e)

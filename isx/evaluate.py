@@ -1,10 +1,10 @@
 """The eval binary's logic: test-set outputs -> accuracy + retrieval metrics -> eval/ files."""
 import json
-import os
 
 import jax
 import numpy as np
 from absl import logging
+from etils import epath
 from jax.experimental import multihost_utils
 
 from isx import retrieval, step as step_lib
@@ -38,14 +38,13 @@ def compute_metrics(outputs, ks=(1, 5, 10), block_size=1024) -> dict:
 
 def write_results(workdir: str, metrics: dict, outputs) -> str:
   """Writes eval/metrics.json and eval/embeddings.npz (process 0 only); returns the folder."""
-  out_dir = os.path.join(workdir, 'eval')
+  out_dir = epath.Path(workdir) / 'eval'
   if jax.process_index() == 0:
-    os.makedirs(out_dir, exist_ok=True)
-    np.savez(os.path.join(out_dir, 'embeddings.npz'),
-             embeddings=outputs['embedding'].astype(np.float32),
-             labels=outputs['label'].astype(np.int64), logits=outputs['logits'].astype(np.float32))
-    with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
-      json.dump(metrics, f, indent=2, sort_keys=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / 'embeddings.npz').open('wb') as f:
+      np.savez(f, embeddings=outputs['embedding'].astype(np.float32),
+               labels=outputs['label'].astype(np.int64), logits=outputs['logits'].astype(np.float32))
+    (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2, sort_keys=True))
   return out_dir
 
 

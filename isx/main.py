@@ -13,6 +13,8 @@ USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointErro
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if cli.FLAGS.config is None:
+    cli.fail('--config is required: --config=configs/NAME.py (see configs/)')
   cli.init_distributed()
   from isx import train
   try:

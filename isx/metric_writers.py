@@ -10,6 +10,7 @@ import time
 import jax
 import numpy as np
 import tensorboardX
+from etils import epath
 
 
 class MetricWriter:
@@ -17,8 +18,8 @@ class MetricWriter:
   def __init__(self, workdir: str, enabled=None):
     self.enabled = jax.process_index() == 0 if enabled is None else enabled
     if self.enabled:
-      os.makedirs(workdir, exist_ok=True)
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+      epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+      self._jsonl = (epath.Path(workdir) / 'metrics.jsonl').open('a')
       self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
   def write(self, step: int, scalars: dict, prefix: str = 'train'):
@@ -38,8 +39,8 @@ class MetricWriter:
 
 
 def read_jsonl(workdir: str):
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / 'metrics.jsonl'
+  if not path.exists():
     return []
-  with open(path) as f:
+  with path.open() as f:
     return [json.loads(line) for line in f if line.strip()]

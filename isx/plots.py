@@ -1,11 +1,11 @@
 """Figures written as PNGs into the workdir: learning curves and the 2-D feature scatter."""
-import os
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from etils import epath  # noqa: E402
 
 from isx.metric_writers import read_jsonl  # noqa: E402
 
@@ -22,7 +22,8 @@ def learning_curves(records, path):
   ax_acc.set(xlabel='step', ylabel='accuracy')
   ax_acc.legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with epath.Path(path).open('wb') as f:
+    fig.savefig(f, dpi=100, format='png')
   plt.close(fig)
 
 
@@ -39,17 +40,20 @@ def feature_scatter(embeddings, labels, path, title='', ax=None):
   if own:
     ax.legend(markerscale=8, fontsize=7, loc='best')
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with epath.Path(path).open('wb') as f:
+      fig.savefig(f, dpi=100, format='png')
     plt.close(fig)
 
 
 def plot_workdir(workdir: str):
   """Writes learning_curves.png, and features.png when the embedding is 2-D."""
+  workdir = epath.Path(workdir)
   records = read_jsonl(workdir)
   if records:
-    learning_curves(records, os.path.join(workdir, 'learning_curves.png'))
-  npz = os.path.join(workdir, 'eval', 'embeddings.npz')
-  if os.path.exists(npz):
-    data = np.load(npz)
+    learning_curves(records, workdir / 'learning_curves.png')
+  npz = workdir / 'eval' / 'embeddings.npz'
+  if npz.exists():
+    with npz.open('rb') as f:
+      data = dict(np.load(f))
     if data['embeddings'].shape[1] == 2:
-      feature_scatter(data['embeddings'], data['labels'], os.path.join(workdir, 'features.png'))
+      feature_scatter(data['embeddings'], data['labels'], workdir / 'features.png')

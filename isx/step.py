@@ -154,7 +154,10 @@ def train_step(state: TrainState, batch, rng, *, config, schedule):
   if config.loss.name == 'softmax+center':
     new_state = new_state.replace(centers=losses.update_centers(
         state.centers, outputs['embedding'], labels, config.loss.center_alpha))
-  metrics = {'loss': loss, 'learning_rate': schedule(state.step),
+  # Checked with the loss before any save: a finite loss can still give non-finite weights.
+  params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p))
+                                     for p in jax.tree.leaves(new_state.params)]))
+  metrics = {'loss': loss, 'learning_rate': schedule(state.step), 'params_finite': params_finite,
              'grad_norm': optax.tree.norm(grads),
              'accuracy': jnp.mean(jnp.argmax(outputs['logits'], -1) == labels)}
   metrics.update({f'loss_{k}': v for k, v in terms.items()})

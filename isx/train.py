@@ -8,9 +8,10 @@ import jax
 import numpy as np
 import tqdm
 from absl import logging
+from etils import epath
 from jax.experimental import multihost_utils
 
-from isx import checkpointing, evaluate, input_pipeline, models, step as step_lib
+from isx import checkpointing, config_checks, evaluate, input_pipeline, models, step as step_lib
 from isx.metric_writers import MetricWriter
 
 
@@ -23,16 +24,17 @@ class Preempted(SystemExit):
 
 
 def check_workdir(workdir: str):
-  if '://' in workdir:  # gs:// and friends: Orbax and TensorBoard write there directly
-    return
+  """Creates workdir (local, or remote such as gs:// through etils.epath, as Orbax and TFDS do)
+  and checks that this process can write there; one line if not."""
   try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')  # one per process
-    with open(probe, 'w'):
-      pass
-    os.remove(probe)
-  except OSError as e:
-    raise PermissionError(f'workdir {workdir} is not writable ({e.strerror}); '
+    path = epath.Path(workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / f'.write_test_{jax.process_index()}'  # one per process
+    probe.write_text('')
+    probe.unlink()
+  except Exception as e:  # noqa: BLE001  OSError locally; gcsfs/auth/network errors remotely
+    reason = getattr(e, 'strerror', None) or ' '.join(str(e).split())[:200] or type(e).__name__
+    raise PermissionError(f'workdir {workdir} is not writable ({reason}); '
                           f'choose another --workdir') from None
 
 
@@ -61,14 +63,14 @@ class _SigtermFlag:
 
 
 def _first_nonfinite(history, first_step):
-  losses = np.asarray(jax.device_get([m['loss'] for m in history]))
-  bad = np.flatnonzero(~np.isfinite(losses))
+  losses, finite = jax.device_get(([m['loss'] for m in history],
+                                   [m['params_finite'] for m in history]))
+  bad = np.flatnonzero(~np.isfinite(np.asarray(losses)) | ~np.asarray(finite, bool))
   return None if bad.size == 0 else first_step + int(bad[0]) + 1
 
 
 def setup(config, workdir: str):
   """Everything the train and eval binaries share: data info, mesh, model, (restored) state."""
-  check_workdir(workdir)
   info = input_pipeline.dataset_info(config)
   mesh = step_lib.make_mesh()
   step_lib.check_batch_size(config.batch_size, mesh)
@@ -89,6 +91,16 @@ def setup(config, workdir: str):
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   """The eval binary: scores the newest good checkpoint in workdir; fails if there is none."""
+  config_checks.validate(config)
+  try:
+    has_checkpoints = (epath.Path(workdir) / 'checkpoints').is_dir()  # and create nothing there
+  except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
+    raise PermissionError(f'workdir {workdir} cannot be read ({" ".join(str(e).split())[:200]})'
+                          ) from None
+  if not has_checkpoints:
+    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train first with '
+                            f'python -m isx.main --config=... --workdir={workdir}')
+  config_checks.check_against_workdir(config, workdir, 'evaluate')
   env = setup(config, workdir)
   if env['restored'] is None:
     raise FileNotFoundError(f'no checkpoint in {env["mngr"].directory}; train first with '
@@ -99,6 +111,9 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation."""
+  config_checks.validate(config)
+  check_workdir(workdir)
+  config_checks.check_against_workdir(config, workdir, 'resume')
   env = setup(config, workdir)
   info, mesh, steps, state, mngr = env['info'], env['mesh'], env['steps'], env['state'], env['mngr']
   data = step_lib.data_sharding(mesh)
@@ -107,8 +122,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logging.info('resuming from checkpoint at step %d', start)
   writer = MetricWriter(workdir)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    config_checks.save(config, workdir)
   per_epoch = input_pipeline.steps_per_epoch(info, config.batch_size)
   eval_every = config.eval_every_steps or per_epoch
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
@@ -123,11 +137,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
     nonlocal history, history_start
     bad = _first_nonfinite(history, history_start)
     if bad is not None:
+      last = mngr.latest_step()
+      kept = (f'The last good checkpoint (step {last}) is kept in {mngr.directory}' if last
+              is not None else 'No checkpoint had been saved yet')
       raise NonFiniteLossError(
-          f'loss became non-finite at step {bad}; stopped without saving. The last good '
-          f'checkpoint (step {mngr.latest_step()}) is kept in {mngr.directory}. Try a lower '
-          f'learning_rate or grad_clip_norm')
-    means = {k: float(np.mean(jax.device_get([m[k] for m in history]))) for k in history[0]}
+          f'loss or weights became non-finite at step {bad}; stopped without saving. {kept}. '
+          f'Try a lower learning_rate or grad_clip_norm')
+    means = {k: float(np.mean(jax.device_get([m[k] for m in history]))) for k in history[0]
+             if k != 'params_finite'}
     history, history_start = [], history_start + len(history)
     return means
 

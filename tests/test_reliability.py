@@ -181,6 +181,8 @@ def test_images_too_small_for_the_model(tiny_config):
 @pytest.mark.parametrize('flag,message', [
     ('--config.modell.xi=1', 'error: bad --config override: \'modell\' Did you mean "model"'),
     ('--config.model.xi=0', 'error: xi must be a positive finite number'),
+    ('--config.learning_rate=-1', 'error: learning_rate must be a positive finite number'),
+    ('--config.batch_size=0', 'error: batch_size must be a positive integer'),
 ])
 def test_cli_bad_input_fails_with_one_clear_line(tiny_data_dir, tmp_path, flag, message):
   p = _run(_args(tiny_data_dir, str(tmp_path / 'run'), 2, flag), check=False)
@@ -188,6 +190,65 @@ def test_cli_bad_input_fails_with_one_clear_line(tiny_data_dir, tmp_path, flag, 
   assert message in p.stderr
   assert 'Traceback' not in p.stderr
   assert len([line for line in p.stderr.splitlines() if line.startswith('error:')]) == 1
+
+
+def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, tmp_path):
+  bad = {'learning_rate': float('inf'), 'num_train_steps': 0, 'log_every_steps': 0,
+         'eval_batch_size': 0, 'retrieval_ks': (1, 0)}
+  for key, value in bad.items():
+    config = tiny_config.copy_and_resolve_references()
+    setattr(config, key, value)
+    with pytest.raises(ValueError, match=key):
+      train.train_and_evaluate(config, str(tmp_path / key))
+    assert not (tmp_path / key).exists()
+  tiny_config.num_train_steps, tiny_config.num_epochs = -1, 0
+  with pytest.raises(ValueError, match='num_epochs must be positive'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'epochs'))
+  tiny_config.num_epochs, tiny_config.model.embedding_dim = 1, 0
+  with pytest.raises(ValueError, match='model.embedding_dim must be a positive integer'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'dim'))
+
+
+def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps = 3
+  train.train_and_evaluate(tiny_config, workdir)
+  metrics = open(os.path.join(workdir, 'eval', 'metrics.json')).read()
+  for key, value in (('model.inward_scale', False), ('model.xi', 10.0), ('learning_rate', 0.1)):
+    config = tiny_config.copy_and_resolve_references()
+    *parents, leaf = key.split('.')
+    setattr(config.model if parents else config, leaf, value)
+    for action, fn in (('evaluate', train.evaluate_checkpoint), ('resume', train.train_and_evaluate)):
+      with pytest.raises(ValueError, match=f'cannot {action}: .*differing: {key}'):
+        fn(config, workdir)
+  assert open(os.path.join(workdir, 'eval', 'metrics.json')).read() == metrics
+  assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
+  # Fields that may differ (eval batch, logging, how long) are accepted: train 2 more steps.
+  tiny_config.eval_batch_size, tiny_config.num_train_steps = 8, 5
+  assert train.train_and_evaluate(tiny_config, workdir)['step'] == 5
+  # The eval binary without --config uses the saved one.
+  p = _run([sys.executable, '-m', 'isx.eval', f'--workdir={workdir}'], devices=8)
+  assert 'step 5: accuracy' in p.stdout
+  assert json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))['step'] == 5
+
+
+def test_remote_workdir_that_cannot_be_reached_fails_in_one_line_and_writes_nothing_here(
+    tiny_data_dir, tmp_path):
+  # No GCS client or credentials here: etils.epath cannot reach gs://, which must not turn into
+  # a local folder named 'gs:' (as os.path once made of it).
+  args = [a.replace('--config=configs/', f'--config={ROOT}/configs/')
+          for a in _args(tiny_data_dir, 'gs://isx-no-such-bucket/run', 2)]
+  p = subprocess.run(args, cwd=tmp_path,
+                     env=_env(), capture_output=True, text=True, timeout=300)
+  assert p.returncode == 1 and 'Traceback' not in p.stderr
+  assert 'error: workdir gs://isx-no-such-bucket/run is not writable' in p.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_eval_on_a_mistyped_workdir_creates_nothing(tmp_path):
+  p = _run([sys.executable, '-m', 'isx.eval', f'--workdir={tmp_path / "typo"}'], check=False)
+  assert p.returncode == 1 and 'error:' in p.stderr and 'Traceback' not in p.stderr
+  assert not (tmp_path / 'typo').exists()
 
 
 def _free_port():

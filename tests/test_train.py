@@ -123,13 +123,25 @@ def test_batch_not_divisible_by_devices(tiny_config, tmp_path):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'a'))
 
 
-def test_nonfinite_loss_stops_with_step_and_keeps_checkpoint(tiny_config, tmp_path):
+def test_nonfinite_update_stops_before_any_save(tiny_config, tmp_path):
+  # Step 1's loss is finite, but lr * (Adam step + decay) overflows float32: inf weights.
+  tiny_config.learning_rate, tiny_config.warmup_steps = 3.4e38, 0
+  tiny_config.checkpoint_every_steps = 1
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r'non-finite at step 1; .*No checkpoint had been saved yet'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+  assert os.listdir(tmp_path / 'run' / 'checkpoints') == []
+
+
+def test_nonfinite_loss_names_the_last_good_checkpoint_and_keeps_it(tiny_config, tmp_path):
+  from isx import config_checks
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 3
   train.train_and_evaluate(tiny_config, workdir)
   tiny_config.num_train_steps = 9
-  tiny_config.learning_rate = 1e30  # blows the weights up within a couple of steps
-  with pytest.raises(train.NonFiniteLossError, match=r'non-finite at step \d+.*step 3'):
+  tiny_config.learning_rate = 1e30
+  config_checks.save(tiny_config, workdir)  # as if the run had been started with this lr
+  with pytest.raises(train.NonFiniteLossError, match=r'non-finite at step [45]; .*\(step 3\)'):
     train.train_and_evaluate(tiny_config, workdir)
   assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
 

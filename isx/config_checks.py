@@ -1,0 +1,124 @@
+"""The config, checked once before anything is written, and the config a workdir remembers.
+
+`validate` lists every bad value in one message. `WORKDIR/config.json` holds the config that
+trained the workdir; a resume or an eval whose config differs from it in a field that changes
+the model, the loss, the optimiser or the data is refused, naming the fields. The fields in
+MAY_DIFFER are where a run may change its mind (paths, batch size of eval, logging, how long).
+"""
+import json
+import math
+
+import ml_collections
+from etils import epath
+
+from isx import layers, losses, models
+
+MAY_DIFFER = (
+    'dataset.data_dir', 'dataset.device_resident', 'dataset.num_workers', 'dataset.eval_split',
+    'eval_batch_size', 'knn_block_size', 'retrieval_ks', 'log_every_steps', 'eval_every_steps',
+    'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps',
+)
+CONFIG_FILE = 'config.json'
+
+
+def _positive_int(config, key):
+  value = _get(config, key)
+  return None if isinstance(value, int) and value > 0 else f'{key} must be a positive integer, got {value!r}'
+
+
+def _get(config, key):
+  for part in key.split('.'):
+    config = config[part]
+  return config
+
+
+def validate(config):
+  """Raises ValueError with one line per problem, or returns the config unchanged."""
+  problems = [_positive_int(config, k) for k in (
+      'batch_size', 'eval_batch_size', 'log_every_steps', 'checkpoint_every_steps',
+      'max_checkpoints_to_keep', 'knn_block_size', 'model.embedding_dim')]
+  lr = config.learning_rate
+  if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    problems.append(f'learning_rate must be a positive finite number, got {lr!r}')
+  if config.num_train_steps != -1 and not (isinstance(config.num_train_steps, int) and
+                                           config.num_train_steps > 0):
+    problems.append(f'num_train_steps must be a positive integer, or -1 to use num_epochs; got '
+                    f'{config.num_train_steps!r}')
+  if config.num_train_steps == -1 and not config.num_epochs > 0:
+    problems.append(f'num_epochs must be positive (or set num_train_steps), got {config.num_epochs!r}')
+  if config.warmup_steps < 0 or config.weight_decay < 0 or config.eval_every_steps < 0:
+    problems.append('warmup_steps, weight_decay and eval_every_steps must not be negative')
+  if not config.retrieval_ks or any(not isinstance(k, int) or k < 1 for k in config.retrieval_ks):
+    problems.append(f'retrieval_ks must be positive integers, got {tuple(config.retrieval_ks)!r}')
+  if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line
+    problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
+  choices = {'model.name': tuple(models.MODELS), 'model.head': layers.HEADS,
+             'loss.name': losses.LOSSES, 'lr_schedule': ('constant', 'cosine', 'step'),
+             'weight_decay_form': ('adamw', 'l2'), 'optimizer': ('adam',)}
+  for key, allowed in choices.items():
+    if _get(config, key) not in allowed:
+      problems.append(f'unknown {key} {_get(config, key)!r}; choose one of {", ".join(allowed)}')
+  try:
+    layers.check_xi(config.model.xi)
+  except ValueError as e:
+    problems.append(str(e))
+  problems = [p for p in problems if p]
+  if problems:
+    raise ValueError('; '.join(problems))
+  return config
+
+
+def _flat(tree, prefix=''):
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = list(v) if isinstance(v, tuple) else v
+  return out
+
+
+def _as_dict(config) -> dict:
+  return json.loads(config.to_json_best_effort())
+
+
+def differences(saved: dict, config) -> list[str]:
+  """Dotted keys where config differs from the saved config, outside MAY_DIFFER."""
+  a, b = _flat(saved), _flat(_as_dict(config))
+  return sorted(k for k in set(a) | set(b) if k not in MAY_DIFFER and a.get(k) != b.get(k))
+
+
+def load_saved(workdir) -> dict | None:
+  path = epath.Path(workdir) / CONFIG_FILE
+  return json.loads(path.read_text()) if path.exists() else None
+
+
+def check_against_workdir(config, workdir, action: str):
+  """Refuses (one line) a config that differs from the one that trained workdir."""
+  saved = load_saved(workdir)
+  if saved is None:
+    return
+  diff = differences(saved, config)
+  if diff:
+    shown = ', '.join(f'{k} ({_flat(saved).get(k)!r} -> {_flat(_as_dict(config)).get(k)!r})'
+                      for k in diff[:6])
+    raise ValueError(f'cannot {action}: {workdir} was trained with another config; differing: '
+                     f'{shown}{" ..." if len(diff) > 6 else ""}. Use the config in '
+                     f'{epath.Path(workdir) / CONFIG_FILE} (isx.eval does when --config is left '
+                     f'out) or a new --workdir')
+
+
+def saved_config(workdir) -> ml_collections.ConfigDict:
+  """The config a workdir was trained with, locked, as isx.eval uses it without --config."""
+  saved = load_saved(workdir)
+  if saved is None:
+    raise FileNotFoundError(f'{epath.Path(workdir) / CONFIG_FILE} not found: {workdir} holds no '
+                            f'isx run; pass --config, or check --workdir')
+  saved['retrieval_ks'] = tuple(saved['retrieval_ks'])
+  config = ml_collections.ConfigDict(saved)
+  config.lock()
+  return config
+
+
+def save(config, workdir):
+  (epath.Path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
