@@ -7,6 +7,7 @@ MAY_DIFFER are where a run may change its mind (paths, batch size of eval, loggi
 """
 import json
 import math
+import os
 
 import ml_collections
 from etils import epath
@@ -83,9 +84,10 @@ def _as_dict(config) -> dict:
 
 
 def differences(saved: dict, config) -> list[str]:
-  """Dotted keys where config differs from the saved config, outside MAY_DIFFER."""
+  """Dotted keys where config differs from the saved config, outside MAY_DIFFER. Saved keys that
+  the config no longer has (fields isx removed since) do not count."""
   a, b = _flat(saved), _flat(_as_dict(config))
-  return sorted(k for k in set(a) | set(b) if k not in MAY_DIFFER and a.get(k) != b.get(k))
+  return sorted(k for k in b if k not in MAY_DIFFER and a.get(k) != b.get(k))
 
 
 def load_saved(workdir) -> dict | None:
@@ -121,4 +123,10 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
 
 
 def save(config, workdir):
+  """Writes WORKDIR/config.json; a relative local data_dir is stored absolute, so that
+  `isx.eval --workdir=...` finds the data from any folder."""
+  config = config.copy_and_resolve_references()
+  data_dir = config.dataset.data_dir
+  if data_dir and '://' not in data_dir:
+    config.dataset.data_dir = os.path.abspath(data_dir)
   (epath.Path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))

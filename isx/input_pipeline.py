@@ -19,7 +19,6 @@ are put back in dataset order, each example exactly once.
 import dataclasses
 import functools
 import os
-import pathlib
 import queue
 import threading
 
@@ -27,6 +26,7 @@ import grain
 import jax
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 
 from isx import step as step_lib
 from isx.datasets import store
@@ -46,9 +46,9 @@ class DatasetInfo:
   num_eval: int
 
 
-def data_dir(config) -> pathlib.Path:
-  return pathlib.Path(config.dataset.data_dir or os.environ.get('TFDS_DATA_DIR') or
-                      os.path.expanduser('~/tensorflow_datasets'))
+def data_dir(config) -> epath.Path:
+  return epath.Path(config.dataset.data_dir or os.environ.get('TFDS_DATA_DIR') or
+                    os.path.expanduser('~/tensorflow_datasets'))
 
 
 def _missing_hint(name: str, root) -> str:

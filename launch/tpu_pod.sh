@@ -13,7 +13,7 @@ Usage: launch/tpu_pod.sh [--dry_run] [--KEY=VALUE ...] COMMAND [ARGS...]
 Commands:
   create            create the TPU VM pod slice
   copy              copy the committed code (git archive HEAD) to every worker
-  install           make a Python venv with requirements + jax[tpu] on every worker
+  install           make a Python venv with requirements + jax[tpu] + gcsfs (gs:// I/O) on every worker
   run [FLAGS...]    start isx.main on every worker (detached, one log per host);
                     extra FLAGS (e.g. --config.model.inward_scale=False) are passed on
   tail              follow the log of one worker (WORKER, default 0)
@@ -128,7 +128,7 @@ cmd_install() {
   [[ -n $JAX_VERSION ]] || { echo "tpu_pod.sh: cannot read jax== from requirements.txt; set JAX_VERSION" >&2; exit 1; }
   # TPU VM images ship an older system Python than jax needs, so uv provides the interpreter.
   local uv='~/.local/bin/uv' py="$R_VENV/bin/python"
-  on_all_workers "set -e; cd $R_CODE; [ -x $uv ] || curl -LsSf https://astral.sh/uv/install.sh | sh; [ -x $py ] || $uv venv --python $(q "$PYTHON_VERSION") $R_VENV; $uv pip install --python $py -r requirements.txt \"jax[tpu]==$JAX_VERSION\" -e .; $py -c \"import jax; print(jax.process_index(), jax.local_device_count(), jax.device_count())\""
+  on_all_workers "set -e; cd $R_CODE; [ -x $uv ] || curl -LsSf https://astral.sh/uv/install.sh | sh; [ -x $py ] || $uv venv --python $(q "$PYTHON_VERSION") $R_VENV; $uv pip install --python $py -r requirements.txt gcsfs \"jax[tpu]==$JAX_VERSION\" -e .; $py -c \"import jax; print(jax.process_index(), jax.local_device_count(), jax.device_count())\""
 }
 
 cmd_run() {

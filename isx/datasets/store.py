@@ -11,6 +11,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 
 FILE_FORMAT = 'array_record'
 
@@ -57,9 +58,10 @@ def write_dataset(name: str, version: str, data_dir, splits: Mapping[str, Iterab
   return path
 
 
-def dataset_dir(name: str, data_dir) -> pathlib.Path | None:
-  """DATA_DIR/NAME/VERSION of the newest complete version of `name`, or None."""
-  root = pathlib.Path(data_dir) / name
+def dataset_dir(name: str, data_dir) -> epath.Path | None:
+  """DATA_DIR/NAME/VERSION of the newest complete version of `name`, or None. DATA_DIR may be
+  remote (gs://...): TFDS reads such data dirs through etils.epath too."""
+  root = epath.Path(data_dir) / name
   if not root.is_dir():
     return None
   versions = [p for p in root.iterdir() if (p / 'dataset_info.json').is_file()]
