@@ -45,16 +45,14 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
   """
   target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _restorable(state))
   for step in sorted(mngr.all_steps(), reverse=True):
+    mismatch = _mismatch(mngr, step, target)
+    if mismatch:
+      raise CheckpointMismatchError(
+          f'checkpoint {step} in {mngr.directory} was written by a different model config '
+          f'({mismatch}); use the config it was trained with or a new --workdir')
     try:
       restored = mngr.restore(step, args=ocp.args.StandardRestore(target))
-    except (ValueError, KeyError) as e:
-      if _is_mismatch(e):
-        raise CheckpointMismatchError(
-            f'checkpoint {step} in {mngr.directory} was written by a different model config '
-            f'({_first_line(e)}); use the config it was trained with or a new --workdir') from None
-      _set_aside(mngr, step, e)
-      continue
-    except Exception as e:  # noqa: BLE001  any read failure means this step is unusable
+    except Exception as e:  # noqa: BLE001  its arrays fit, so any read failure is damage
       _set_aside(mngr, step, e)
       continue
     return state.replace(**restored), step
@@ -75,9 +73,27 @@ def _set_aside(mngr, step: int, error: Exception):
   mngr.reload()
 
 
-def _is_mismatch(e: Exception) -> bool:
-  text = str(e).lower()
-  return any(k in text for k in ('shape', 'structure', 'tree', 'missing', 'unexpected key'))
+def _shapes(tree) -> dict:
+  name = lambda k: str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
+  return {'/'.join(map(name, path)): tuple(getattr(leaf, 'shape', ()))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _mismatch(mngr, step: int, target) -> str | None:
+  """How checkpoint `step`'s arrays (per Orbax's metadata) differ from target's, or None when
+  they fit, or when the metadata cannot be read: then the checkpoint is damaged, not foreign."""
+  try:
+    saved = _shapes(ocp.StandardCheckpointHandler().metadata(
+        epath.Path(mngr.directory) / str(step) / 'default'))
+  except Exception:  # noqa: BLE001  unreadable metadata is damage, handled by the restore
+    return None
+  wanted = _shapes(target)
+  diff = sorted((k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k)),
+                key=lambda k: (not k.startswith('params'), k))  # a layer first, then Adam's copies
+  if not diff:
+    return None
+  more = f' and {len(diff) - 1} more' if len(diff) > 1 else ''
+  return f'{diff[0]}: saved {saved.get(diff[0])}, this config {wanted.get(diff[0])}{more}'
 
 
 def _first_line(e: Exception) -> str:

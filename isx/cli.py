@@ -2,7 +2,7 @@
 import os
 import sys
 
-from absl import flags, logging
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -16,6 +16,13 @@ flags.DEFINE_integer('process_id', None, 'This process (multi-process runs).')
 flags.DEFINE_bool('jax_distributed', False, 'Call jax.distributed.initialize() with JAX\'s own '
                   'cluster detection (TPU pod workers, SLURM); launch/ scripts pass it.')
 flags.mark_flags_as_required(['workdir'])
+
+
+def quiet_logs():
+  """What a user reads is the progress bar, one line per eval, the result and errors: library
+  INFO logs (TFDS, Orbax, JAX) are hidden unless --verbosity is given (e.g. --verbosity=0)."""
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
 
 
 def init_distributed():
@@ -34,11 +41,33 @@ def init_distributed():
 
 
 def parse_flags(argv):
-  """absl's parser, but a bad --config.KEY (typo, locked config, wrong type) is one line too."""
+  """absl's parser, but a bad --config (missing, a folder, not Python) or --config.KEY (typo,
+  locked config, wrong type) is one line too, and --help exits 0."""
+  if any(a in ('--help', '-h', '-?', '--helpshort') for a in argv[1:]):
+    app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
   try:
     return FLAGS(argv)
+  except SyntaxError as e:  # a config file that is not Python
+    fail(f'cannot load --config: {e}')
+  except OSError as e:  # a missing config file, met by a --config.KEY override
+    fail(_load_error(e))
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
     fail(f'bad --config override: {e.args[0]}' if isinstance(e, KeyError) and e.args else e)
+
+
+def config_flag():
+  """--config, or None when it was not given. ml_collections defers a config file's load error
+  (missing, a folder) until the config is first read: read it here, and fail in one line."""
+  config = FLAGS.config
+  try:
+    getattr(config, 'seed', None)
+  except OSError as e:
+    fail(_load_error(e))
+  return config
+
+
+def _load_error(e: OSError) -> str:
+  return 'cannot load --config: ' + ' '.join(str(e).split()).replace('config_config', 'the config')
 
 
 def fail(error):

@@ -33,8 +33,9 @@ def _get(config, key):
   return config
 
 
-def validate(config):
-  """Raises ValueError with one line per problem, or returns the config unchanged."""
+def validate(config, info=None):
+  """Raises ValueError with one line per problem, or returns the config unchanged. With the
+  dataset's info, also checks that the eval split has enough examples for retrieval_ks."""
   problems = [_positive_int(config, k) for k in (
       'batch_size', 'eval_batch_size', 'log_every_steps', 'checkpoint_every_steps',
       'max_checkpoints_to_keep', 'knn_block_size', 'model.embedding_dim')]
@@ -51,6 +52,9 @@ def validate(config):
     problems.append('warmup_steps, weight_decay and eval_every_steps must not be negative')
   if not config.retrieval_ks or any(not isinstance(k, int) or k < 1 for k in config.retrieval_ks):
     problems.append(f'retrieval_ks must be positive integers, got {tuple(config.retrieval_ks)!r}')
+  if info is not None and max(config.retrieval_ks, default=0) >= info.num_eval:
+    problems.append(f'retrieval_ks {tuple(config.retrieval_ks)} asks for more neighbours than the '
+                    f'{info.num_eval - 1} other examples of the eval split; use smaller ones')
   if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line
     problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
   choices = {'model.name': tuple(models.MODELS), 'model.head': layers.HEADS,

@@ -4,7 +4,7 @@ Restores the newest good checkpoint in DIR and writes DIR/eval/metrics.json and 
 Without --config it uses the config DIR was trained with (DIR/config.json); with one, the config
 must agree with it except in the fields listed in isx.config_checks.MAY_DIFFER.
 """
-from absl import app
+from absl import app, flags
 
 from isx import cli
 
@@ -12,15 +12,18 @@ from isx import cli
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.quiet_logs()
   cli.init_distributed()
   from isx import config_checks, evaluate, train
   try:
-    config = cli.FLAGS.config or config_checks.saved_config(cli.FLAGS.workdir)
+    config = cli.config_flag() or config_checks.saved_config(cli.FLAGS.workdir)
     metrics = train.evaluate_checkpoint(config, cli.FLAGS.workdir)
   except (ValueError, FileNotFoundError, PermissionError) as e:
     cli.fail(e)
   print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)
 
+
+flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags
 
 if __name__ == '__main__':
   app.run(main, flags_parser=cli.parse_flags)

@@ -122,8 +122,16 @@ def _fit(image: np.ndarray, shape) -> np.ndarray:
   return resized[top:top + shape[0], left:left + shape[1]].reshape(shape)
 
 
+class DataReadError(ValueError):
+  pass
+
+
 def _read(source, indices, shape) -> dict:
-  examples = source.__getitems__([int(i) for i in indices]) if len(indices) else []
+  try:
+    examples = source.__getitems__([int(i) for i in indices]) if len(indices) else []
+  except Exception as e:  # noqa: BLE001  ArrayRecord/decoder errors: the files are damaged
+    raise DataReadError(f'cannot read examples from {source}: {" ".join(str(e).split())[:200]}; '
+                        f'the dataset files may be damaged: prepare the dataset again') from None
   return {'image': np.stack([_fit(e['image'], shape) for e in examples]).reshape(-1, *shape),
           'label': np.asarray([e['label'] for e in examples], np.int64)}
 

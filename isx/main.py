@@ -3,7 +3,7 @@
 Re-running with the same workdir resumes from the newest good checkpoint; the run ends with the
 evaluation (DIR/eval/metrics.json, embeddings.npz).
 """
-from absl import app
+from absl import app, flags
 
 from isx import cli
 
@@ -13,15 +13,19 @@ USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointErro
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  if cli.FLAGS.config is None:
+  cli.quiet_logs()
+  config = cli.config_flag()
+  if config is None:
     cli.fail('--config is required: --config=configs/NAME.py (see configs/)')
   cli.init_distributed()
   from isx import train
   try:
-    train.train_and_evaluate(cli.FLAGS.config, cli.FLAGS.workdir)
+    train.train_and_evaluate(config, cli.FLAGS.workdir)
   except USER_ERRORS as e:
     cli.fail(e)
 
+
+flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags
 
 if __name__ == '__main__':
   app.run(main, flags_parser=cli.parse_flags)

@@ -15,11 +15,16 @@ from etils import epath
 
 class MetricWriter:
 
-  def __init__(self, workdir: str, enabled=None):
+  def __init__(self, workdir: str, enabled=None, resume_step: int = 0):
+    """resume_step: the step training resumes from. Records of later steps are from the part
+    of an interrupted run that was lost with it, and are dropped so no step appears twice."""
     self.enabled = jax.process_index() == 0 if enabled is None else enabled
     if self.enabled:
-      epath.Path(workdir).mkdir(parents=True, exist_ok=True)
-      self._jsonl = (epath.Path(workdir) / 'metrics.jsonl').open('a')
+      path = epath.Path(workdir) / 'metrics.jsonl'
+      path.parent.mkdir(parents=True, exist_ok=True)
+      kept = [r for r in read_jsonl(workdir) if r['step'] <= resume_step]
+      path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
+      self._jsonl = path.open('a')
       self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
   def write(self, step: int, scalars: dict, prefix: str = 'train'):

@@ -49,6 +49,9 @@ def main(argv):
       print(f'Wrote {path} in {time.time() - start:.0f} s.')
   except idx.PrepareDataError as e:
     raise SystemExit(f'error: {e}') from None
+  except OSError as e:  # e.g. an unwritable --data_dir
+    raise SystemExit(f'error: cannot write {data_dir} ({e.strerror or e}); choose another '
+                     f'--data_dir') from None
   sizes = store.split_sizes(name, data_dir)
   config = {'fashion_mnist': 'fashion_mnist_simplenet', 'mnist': 'mnist_simplenet'}.get(
       name, 'urdu_simplenet')

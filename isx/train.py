@@ -7,7 +7,6 @@ import time
 import jax
 import numpy as np
 import tqdm
-from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
@@ -24,14 +23,15 @@ class Preempted(SystemExit):
 
 
 def check_workdir(workdir: str):
-  """Creates workdir (local, or remote such as gs:// through etils.epath, as Orbax and TFDS do)
-  and checks that this process can write there; one line if not."""
+  """Creates workdir and its checkpoints/ (local, or remote such as gs:// through etils.epath,
+  as Orbax and TFDS do) and checks that this process can write to both; one line if not. An
+  unwritable checkpoints/ found only at the first save made Orbax retry for minutes."""
   try:
-    path = epath.Path(workdir)
-    path.mkdir(parents=True, exist_ok=True)
-    probe = path / f'.write_test_{jax.process_index()}'  # one per process
-    probe.write_text('')
-    probe.unlink()
+    for path in (epath.Path(workdir), epath.Path(workdir) / 'checkpoints'):
+      path.mkdir(parents=True, exist_ok=True)
+      probe = path / f'.write_test_{jax.process_index()}'  # one per process
+      probe.write_text('')
+      probe.unlink()
   except Exception as e:  # noqa: BLE001  OSError locally; gcsfs/auth/network errors remotely
     reason = getattr(e, 'strerror', None) or ' '.join(str(e).split())[:200] or type(e).__name__
     raise PermissionError(f'workdir {workdir} is not writable ({reason}); '
@@ -45,16 +45,18 @@ def total_steps(config, info) -> int:
 
 
 class _SigtermFlag:
-  """Turns SIGTERM (preemption, scancel, kill) into a flag the loop checks between steps."""
+  """Turns SIGTERM (preemption, scancel, kill) and SIGINT (Ctrl-C) into a flag the loop checks
+  between steps, so that both save a checkpoint and exit."""
 
   def __init__(self):
-    self.raised = False
+    self.raised, self.name = False, 'SIGTERM'
     if jax.process_count() == 1:
       signal.signal(signal.SIGTERM, self._handle)
+      signal.signal(signal.SIGINT, self._handle)
 
   def _handle(self, signum, frame):
-    del signum, frame
-    self.raised = True
+    del frame
+    self.raised, self.name = True, signal.Signals(signum).name
 
   def should_stop(self, step: int) -> bool:
     if jax.process_count() > 1:  # every process must agree on the step: JAX's sync point does
@@ -91,7 +93,7 @@ def setup(config, workdir: str):
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   """The eval binary: scores the newest good checkpoint in workdir; fails if there is none."""
-  config_checks.validate(config)
+  config_checks.validate(config, input_pipeline.dataset_info(config))
   try:
     has_checkpoints = (epath.Path(workdir) / 'checkpoints').is_dir()  # and create nothing there
   except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
@@ -111,16 +113,16 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation."""
-  config_checks.validate(config)
+  config_checks.validate(config, input_pipeline.dataset_info(config))
   check_workdir(workdir)
   config_checks.check_against_workdir(config, workdir, 'resume')
   env = setup(config, workdir)
   info, mesh, steps, state, mngr = env['info'], env['mesh'], env['steps'], env['state'], env['mngr']
   data = step_lib.data_sharding(mesh)
   start = int(jax.device_get(state.step))
-  if env['restored'] is not None:
-    logging.info('resuming from checkpoint at step %d', start)
-  writer = MetricWriter(workdir)
+  if env['restored'] is not None and jax.process_index() == 0:
+    print(f'resuming from the checkpoint at step {start}', flush=True)
+  writer = MetricWriter(workdir, resume_step=start)
   if jax.process_index() == 0:
     config_checks.save(config, workdir)
   per_epoch = input_pipeline.steps_per_epoch(info, config.batch_size)
@@ -133,8 +135,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                   mininterval=1.0 if sys.stderr.isatty() else 30.0, desc='train', unit='step')
   timer = (start, time.perf_counter())
 
-  def check_finite():
-    nonlocal history, history_start
+  def check_finite():  # before every log write and every save
     bad = _first_nonfinite(history, history_start)
     if bad is not None:
       last = mngr.latest_step()
@@ -143,6 +144,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       raise NonFiniteLossError(
           f'loss or weights became non-finite at step {bad}; stopped without saving. {kept}. '
           f'Try a lower learning_rate or grad_clip_norm')
+
+  def take_means():  # the log window: every step since the last log write
+    nonlocal history, history_start
     means = {k: float(np.mean(jax.device_get([m[k] for m in history]))) for k in history[0]
              if k != 'params_finite'}
     history, history_start = [], history_start + len(history)
@@ -155,7 +159,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     bar.update(1)
     stop = sigterm.should_stop(s)
     if s % config.log_every_steps == 0 or s == steps or stop:
-      means = check_finite()
+      check_finite()
+      means = take_means()
       now = time.perf_counter()
       means['steps_per_s'] = (s - timer[0]) / max(now - timer[1], 1e-9)
       timer = (s, now)
@@ -166,15 +171,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                          input_pipeline.eval_batches(config, info), data)
       acc = float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))
       writer.write(s, {'accuracy': acc}, prefix='test')
-      logging.info('step %d: test accuracy %.4f', s, acc)
+      if jax.process_index() == 0:
+        bar.write(f'step {s}: test accuracy {100 * acc:.2f}%')
     if s % config.checkpoint_every_steps == 0 or s == steps or stop:
-      if history:
-        check_finite()
+      check_finite()
       checkpointing.save(mngr, state, force=stop or s == steps)
     if stop:
       mngr.wait_until_finished()
       bar.close()
-      raise Preempted(f'SIGTERM: saved a checkpoint at step {s} in {mngr.directory}; '
+      raise Preempted(f'{sigterm.name}: saved a checkpoint at step {s} in {mngr.directory}; '
                       f'run the same command again to continue')
   bar.close()
   mngr.wait_until_finished()

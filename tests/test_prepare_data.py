@@ -140,3 +140,16 @@ def test_cli(tmp_path):
   assert result.stderr.strip().splitlines()[-1].startswith(
       'error: train-images-idx3-ubyte[.gz] not found in')
   assert 'Traceback' not in result.stderr
+
+
+def test_cli_empty_files_and_unwritable_data_dir_fail_in_one_line(tmp_path):
+  _write_idx_dir(tmp_path / 'idx', gz=False)
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('')
+  result = _cli('--dataset=mnist', f'--idx_dir={tmp_path / "idx"}', f'--data_dir={blocker / "x"}')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith('error: cannot write')
+  idx.write_idx(tmp_path / 'idx' / 'train-images-idx3-ubyte', np.zeros((0, 28, 28), np.uint8))
+  idx.write_idx(tmp_path / 'idx' / 'train-labels-idx1-ubyte', np.zeros(0, np.uint8))
+  result = _cli('--dataset=mnist', f'--idx_dir={tmp_path / "idx"}', f'--data_dir={tmp_path / "d"}')
+  assert result.returncode == 1 and 'holds no images' in result.stderr

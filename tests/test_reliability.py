@@ -6,6 +6,7 @@ with the same device setup, so their results are comparable bit for bit.
 import glob
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -147,12 +148,24 @@ def test_damaged_latest_checkpoint_is_skipped_and_kept_aside(tiny_config, tmp_pa
   assert _final_params(tiny_config, workdir)[1] == 9
 
 
+def test_checkpoint_without_its_metadata_is_damage_not_another_config(tiny_config, tmp_path, capsys):
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps = 6
+  train.train_and_evaluate(tiny_config, workdir)
+  os.remove(os.path.join(workdir, 'checkpoints', '6', 'default', '_METADATA'))
+  metrics = train.evaluate_checkpoint(tiny_config, workdir)
+  assert 'checkpoint 6 is damaged' in capsys.readouterr().out
+  assert metrics['step'] == 3
+
+
 def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 3
   train.train_and_evaluate(tiny_config, workdir)
   tiny_config.model.embedding_dim = 32
-  with pytest.raises(checkpointing.CheckpointMismatchError, match='different model config'):
+  with pytest.raises(checkpointing.CheckpointMismatchError,
+                     match=r'different model config \(params/classifier/\S+: saved \(16, 10\), '
+                           r'this config \(32, 10\) and \d+ more\)'):
     train.setup(tiny_config, workdir)
   assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
 
@@ -169,6 +182,13 @@ def test_unwritable_workdir_is_an_error(tiny_config, tmp_path):
     train.train_and_evaluate(tiny_config, str(blocker / 'run'))
 
 
+def test_unwritable_checkpoints_folder_is_an_error_before_training(tiny_config, tmp_path):
+  (tmp_path / 'run').mkdir()
+  (tmp_path / 'run' / 'checkpoints').write_text('')  # not a folder: unwritable even for root
+  with pytest.raises(PermissionError, match='workdir .* is not writable'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+
+
 def test_images_too_small_for_the_model(tiny_config):
   from isx import models
   model = models.create_model(tiny_config.model, 10)
@@ -183,11 +203,13 @@ def test_images_too_small_for_the_model(tiny_config):
     ('--config.model.xi=0', 'error: xi must be a positive finite number'),
     ('--config.learning_rate=-1', 'error: learning_rate must be a positive finite number'),
     ('--config.batch_size=0', 'error: batch_size must be a positive integer'),
+    ('--config=configs/no_such_config.py', "error: cannot load --config: .*No such file"),
+    ('--config=configs', 'error: cannot load --config: .*Is a directory'),
 ])
 def test_cli_bad_input_fails_with_one_clear_line(tiny_data_dir, tmp_path, flag, message):
   p = _run(_args(tiny_data_dir, str(tmp_path / 'run'), 2, flag), check=False)
   assert p.returncode != 0
-  assert message in p.stderr
+  assert re.search(message if 'cannot load' in message else re.escape(message), p.stderr)
   assert 'Traceback' not in p.stderr
   assert len([line for line in p.stderr.splitlines() if line.startswith('error:')]) == 1
 
@@ -195,7 +217,8 @@ def test_cli_bad_input_fails_with_one_clear_line(tiny_data_dir, tmp_path, flag, 
 def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, tmp_path):
   bad = {'learning_rate': float('inf'), 'num_train_steps': 0, 'log_every_steps': 0,
          'eval_batch_size': 0, 'retrieval_ks': (1, 0)}
-  for key, value in bad.items():
+  bad_too = {'retrieval_ks': (1, 40)}  # the tiny test split has 37 examples
+  for key, value in [*bad.items(), *bad_too.items()]:
     config = tiny_config.copy_and_resolve_references()
     setattr(config, key, value)
     with pytest.raises(ValueError, match=key):
@@ -243,6 +266,26 @@ def test_remote_workdir_that_cannot_be_reached_fails_in_one_line_and_writes_noth
   assert p.returncode == 1 and 'Traceback' not in p.stderr
   assert 'error: workdir gs://isx-no-such-bucket/run is not writable' in p.stderr
   assert os.listdir(tmp_path) == []
+
+
+def test_damaged_dataset_files_fail_in_one_line(tiny_data_dir, tiny_config, tmp_path):
+  import shutil
+  shutil.copytree(tiny_data_dir, tmp_path / 'data')
+  (shard,) = glob.glob(str(tmp_path / 'data' / 'fashion_mnist' / '*' / '*train.array_record*'))
+  with open(shard, 'r+b') as f:
+    f.truncate(os.path.getsize(shard) // 2)
+  tiny_config.dataset.data_dir = str(tmp_path / 'data')
+  with pytest.raises(ValueError, match='cannot read examples .*damaged: prepare the dataset again'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+
+
+def test_help_exits_0_and_a_run_prints_no_library_logs(tiny_data_dir, tmp_path):
+  p = _run([sys.executable, '-m', 'isx.main', '--help'])
+  assert '--workdir' in p.stdout and '--config' in p.stdout
+  p = _run(_args(tiny_data_dir, str(tmp_path / 'run'), 2))
+  logs = [line for line in (p.stdout + p.stderr).splitlines() if re.match(r'[IW]\d{4} ', line)]
+  assert not logs, logs[:5]
+  assert 'step 2: accuracy' in p.stdout
 
 
 def test_eval_on_a_mistyped_workdir_creates_nothing(tmp_path):

@@ -204,3 +204,34 @@ def test_device_resident_and_host_fed_training_are_identical(tiny_config, tmp_pa
     params.append(_params(workdir, tiny_config)[0])
   for a, b in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
     np.testing.assert_array_equal(a, b)
+
+
+def test_sigint_and_sigterm_become_a_save_and_exit_flag():
+  import signal
+  saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+  try:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      flag = train._SigtermFlag()
+      assert not flag.should_stop(1)
+      os.kill(os.getpid(), sig)
+      assert flag.should_stop(2) and flag.name == sig.name
+  finally:
+    signal.signal(signal.SIGINT, saved[0])
+    signal.signal(signal.SIGTERM, saved[1])
+
+
+def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_step(tiny_config,
+                                                                                   tmp_path):
+  from isx import metric_writers
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps, tiny_config.log_every_steps = 4, 4
+  tiny_config.checkpoint_every_steps = 1  # saves (and their finiteness checks) every step
+  train.train_and_evaluate(tiny_config, workdir)
+  record = [r for r in metric_writers.read_jsonl(workdir) if 'train/loss' in r][0]
+  # The 200-step warm-up's lr at steps 0..3, averaged: the window is all 4 steps.
+  assert record['train/learning_rate'] == pytest.approx(np.mean([0, 1, 2, 3]) / 200 * 0.01)
+  # A run that logged past its last checkpoint, then resumed: no step is logged twice.
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+    f.write(json.dumps({'step': 5, 'train/loss': 1.0}) + '\n')
+  metric_writers.MetricWriter(workdir, resume_step=4).close()
+  assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4]

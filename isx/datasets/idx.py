@@ -108,7 +108,9 @@ def read_split(dataset: str, idx_dir, split: str):
     raise PrepareDataError(
         f'{labels_path} holds shape {labels.shape} but {images_path.name} has '
         f'{len(images)} images; the two files do not belong together')
-  if labels.size and labels.max() >= _NUM_CLASSES:
+  if not len(images):
+    raise PrepareDataError(f'{images_path} holds no images; is it the right file?')
+  if labels.max() >= _NUM_CLASSES:
     raise PrepareDataError(
         f'{labels_path} has label {labels.max()}, expected 0..'
         f'{_NUM_CLASSES - 1}; is it the right file?')
