@@ -25,7 +25,7 @@ def data_dir(tmp_path_factory):
   rng = np.random.default_rng(0)
   for name, (shape, classes) in DATASETS.items():
     examples = lambda n: ((i, rng.integers(0, 256, shape), i % classes) for i in range(n))
-    store.write_dataset(name, '1.0.0', root, {'train': examples(16), 'test': examples(10)},
+    store.write_dataset(name, '1.0.0', root, {'train': examples(16), 'test': examples(12)},
                         shape, [str(c) for c in range(classes)])
   return root
 
@@ -43,5 +43,5 @@ def test_config_trains_two_steps_and_evaluates(name, data_dir, tmp_path):
   config.batch_size, config.eval_batch_size, config.num_train_steps = 8, 8, 2
   config.plots = False
   metrics = train.train_and_evaluate(config, str(tmp_path))
-  assert metrics['step'] == 2 and metrics['num_examples'] == 10
+  assert metrics['step'] == 2 and metrics['num_examples'] == 12
   assert 0.0 <= metrics['accuracy'] <= 1.0 and np.isfinite(metrics['map@r'])
