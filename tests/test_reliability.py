@@ -116,7 +116,7 @@ def test_sigkill_between_checkpoints_resumes_from_last_one(tiny_data_dir, tiny_c
   steps_logged = len(_logged_steps(workdir))
   assert steps_logged < 200
   p = _run(args)
-  assert 'resuming from checkpoint at step' in p.stderr
+  assert 'resuming from the checkpoint at step' in p.stdout
   resumed, step = _final_params(tiny_config, workdir)
   assert step == 200
   _assert_same_params(resumed, _final_params(tiny_config, reference)[0])
