@@ -6,6 +6,7 @@ file) fails to restore, is moved aside to WORKDIR/damaged_checkpoints/ (kept for
 out of the way of the next save of that step) and the next newest is used. Nothing here deletes
 a checkpoint: only Orbax's max_to_keep does, after a newer one has been committed.
 """
+import contextlib
 import os
 import time
 
@@ -28,9 +29,30 @@ def _restorable(state):
           'batch_stats': state.batch_stats, 'centers': state.centers}
 
 
+class CheckpointWriteError(OSError):
+  pass
+
+
 def save(mngr: ocp.CheckpointManager, state, force: bool = False) -> bool:
   step = int(jax.device_get(state.step))
-  return mngr.save(step, args=ocp.args.StandardSave(_restorable(state)), force=force)
+  with _write_errors(mngr, step):
+    return mngr.save(step, args=ocp.args.StandardSave(_restorable(state)), force=force)
+
+
+def finish(mngr: ocp.CheckpointManager):
+  """Waits for the async save in flight; its write error (e.g. a full disk) is one line."""
+  with _write_errors(mngr, mngr.latest_step()):
+    mngr.wait_until_finished()
+
+
+@contextlib.contextmanager
+def _write_errors(mngr, step):
+  try:
+    yield
+  except Exception as e:  # noqa: BLE001  Orbax/TensorStore wrap OS errors in many types
+    raise CheckpointWriteError(
+        f'cannot write checkpoint {step} to {mngr.directory} ({_first_line(e)}); free some space '
+        f'or choose another --workdir. Earlier checkpoints are kept') from None
 
 
 class CheckpointMismatchError(ValueError):

@@ -23,6 +23,9 @@ def quiet_logs():
   INFO logs (TFDS, Orbax, JAX) are hidden unless --verbosity is given (e.g. --verbosity=0)."""
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+    # Orbax logs each failed write with its traceback before raising; isx reports the raised
+    # error in one line instead.
+    logging.get_absl_logger().addFilter(lambda record: '/orbax/' not in record.pathname)
 
 
 def init_distributed():

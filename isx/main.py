@@ -7,7 +7,7 @@ from absl import app, flags
 
 from isx import cli
 
-USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointError)
+USER_ERRORS = (ValueError, OSError, FloatingPointError)  # OSError: files, dirs, disks
 
 
 def main(argv):

@@ -177,12 +177,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
       check_finite()
       checkpointing.save(mngr, state, force=stop or s == steps)
     if stop:
-      mngr.wait_until_finished()
+      checkpointing.finish(mngr)
       bar.close()
       raise Preempted(f'{sigterm.name}: saved a checkpoint at step {s} in {mngr.directory}; '
                       f'run the same command again to continue')
   bar.close()
-  mngr.wait_until_finished()
+  checkpointing.finish(mngr)
   metrics = evaluate.evaluate_state(config, state, env['eval_fn'], info, data, workdir)
   if jax.process_index() == 0:
     print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)

@@ -320,3 +320,29 @@ def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
   _assert_same_params(p_multi, p_single)
   with open(os.path.join(multi, 'eval', 'metrics.json')) as f:
     assert json.load(f)['num_examples'] == 37
+
+
+def test_a_failed_checkpoint_write_is_one_error_naming_step_and_folder():
+  import types
+  error = ValueError('RESOURCE_EXHAUSTED: Error writing "params/0" ...: No space left on device')
+
+  class FullDisk:  # what Orbax raises when the disk fills (seen with a 2 MB tmpfs)
+    directory = '/runs/x/checkpoints'
+
+    def save(self, *args, **kwargs):
+      raise error
+
+    def wait_until_finished(self):
+      raise error
+
+    def latest_step(self):
+      return 3
+
+  state = types.SimpleNamespace(step=np.int32(3), params={}, opt_state=(), batch_stats={},
+                                centers=np.zeros((1, 1)))
+  message = (r'cannot write checkpoint 3 to /runs/x/checkpoints \(RESOURCE_EXHAUSTED.*\); '
+             r'free some space or choose another --workdir')
+  with pytest.raises(checkpointing.CheckpointWriteError, match=message):
+    checkpointing.save(FullDisk(), state)
+  with pytest.raises(checkpointing.CheckpointWriteError, match=message):
+    checkpointing.finish(FullDisk())
