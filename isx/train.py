@@ -1,5 +1,4 @@
 """train_and_evaluate(config, workdir): the training loop around the compiled step."""
-import os
 import signal
 import sys
 import time
