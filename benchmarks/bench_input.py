@@ -34,10 +34,11 @@ def cpu_seconds():
 
 
 def run_steps(train_fn, state, batches, steps, rng, log_every):
-  """train.py's loop body: step, keep metrics, fetch the losses every log_every steps."""
+  """train.py's loop body, one step per dispatch: step, keep metrics, fetch the losses every
+  log_every steps. batches(k) gives k steps' batches, as global_train_batches does."""
   history = []
   for i in range(steps):
-    state, metrics = train_fn(state, next(batches), rng)
+    state, metrics = train_fn(state, batches(1), rng)
     history.append(metrics)
     if (i + 1) % log_every == 0 or i + 1 == steps:
       np.asarray(jax.device_get([m['loss'] for m in history]))
@@ -63,10 +64,11 @@ def main():
   fresh = lambda: jax.device_put(init, step_lib.replicated(mesh))  # the step donates its state
   train_fn, _ = step_lib.compile_steps(config, mesh, steps)
   rng = jax.random.key(1)
-  data = step_lib.data_sharding(mesh)
-  premade = [step_lib.to_global(b, data) for b in itertools.islice(
-      input_pipeline.train_batches(config, info), steps)]
-  run_steps(train_fn, fresh(), iter(premade), 2, rng, config.log_every_steps)  # compile
+  chunk = step_lib.chunk_sharding(mesh)
+  premade = [step_lib.to_global(jax.tree.map(lambda x: x[None], b), chunk) for b in
+             itertools.islice(input_pipeline.train_batches(config, info), steps)]
+  from_premade = lambda: (lambda it: lambda k: next(it))(iter(premade))
+  run_steps(train_fn, fresh(), from_premade(), 2, rng, config.log_every_steps)  # compile
 
   def feed(resident):
     def batches():
@@ -76,9 +78,8 @@ def main():
 
   times = {'premade': [], 'host': [], 'resident': []}
   cpu = {k: [] for k in times}
-  order = [('premade', lambda: iter(premade)), ('host', feed(False)),
-           ('premade', lambda: iter(premade)), ('resident', feed(True)),
-           ('premade', lambda: iter(premade))]
+  order = [('premade', from_premade), ('host', feed(False)), ('premade', from_premade),
+           ('resident', feed(True)), ('premade', from_premade)]
   for name, make in order:
     state = fresh()
     wall, c = time.perf_counter(), cpu_seconds()

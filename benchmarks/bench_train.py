@@ -296,8 +296,11 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
               'label': rng.integers(0, classes, (batch,)).astype(np.int64)}
   data = step_lib.data_sharding(mesh)
   jbatch = step_lib.to_global(np_batch, data)
+  # One step per dispatch, as the PyTorch twin: the train function takes stacked [K, ...] batches.
+  jchunk = step_lib.to_global(jax.tree.map(lambda x: x[None], np_batch),
+                              step_lib.chunk_sharding(mesh))
   key = jax.random.key(1)
-  compiled = train_fn.lower(state, jbatch, key).compile()
+  compiled = train_fn.lower(state, jchunk, key).compile()
   flops = cost_flops(compiled, mesh.devices.size)
   dense_flops, valid_flops = hand_flops(name, batch)
 
@@ -318,8 +321,8 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   # Warm-up (compiles; SimpleNet also compares the train-loss trajectories, no dropout there).
   isx_losses, torch_losses = [], []
   for _ in range(2):
-    state, metrics = train_fn(state, jbatch, key)
-    isx_losses.append(float(metrics['loss']))
+    state, metrics = train_fn(state, jchunk, key)
+    isx_losses.append(float(metrics['loss'][0]))
     torch_losses.append(float(torch_step(timg, tlab)[0]))
   log(f'{name}: isx losses {isx_losses}, torch losses {torch_losses}, '
       f'eval-logit rel diff {logits_diff:.1e}')
@@ -347,7 +350,7 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   for r in range(repeats):
     def isx_once():
       nonlocal state
-      state, m = train_fn(state, jbatch, key)
+      state, m = train_fn(state, jchunk, key)
       return m
     times['isx'].append(time_steps(isx_once, steps, jax.block_until_ready))
     times['torch'].append(time_steps(lambda: torch_step(timg, tlab), steps, lambda o: None))

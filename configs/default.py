@@ -16,6 +16,7 @@ def get_config():
       augment=False,  # random crop (4 px pad) + horizontal flip; not used by the paper
       device_resident=True,  # keep the train split on every device; batches gathered there
       num_workers=4,  # Grain threads that read and decode (host-fed training, eval)
+      download=True,  # mnist, fashion_mnist, cifar10/100, svhn: fetch and prepare when missing
   ))
   c.model = ml_collections.ConfigDict(dict(
       name='simplenet',
@@ -29,6 +30,7 @@ def get_config():
       stem='cifar',  # googlenet: 'cifar' (32x32) | 'imagenet' (224x224)
       batch_norm=True,  # googlenet only
       dropout_rate=0.4,  # googlenet only
+      dtype='float32',  # compute dtype: float32 | bfloat16 (params, Adam state, loss stay float32)
   ))
   c.loss = ml_collections.ConfigDict(dict(
       name='softmax',  # softmax | softmax+contrastive | softmax+center
@@ -56,6 +58,9 @@ def get_config():
   c.weight_decay_form = 'adamw'  # 'adamw' | 'l2': wd * w added to the gradient (L2 in the loss)
   c.grad_clip_norm = 0.0  # 0: off
   c.seed = 0
+  # Train steps per jitted call (a lax.scan over K batches): the host dispatches once per K steps.
+  # Params are bit-identical for any K; logs, evals and saves still land on their exact steps.
+  c.steps_per_dispatch = 1
   c.log_every_steps = 50
   c.eval_every_steps = 0  # 0: once per epoch
   c.checkpoint_every_steps = 1000

@@ -8,6 +8,7 @@ a checkpoint: only Orbax's max_to_keep does, after a newer one has been committe
 """
 import contextlib
 import os
+import shutil
 import time
 
 import jax
@@ -35,8 +36,25 @@ class CheckpointWriteError(OSError):
 
 def save(mngr: ocp.CheckpointManager, state, force: bool = False) -> bool:
   step = int(jax.device_get(state.step))
+  if not (force or mngr.should_save(step)):
+    return False
+  _check_free_space(mngr, step, _restorable(state))
   with _write_errors(mngr, step):
     return mngr.save(step, args=ocp.args.StandardSave(_restorable(state)), force=force)
+
+
+def _check_free_space(mngr, step, tree):
+  """Refuses, in one line, a save that cannot fit on a local disk: a write that fails part-way
+  leaves TensorStore's callbacks printing dozens of tracebacks before Orbax gives up."""
+  if '://' in str(mngr.directory):
+    return
+  need = sum(leaf.nbytes for leaf in jax.tree.leaves(tree)) // jax.process_count()
+  free = shutil.disk_usage(mngr.directory).free
+  if free < need + (1 << 20):  # plus Orbax's metadata
+    raise CheckpointWriteError(
+        f'cannot write checkpoint {step} to {mngr.directory}: it needs about {need / 2**20:.1f} '
+        f'MiB and {free / 2**20:.1f} MiB are free; free some space or choose another --workdir. '
+        f'Earlier checkpoints are kept')
 
 
 def finish(mngr: ocp.CheckpointManager):

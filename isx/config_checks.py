@@ -15,11 +15,14 @@ from etils import epath
 from isx import layers, losses, models
 
 MAY_DIFFER = (
-    'dataset.data_dir', 'dataset.device_resident', 'dataset.num_workers', 'dataset.eval_split',
+    'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers', 'dataset.eval_split',
     'eval_batch_size', 'knn_block_size', 'retrieval_ks', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps',
+    'steps_per_dispatch', 'model.dtype',  # the same float32 params train or evaluate either way
 )
 CONFIG_FILE = 'config.json'
+# Fields added since the first saved configs, with the value that older workdirs trained with.
+ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32'}
 
 
 def _positive_int(config, key):
@@ -38,7 +41,7 @@ def validate(config, info=None):
   dataset's info, also checks that the eval split has enough examples for retrieval_ks."""
   problems = [_positive_int(config, k) for k in (
       'batch_size', 'eval_batch_size', 'log_every_steps', 'checkpoint_every_steps',
-      'max_checkpoints_to_keep', 'knn_block_size', 'model.embedding_dim')]
+      'max_checkpoints_to_keep', 'knn_block_size', 'model.embedding_dim', 'steps_per_dispatch')]
   lr = config.learning_rate
   if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
     problems.append(f'learning_rate must be a positive finite number, got {lr!r}')
@@ -59,7 +62,8 @@ def validate(config, info=None):
     problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
   choices = {'model.name': tuple(models.MODELS), 'model.head': layers.HEADS,
              'loss.name': losses.LOSSES, 'lr_schedule': ('constant', 'cosine', 'step'),
-             'weight_decay_form': ('adamw', 'l2'), 'optimizer': ('adam',)}
+             'weight_decay_form': ('adamw', 'l2'), 'optimizer': ('adam',),
+             'model.dtype': ('float32', 'bfloat16')}
   for key, allowed in choices.items():
     if _get(config, key) not in allowed:
       problems.append(f'unknown {key} {_get(config, key)!r}; choose one of {", ".join(allowed)}')
@@ -121,6 +125,12 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
     raise FileNotFoundError(f'{epath.Path(workdir) / CONFIG_FILE} not found: {workdir} holds no '
                             f'isx run; pass --config, or check --workdir')
   saved['retrieval_ks'] = tuple(saved['retrieval_ks'])
+  for key, value in ADDED_SINCE.items():
+    *parents, leaf = key.split('.')
+    node = saved
+    for part in parents:
+      node = node[part]
+    node.setdefault(leaf, value)
   config = ml_collections.ConfigDict(saved)
   config.lock()
   return config

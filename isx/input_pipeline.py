@@ -24,12 +24,13 @@ import threading
 
 import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
 from isx import step as step_lib
-from isx.datasets import store
+from isx.datasets import sources, store
 
 SUPPORTED = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn_cropped', 'imagenet2012',
              'urdu_characters')
@@ -55,6 +56,9 @@ def _missing_hint(name: str, root) -> str:
   if name in ('mnist', 'fashion_mnist'):
     return (f'offline: python -m isx.prepare_data --dataset={name} --idx_dir=DIR '
             f'--data_dir={root}')
+  if name in sources.DATASETS:
+    return (f'online, isx downloads it when dataset.download is True (the default); offline: '
+            f'put it in {root} from a machine that has it (README, Data)')
   return 'see the README, Data section, for how to prepare it'
 
 
@@ -70,6 +74,8 @@ def builder(config):
     raise ValueError(f'unknown dataset {name!r}; choose one of {", ".join(SUPPORTED)}')
   root = data_dir(config)
   path = store.dataset_dir(name, root)
+  if path is None and config.dataset.download and name in sources.DATASETS:
+    path = sources.download_and_prepare(name, str(root), _missing_hint(name, root))
   if path is None:
     raise FileNotFoundError(f'dataset {name!r} is not prepared in {root}; '
                             f'{_missing_hint(name, root)}')
@@ -191,24 +197,34 @@ def load_split(config, info: DatasetInfo, split: str) -> dict:
 
 
 def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
-  """Global train batches for the compiled step, from start_step on, fed as config asks."""
-  data = step_lib.data_sharding(mesh)
+  """take(k) -> the global batches of the next k steps stacked [k, batch, ...], from start_step
+  on, sharded for the compiled step (step_lib.chunk_sharding) and fed as config asks."""
+  chunk = step_lib.chunk_sharding(mesh)
   if not config.dataset.device_resident:
-    return prefetch(train_batches(config, info, start_step), data)
+    per_step = prefetch(train_batches(config, info, start_step), step_lib.data_sharding(mesh))
+    stack = jax.jit(lambda *b: jax.tree.map(lambda *x: jnp.stack(x), *b), out_shardings=chunk)
+    return lambda k: stack(*(next(per_step) for _ in range(k)))
   if _streams(info):
     raise ValueError(f'dataset {info.name!r} is too large to keep on the devices; set '
                      f'--config.dataset.device_resident=False')
   split = load_split(config, info, config.dataset.train_split)
   resident = jax.device_put(split, step_lib.replicated(mesh))
   gather = jax.jit(lambda arrays, idx: jax.tree.map(lambda a: a[idx], arrays),
-                   out_shardings=data)
+                   out_shardings=chunk)
+  next_step = start_step
 
-  def batches():
-    step = start_step
-    while True:
-      yield gather(resident, step_lib.to_global(local_indices(config, info, step), data))
-      step += 1
-  return batches()
+  def take(k):  # k steps' indices from the host (a few KiB), the images gathered on device
+    nonlocal next_step
+    idx = np.stack([local_indices(config, info, s) for s in range(next_step, next_step + k)])
+    next_step += k
+    return gather(resident, step_lib.to_global(idx, chunk))
+  return take
+
+
+def read_eval_images(config, info: DatasetInfo, indices) -> np.ndarray:
+  """Images of the eval split at `indices` (dataset order), e.g. for retrieval pictures."""
+  source = builder(config).as_data_source(config.dataset.eval_split)
+  return _read(source, np.asarray(indices), info.image_shape)['image']
 
 
 def eval_batches(config, info: DatasetInfo):

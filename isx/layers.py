@@ -32,8 +32,11 @@ def inward_scale(x, xi=100.0, eps=DEFAULT_EPS, axis=-1):
   """
   if not isinstance(xi, jax.Array):  # a traced xi cannot be checked; a Python one can
     xi = check_xi(xi)
-  norm = jnp.sqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True) + eps)
-  return x / (xi * norm)
+  # The norm in float32 at least: a bfloat16 sum of ~1k squares keeps 8 bits, so rows would
+  # land up to ~1% off the 1/xi sphere (float16 squares overflow past 256). Output in x's dtype.
+  wide = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+  norm = jnp.sqrt(jnp.sum(jnp.square(wide), axis=axis, keepdims=True) + eps)
+  return (wide / (xi * norm)).astype(x.dtype)
 
 
 def inward_scale_vjp_reference(x, g, xi=100.0, eps=DEFAULT_EPS, paper_simplified=False):

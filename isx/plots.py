@@ -1,4 +1,5 @@
-"""Figures written as PNGs into the workdir: learning curves and the 2-D feature scatter."""
+"""Figures written as PNGs into the workdir: learning curves, retrieval examples, embedding norms
+and the 2-D feature scatter."""
 
 import matplotlib
 
@@ -7,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from etils import epath  # noqa: E402
 
+from isx import retrieval  # noqa: E402
 from isx.metric_writers import read_jsonl  # noqa: E402
 
 
@@ -45,8 +47,65 @@ def feature_scatter(embeddings, labels, path, title='', ax=None):
     plt.close(fig)
 
 
-def plot_workdir(workdir: str):
-  """Writes learning_curves.png, and features.png when the embedding is 2-D."""
+def _save(fig, path):
+  fig.tight_layout()
+  with epath.Path(path).open('wb') as f:
+    fig.savefig(f, dpi=100, format='png')
+  plt.close(fig)
+
+
+def retrieval_examples(embeddings, labels, read_images, path, queries=8, k=8, seed=0):
+  """Rows of: a test query, then its k nearest other test examples (Euclidean, as Recall@K
+  counts them), each framed green when of the query's class and red when not. Returns the
+  queries, their neighbours and the same-class mask that the picture shows."""
+  rng = np.random.default_rng(seed)
+  q = np.sort(rng.choice(len(labels), min(queries, len(labels)), replace=False))
+  ids = np.arange(len(labels))
+  _, nn = retrieval.knn(embeddings[q], embeddings, min(k, len(labels) - 1), query_ids=q,
+                        gallery_ids=ids)
+  nn = np.asarray(nn)
+  images = read_images(np.concatenate([q, nn.ravel()]))
+  cmap = 'gray' if images.shape[-1] == 1 else None
+  fig, axes = plt.subplots(len(q), nn.shape[1] + 1, figsize=(1.1 * (nn.shape[1] + 1), 1.1 * len(q)),
+                           squeeze=False)
+  for row, query in enumerate(q):
+    for col in range(nn.shape[1] + 1):
+      ax = axes[row, col]
+      i = row if col == 0 else len(q) + row * nn.shape[1] + col - 1
+      ax.imshow(images[i].squeeze(-1) if cmap else images[i], cmap=cmap)
+      ax.set_xticks([]), ax.set_yticks([])
+      if col == 0:
+        ax.set_ylabel(f'{labels[query]}', rotation=0, labelpad=10)
+        color = 'black'
+      else:
+        color = 'green' if labels[nn[row, col - 1]] == labels[query] else 'red'
+      for spine in ax.spines.values():
+        spine.set(color=color, linewidth=2.5)
+  axes[0, 0].set_title('query', fontsize=8)
+  axes[0, 1].set_title(f'{nn.shape[1]} nearest (green: same class)', fontsize=8, loc='left')
+  _save(fig, path)
+  return q, nn, labels[nn] == labels[q][:, None]
+
+
+def embedding_norms(named, path):
+  """Histograms of the L2 norm of the embedding (the PReLU output fed to the last FC), one per
+  run, e.g. {'with IS': ..., 'without IS': ...}: IS bounds what the FC after it can grow."""
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  norms = {name: np.linalg.norm(e, axis=1) for name, e in named.items()}
+  every = np.concatenate(list(norms.values()))
+  positive = every[every > 0]
+  bins = (np.geomspace(positive.min(), positive.max(), 61) if positive.size and
+          positive.max() > positive.min() else 60)
+  for name, n in norms.items():
+    ax.hist(n, bins=bins, alpha=0.6, label=f'{name} (median {np.median(n):.3g})')
+  ax.set(xlabel='embedding L2 norm', ylabel='test examples', xscale='log')
+  ax.legend(fontsize=8)
+  _save(fig, path)
+
+
+def plot_workdir(workdir: str, read_images=None):
+  """Writes learning_curves.png, embedding_norms.png, retrieval_examples.png (given
+  read_images(indices) -> eval-split images) and features.png when the embedding is 2-D."""
   workdir = epath.Path(workdir)
   records = read_jsonl(workdir)
   if records:
@@ -55,5 +114,9 @@ def plot_workdir(workdir: str):
   if npz.exists():
     with npz.open('rb') as f:
       data = dict(np.load(f))
-    if data['embeddings'].shape[1] == 2:
-      feature_scatter(data['embeddings'], data['labels'], workdir / 'features.png')
+    embeddings, labels = data['embeddings'], data['labels']
+    embedding_norms({workdir.name: embeddings}, workdir / 'embedding_norms.png')
+    if read_images is not None and len(labels) > 1:
+      retrieval_examples(embeddings, labels, read_images, workdir / 'retrieval_examples.png')
+    if embeddings.shape[1] == 2:
+      feature_scatter(embeddings, labels, workdir / 'features.png')

@@ -35,6 +35,11 @@ def data_sharding(mesh):
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(DATA_AXIS))
 
 
+def chunk_sharding(mesh):
+  """K stacked batches [K, batch, ...]: the step axis whole on every device, batch split."""
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, DATA_AXIS))
+
+
 def replicated(mesh):
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
@@ -164,6 +169,13 @@ def train_step(state: TrainState, batch, rng, *, config, schedule):
   return new_state, metrics
 
 
+def train_steps(state: TrainState, batches, rng, *, config, schedule):
+  """K train steps in one call, K the leading axis of batches: a lax.scan over train_step, so
+  the host dispatches once per K steps. Metrics come back stacked, one row per step."""
+  step = functools.partial(train_step, rng=rng, config=config, schedule=schedule)
+  return jax.lax.scan(step, state, batches)
+
+
 def eval_step(state: TrainState, batch, *, config):
   """Logits and embeddings of a (padded) eval batch; the mask travels with it."""
   outputs = state.apply_fn(_variables(state, state.params), preprocess(batch['image'], config),
@@ -172,11 +184,16 @@ def eval_step(state: TrainState, batch, *, config):
 
 
 def compile_steps(config, mesh, total_steps):
-  """jit-compiled train and eval steps: batch sharded on 'data', state replicated and donated."""
+  """jit-compiled train and eval steps: batches sharded on 'data', state replicated and donated.
+
+  The train function takes K stacked batches [K, batch, ...] (see train_steps); it compiles
+  once per K that it meets: steps_per_dispatch, and 1 for the steps before a log, eval or
+  checkpoint boundary that a whole chunk would cross."""
   schedule = learning_rate_schedule(config, total_steps)
   data, repl = data_sharding(mesh), replicated(mesh)
-  train = jax.jit(functools.partial(train_step, config=config, schedule=schedule),
-                  in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=0)
+  train = jax.jit(functools.partial(train_steps, config=config, schedule=schedule),
+                  in_shardings=(repl, chunk_sharding(mesh), repl), out_shardings=(repl, repl),
+                  donate_argnums=0)
   evaluate = jax.jit(functools.partial(eval_step, config=config),
                      in_shardings=(repl, data), out_shardings=data)
   return train, evaluate

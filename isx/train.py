@@ -63,10 +63,22 @@ class _SigtermFlag:
     return self.raised
 
 
+def chunk_length(step: int, total: int, per_dispatch: int, periods) -> int:
+  """Steps the next dispatch runs: per_dispatch, unless that would step over the end or a
+  multiple of one of periods (log, eval, checkpoint), which then come one step at a time."""
+  boundary = min([total] + [(step // p + 1) * p for p in periods])
+  return per_dispatch if boundary - step >= per_dispatch else 1
+
+
+def _stacked(history, key) -> np.ndarray:
+  """One metric over the steps in history (a list of per-dispatch [k] arrays)."""
+  return np.concatenate([np.reshape(a, -1) for a in jax.device_get([m[key] for m in history])]
+                        or [np.zeros(0)])
+
+
 def _first_nonfinite(history, first_step):
-  losses, finite = jax.device_get(([m['loss'] for m in history],
-                                   [m['params_finite'] for m in history]))
-  bad = np.flatnonzero(~np.isfinite(np.asarray(losses)) | ~np.asarray(finite, bool))
+  bad = np.flatnonzero(~np.isfinite(_stacked(history, 'loss')) |
+                       ~_stacked(history, 'params_finite').astype(bool))
   return None if bad.size == 0 else first_step + int(bad[0]) + 1
 
 
@@ -106,8 +118,16 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   if env['restored'] is None:
     raise FileNotFoundError(f'no checkpoint in {env["mngr"].directory}; train first with '
                             f'python -m isx.main --config=... --workdir={workdir}')
-  return evaluate.evaluate_state(config, env['state'], env['eval_fn'], env['info'],
-                                 step_lib.data_sharding(env['mesh']), workdir)
+  metrics = evaluate.evaluate_state(config, env['state'], env['eval_fn'], env['info'],
+                                    step_lib.data_sharding(env['mesh']), workdir)
+  if config.plots and jax.process_index() == 0:
+    write_plots(config, env['info'], workdir)
+  return metrics
+
+
+def write_plots(config, info, workdir: str):
+  from isx import plots  # matplotlib only when plots are asked for
+  plots.plot_workdir(workdir, lambda idx: input_pipeline.read_eval_images(config, info, idx))
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -146,47 +166,53 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   def take_means():  # the log window: every step since the last log write
     nonlocal history, history_start
-    means = {k: float(np.mean(jax.device_get([m[k] for m in history]))) for k in history[0]
-             if k != 'params_finite'}
-    history, history_start = [], history_start + len(history)
+    means = {k: float(np.mean(_stacked(history, k))) for k in history[0] if k != 'params_finite'}
+    history, history_start = [], history_start + len(_stacked(history, 'loss'))
     return means
 
-  for i in range(start, steps):
-    state, metrics = env['train_fn'](state, next(batches), step_rng)
-    history.append(metrics)
-    s = i + 1
-    bar.update(1)
-    stop = sigterm.should_stop(s)
-    if s % config.log_every_steps == 0 or s == steps or stop:
-      check_finite()
-      means = take_means()
-      now = time.perf_counter()
-      means['steps_per_s'] = (s - timer[0]) / max(now - timer[1], 1e-9)
-      timer = (s, now)
-      writer.write(s, means)
-      bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
-    if s % eval_every == 0 and s != steps:
-      outputs = evaluate.collect_outputs(env['eval_fn'], state,
-                                         input_pipeline.eval_batches(config, info), data)
-      acc = float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))
-      writer.write(s, {'accuracy': acc}, prefix='test')
-      if jax.process_index() == 0:
-        bar.write(f'step {s}: test accuracy {100 * acc:.2f}%')
-    if s % config.checkpoint_every_steps == 0 or s == steps or stop:
-      check_finite()
-      checkpointing.save(mngr, state, force=stop or s == steps)
-    if stop:
-      checkpointing.finish(mngr)
-      bar.close()
-      raise Preempted(f'{sigterm.name}: saved a checkpoint at step {s} in {mngr.directory}; '
-                      f'run the same command again to continue')
+  try:  # an error line starts on a line of its own, not after the bar
+    s = start
+    while s < steps:
+      k = chunk_length(s, steps, config.steps_per_dispatch,
+                       (config.log_every_steps, eval_every, config.checkpoint_every_steps))
+      state, metrics = env['train_fn'](state, batches(k), step_rng)
+      history.append(metrics)
+      s += k
+      bar.update(k)
+      # Asked for every step of the chunk: JAX's multi-host sync point counts steps one by one.
+      stop = any([sigterm.should_stop(t) for t in range(s - k + 1, s + 1)])
+      if s % config.log_every_steps == 0 or s == steps or stop:
+        check_finite()
+        means = take_means()
+        now = time.perf_counter()
+        means['steps_per_s'] = (s - timer[0]) / max(now - timer[1], 1e-9)
+        timer = (s, now)
+        writer.write(s, means)
+        bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
+      if s % eval_every == 0 and s != steps:
+        outputs = evaluate.collect_outputs(env['eval_fn'], state,
+                                           input_pipeline.eval_batches(config, info), data)
+        acc = float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))
+        writer.write(s, {'accuracy': acc}, prefix='test')
+        if jax.process_index() == 0:
+          bar.write(f'step {s}: test accuracy {100 * acc:.2f}%')
+      if s % config.checkpoint_every_steps == 0 or s == steps or stop:
+        check_finite()
+        checkpointing.save(mngr, state, force=stop or s == steps)
+      if stop:
+        checkpointing.finish(mngr)
+        bar.close()
+        raise Preempted(f'{sigterm.name}: saved a checkpoint at step {s} in {mngr.directory}; '
+                        f'run the same command again to continue')
+  except BaseException:
+    bar.close()
+    raise
   bar.close()
   checkpointing.finish(mngr)
   metrics = evaluate.evaluate_state(config, state, env['eval_fn'], info, data, workdir)
   if jax.process_index() == 0:
     print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)
     if config.plots:
-      from isx import plots
-      plots.plot_workdir(workdir)
+      write_plots(config, info, workdir)
   writer.close()
   return metrics

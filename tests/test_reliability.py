@@ -19,6 +19,8 @@ import pytest
 
 from isx import checkpointing, train
 
+import reliability_cases  # tests/: the bad-input table
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -196,22 +198,46 @@ def test_images_too_small_for_the_model(tiny_config):
     models.check_input_shape(model, (4, 4, 1))
 
 
-# In-process tests cover each message (test_models, test_train); these check the CLI turns
-# them into one line on stderr and a non-zero exit, both for flag parsing and for run time.
-@pytest.mark.parametrize('flag,message', [
-    ('--config.modell.xi=1', 'error: bad --config override: \'modell\' Did you mean "model"'),
-    ('--config.model.xi=0', 'error: xi must be a positive finite number'),
-    ('--config.learning_rate=-1', 'error: learning_rate must be a positive finite number'),
-    ('--config.batch_size=0', 'error: batch_size must be a positive integer'),
-    ('--config=configs/no_such_config.py', "error: cannot load --config: .*No such file"),
-    ('--config=configs', 'error: cannot load --config: .*Is a directory'),
-])
-def test_cli_bad_input_fails_with_one_clear_line(tiny_data_dir, tmp_path, flag, message):
-  p = _run(_args(tiny_data_dir, str(tmp_path / 'run'), 2, flag), check=False)
-  assert p.returncode != 0
-  assert re.search(message if 'cannot load' in message else re.escape(message), p.stderr)
-  assert 'Traceback' not in p.stderr
-  assert len([line for line in p.stderr.splitlines() if line.startswith('error:')]) == 1
+def _digest(folder) -> dict:
+  """Every file under folder (relative path -> bytes), to show a failed command changed none."""
+  return {os.path.relpath(path, folder): open(path, 'rb').read()
+          for path in glob.glob(os.path.join(folder, '**'), recursive=True) if os.path.isfile(path)}
+
+
+@pytest.fixture(scope='module')
+def finished(tiny_data_dir, tmp_path_factory):
+  """A finished (trained and evaluated) 2-step workdir, and a config file that is not Python."""
+  root = tmp_path_factory.mktemp('finished')
+  _run(_args(tiny_data_dir, str(root / 'done'), 2))
+  (root / 'bad.py').write_text('def get_config(:\n')
+  (root / 'empty').mkdir()
+  return root
+
+
+# One real process per row of tests/reliability_cases.py, whose table README shows.
+@pytest.mark.parametrize('case,binary,extra,line', reliability_cases.CASES,
+                         ids=[c[0] for c in reliability_cases.CASES])
+def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_path, case,
+                                                   binary, extra, line):
+  done, new = finished / 'done', tmp_path / 'new'
+  before = _digest(done)
+  fill = dict(data=tiny_data_dir, done=done, new=new, empty=finished / 'empty',
+              bad_py=finished / 'bad.py')
+  args = [a for a in _args(tiny_data_dir, '', 2) if not a.startswith('--workdir')]
+  args[2] = f'isx.{binary}'
+  p = _run(args + [a.format(**fill) for a in extra], check=False)
+  errors = [x for x in p.stderr.splitlines() if x.startswith('error:')]
+  assert p.returncode == 1 and 'Traceback' not in p.stderr, p.stderr[-2000:]
+  assert len(errors) == 1 and re.search(reliability_cases.pattern(line), errors[0]), errors
+  assert not new.exists()
+  assert _digest(done) == before
+
+
+def test_readme_bad_input_table_is_the_tested_one():
+  readme = open(os.path.join(ROOT, 'README.md')).read()
+  assert reliability_cases.markdown() in readme, (
+      'README\'s bad-input table differs from tests/reliability_cases.py: paste the output of '
+      'python tests/reliability_cases.py')
 
 
 def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, tmp_path):
@@ -322,27 +348,52 @@ def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
     assert json.load(f)['num_examples'] == 37
 
 
-def test_a_failed_checkpoint_write_is_one_error_naming_step_and_folder():
-  import types
+class _FullDisk:
+  """What Orbax raises when the disk fills (seen with a 2 MB tmpfs)."""
+  directory = '/runs/x/checkpoints'
   error = ValueError('RESOURCE_EXHAUSTED: Error writing "params/0" ...: No space left on device')
 
-  class FullDisk:  # what Orbax raises when the disk fills (seen with a 2 MB tmpfs)
-    directory = '/runs/x/checkpoints'
+  def should_save(self, step):
+    return True
 
-    def save(self, *args, **kwargs):
-      raise error
+  def save(self, *args, **kwargs):
+    raise self.error
 
-    def wait_until_finished(self):
-      raise error
+  def wait_until_finished(self):
+    raise self.error
 
-    def latest_step(self):
-      return 3
+  def latest_step(self):
+    return 3
 
-  state = types.SimpleNamespace(step=np.int32(3), params={}, opt_state=(), batch_stats={},
-                                centers=np.zeros((1, 1)))
+
+def _state():
+  import types
+  return types.SimpleNamespace(step=np.int32(3), params={'w': np.zeros((512, 1024), np.float32)},
+                               opt_state=(), batch_stats={}, centers=np.zeros((1, 1)))
+
+
+def test_a_failed_checkpoint_write_is_one_error_naming_step_and_folder(monkeypatch):
+  import collections
+  usage = collections.namedtuple('usage', 'total used free')
+  monkeypatch.setattr('shutil.disk_usage', lambda path: usage(0, 0, 10 << 30))
   message = (r'cannot write checkpoint 3 to /runs/x/checkpoints \(RESOURCE_EXHAUSTED.*\); '
              r'free some space or choose another --workdir')
   with pytest.raises(checkpointing.CheckpointWriteError, match=message):
-    checkpointing.save(FullDisk(), state)
+    checkpointing.save(_FullDisk(), _state())
   with pytest.raises(checkpointing.CheckpointWriteError, match=message):
-    checkpointing.finish(FullDisk())
+    checkpointing.finish(_FullDisk())
+
+
+def test_a_save_that_cannot_fit_is_refused_before_orbax_writes(monkeypatch):
+  import collections
+  usage = collections.namedtuple('usage', 'total used free')
+  monkeypatch.setattr('shutil.disk_usage', lambda path: usage(0, 0, 2 << 20))  # a 2 MiB disk
+
+  class Watched(_FullDisk):
+    def save(self, *args, **kwargs):
+      raise AssertionError('Orbax was asked to write')
+
+  with pytest.raises(checkpointing.CheckpointWriteError,
+                     match=r'cannot write checkpoint 3 to /runs/x/checkpoints: it needs about '
+                           r'2.0 MiB and 2.0 MiB are free; free some space'):
+    checkpointing.save(Watched(), _state())

@@ -94,10 +94,12 @@ def test_sharded_step_on_8_devices_matches_1_device(tiny_config):
                                         10, jax.random.key(0))
     state = jax.device_put(state, step_lib.replicated(mesh))
     train_fn, _ = step_lib.compile_steps(tiny_config, mesh, 10)
-    global_batch = step_lib.to_global(batch, step_lib.data_sharding(mesh))
+    global_batch = step_lib.to_global(jax.tree.map(lambda x: x[None], batch),
+                                      step_lib.chunk_sharding(mesh))
     assert len(global_batch['image'].sharding.device_set) == len(devices)
     for _ in range(3):
       state, metrics = train_fn(state, global_batch, jax.random.key(1))
+    metrics = jax.tree.map(lambda m: m[0], metrics)
     results.append((jax.device_get(state.params), float(metrics['loss'])))
   (p1, l1), (p8, l8) = results
   assert l1 == pytest.approx(l8, rel=1e-4)
@@ -112,7 +114,7 @@ def test_unknown_dataset_and_missing_data_are_clear(tiny_config, tmp_path):
   tiny_config.dataset.name = 'imagenet22k'
   with pytest.raises(ValueError, match="unknown dataset 'imagenet22k'; choose one of"):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'a'))
-  tiny_config.dataset.name = 'mnist'
+  tiny_config.dataset.name, tiny_config.dataset.download = 'mnist', False
   with pytest.raises(FileNotFoundError, match=r"dataset 'mnist' is not prepared in .*isx.prepare_data"):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'b'))
 
@@ -173,11 +175,10 @@ def test_metric_losses_train_and_center_state_moves(tiny_config, loss_name):
   train_fn, _ = step_lib.compile_steps(tiny_config, mesh, 4)
   batches = input_pipeline.train_batches(tiny_config, info)
   for _ in range(2):
-    state, metrics = train_fn(state, step_lib.to_global(next(batches),
-                                                        step_lib.data_sharding(mesh)),
-                              jax.random.key(1))
+    state, metrics = train_fn(state, step_lib.to_global(jax.tree.map(lambda x: x[None], next(
+        batches)), step_lib.chunk_sharding(mesh)), jax.random.key(1))
   term = 'loss_' + loss_name.split('+')[1]
-  assert np.isfinite(float(metrics[term])) and float(metrics[term]) > 0
+  assert np.isfinite(float(metrics[term][0])) and float(metrics[term][0]) > 0
   if loss_name == 'softmax+center':
     assert state.centers.shape == (10, tiny_config.model.embedding_dim)
     assert not np.allclose(np.asarray(state.centers), centers_before)
@@ -196,9 +197,11 @@ def test_lr_schedule_warms_up_linearly_then_follows_its_shape(name):
 
 def test_device_resident_and_host_fed_training_are_identical(tiny_config, tmp_path):
   tiny_config.num_train_steps = 8  # crosses the epoch boundary at step 6
+  tiny_config.log_every_steps = tiny_config.eval_every_steps = 4
+  tiny_config.checkpoint_every_steps = 8
   params = []
-  for resident in (True, False):
-    tiny_config.dataset.device_resident = resident
+  for resident, per_dispatch in ((True, 1), (False, 4)):  # host-fed batches stacked for a scan
+    tiny_config.dataset.device_resident, tiny_config.steps_per_dispatch = resident, per_dispatch
     workdir = str(tmp_path / f'resident_{resident}')
     train.train_and_evaluate(tiny_config, workdir)
     params.append(_params(workdir, tiny_config)[0])
@@ -235,3 +238,40 @@ def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_ste
     f.write(json.dumps({'step': 5, 'train/loss': 1.0}) + '\n')
   metric_writers.MetricWriter(workdir, resume_step=4).close()
   assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4]
+
+
+def test_chunk_length_stops_at_every_boundary():
+  periods = (5, 7, 100)
+  for k in (1, 4, 8):
+    s, visited = 0, []
+    while s < 30:
+      s += train.chunk_length(s, 30, k, periods)
+      visited.append(s)
+    boundaries = {b for b in range(1, 31) if b == 30 or any(b % p == 0 for p in periods)}
+    assert boundaries <= set(visited) and visited[-1] == 30
+  assert train.chunk_length(0, 30, 4, periods) == 4 and train.chunk_length(2, 30, 4, periods) == 1
+
+
+def test_fused_steps_give_bit_identical_params_logs_and_resume(tiny_config, tmp_path):
+  # 20 steps cross 3 epoch boundaries; logs every 10, evals every 4, saves every 3 steps, so K=8
+  # runs both fused chunks and single steps. A stop at 13 then resume goes through K=8 too.
+  tiny_config.num_train_steps, tiny_config.log_every_steps = 20, 10
+  from isx import metric_writers
+  results = []
+  for k, stops in ((1, ()), (8, ()), (8, (13,))):
+    tiny_config.steps_per_dispatch = k
+    workdir = str(tmp_path / f'k{k}_{len(stops)}')
+    for stop in stops:
+      tiny_config.num_train_steps = stop
+      train.train_and_evaluate(tiny_config, workdir)
+    tiny_config.num_train_steps = 20
+    metrics = train.train_and_evaluate(tiny_config, workdir)
+    records = [{k: v for k, v in r.items() if k != 'time' and 'steps_per_s' not in k}
+               for r in metric_writers.read_jsonl(workdir)]
+    results.append((_params(workdir, tiny_config)[0], records, metrics))
+  (p1, r1, m1), (p8, r8, m8), (p_resumed, _, m_resumed) = results
+  for a, b, c in zip(*map(jax.tree.leaves, (p1, p8, p_resumed))):
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+  assert r1 == r8 and [r['step'] for r in r1 if 'train/loss' in r] == [10, 20]
+  assert m1 == m8 == m_resumed

@@ -41,7 +41,7 @@ LABEL_NAMES = {  # TFDS's class names
 }
 
 
-class PrepareDataError(Exception):
+class PrepareDataError(ValueError):
   """A user-fixable problem with the inputs; the message says what to do."""
 
 

@@ -7,6 +7,7 @@ The result is an ordinary prepared TFDS dataset (`DATA_DIR/NAME/VERSION/`) that
 """
 import pathlib
 import shutil
+import tempfile
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -53,8 +54,9 @@ def write_dataset(name: str, version: str, data_dir, splits: Mapping[str, Iterab
   path = pathlib.Path(data_dir) / name / version
   if overwrite:
     shutil.rmtree(path, ignore_errors=True)
-  _Builder(data_dir=str(data_dir), file_format=FILE_FORMAT).download_and_prepare(
-      download_config=tfds.download.DownloadConfig(verify_ssl=True))
+  with tempfile.TemporaryDirectory() as unused:  # TFDS makes a download dir; nothing goes there
+    _Builder(data_dir=str(data_dir), file_format=FILE_FORMAT).download_and_prepare(
+        download_dir=unused, download_config=tfds.download.DownloadConfig(verify_ssl=True))
   return path
 
 

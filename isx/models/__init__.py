@@ -20,7 +20,7 @@ def create_model(model_config, num_classes: int):
   kwargs = dict(num_classes=num_classes, embedding_dim=model_config.embedding_dim,
                 inward_scale=model_config.inward_scale, xi=check_xi(model_config.xi),
                 head=model_config.head, head_scale=model_config.head_scale,
-                head_margin=model_config.head_margin)
+                head_margin=model_config.head_margin, dtype=jnp.dtype(model_config.dtype))
   if name == 'simplenet':
     if model_config.conv_activation not in CONV_ACTIVATIONS:
       raise ValueError(f'unknown model.conv_activation {model_config.conv_activation!r}; '

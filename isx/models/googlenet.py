@@ -6,7 +6,7 @@ is optional (`batch_norm`, default on: Inception v1 without it, LRN or auxiliary
 train reliably with Adam at the paper's lr); the auxiliary classifiers are left out.
 """
 import functools
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
@@ -30,25 +30,27 @@ class ConvBN(nn.Module):
   kernel: int
   strides: int = 1
   batch_norm: bool = True
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
     x = nn.Conv(self.features, (self.kernel, self.kernel), (self.strides, self.strides),
                 padding='SAME', use_bias=not self.batch_norm, kernel_init=XAVIER,
-                conv_general_dilated=ops.conv_general_dilated)(x)
-    if self.batch_norm:
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+                dtype=self.dtype, conv_general_dilated=ops.conv_general_dilated)(x)
+    if self.batch_norm:  # statistics in float32 whatever dtype (flax promotes them)
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(x)
     return jax.nn.relu(x)
 
 
 class Inception(nn.Module):
   widths: tuple
   batch_norm: bool = True
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
     c1, r3, c3, r5, c5, pp = self.widths
-    conv = functools.partial(ConvBN, batch_norm=self.batch_norm)
+    conv = functools.partial(ConvBN, batch_norm=self.batch_norm, dtype=self.dtype)
     b1 = conv(c1, 1)(x, train)
     b3 = conv(c3, 3)(conv(r3, 1)(x, train), train)
     b5 = conv(c5, 5)(conv(r5, 1)(x, train), train)
@@ -67,10 +69,11 @@ class GoogleNet(nn.Module):
   head: str = 'softmax'
   head_scale: float = 0.0
   head_margin: float = -1.0
+  dtype: Any = jnp.float32  # compute dtype (e.g. bfloat16); params and BN statistics float32
 
   @nn.compact
   def __call__(self, x, labels: Optional[jax.Array] = None, train: bool = False):
-    conv = functools.partial(ConvBN, batch_norm=self.batch_norm)
+    conv = functools.partial(ConvBN, batch_norm=self.batch_norm, dtype=self.dtype)
     pool = functools.partial(ops.max_pool, window_shape=(3, 3), strides=(2, 2), padding='SAME')
     if self.stem == 'imagenet':
       x = pool(conv(64, 7, strides=2)(x, train))
@@ -81,11 +84,13 @@ class GoogleNet(nn.Module):
       raise ValueError(f"unknown GoogleNet stem {self.stem!r}; use 'cifar' (32x32) or 'imagenet'")
     for stage in ('3', '4', '5'):
       for name in sorted(k for k in INCEPTION if k[0] == stage):
-        x = Inception(INCEPTION[name], self.batch_norm, name=f'inception{name}')(x, train)
+        x = Inception(INCEPTION[name], self.batch_norm, self.dtype,
+                      name=f'inception{name}')(x, train)
       if stage != '5':
         x = pool(x)
-    x = jnp.mean(x, axis=(1, 2))
+    x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))  # a 64-term sum: in float32
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return EmbeddingClassifier(self.num_classes, self.embedding_dim, self.inward_scale, self.xi,
-                               self.head, self.head_scale, self.head_margin, name='classifier')(
+                               self.head, self.head_scale, self.head_margin, self.dtype,
+                               name='classifier')(
                                    x, labels)

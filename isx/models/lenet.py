@@ -1,6 +1,9 @@
 """LeNet-5 (LeCun et al. 1998) with ReLU and max-pooling, as the paper uses on 64x64 URDU."""
+from typing import Any
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from isx import ops
 from isx.layers import InwardScale
@@ -16,21 +19,22 @@ class LeNet(nn.Module):
   head: str = 'softmax'
   head_scale: float = 0.0
   head_margin: float = -1.0
+  dtype: Any = jnp.float32  # compute dtype; params stay float32
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
     del train
     for i, width in enumerate((6, 16)):
       x = jax.nn.relu(nn.Conv(width, (5, 5), padding='VALID', kernel_init=XAVIER,
-                              name=f'conv{i + 1}')(x))
+                              dtype=self.dtype, name=f'conv{i + 1}')(x))
       x = ops.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     # LeNet's own FC(120) sits between the features and the embedding layer; IS goes before it
     # so that, as in SimpleNet, IS acts on the flattened conv features.
     classifier = EmbeddingClassifier(self.num_classes, self.embedding_dim, False, self.xi,
-                                     self.head, self.head_scale, self.head_margin,
+                                     self.head, self.head_scale, self.head_margin, self.dtype,
                                      name='classifier')
     if self.inward_scale:
       x = InwardScale(self.xi, name='inward_scale')(x)
-    x = jax.nn.relu(nn.Dense(120, kernel_init=XAVIER, name='fc1')(x))
+    x = jax.nn.relu(nn.Dense(120, kernel_init=XAVIER, dtype=self.dtype, name='fc1')(x))
     return classifier(x, labels)

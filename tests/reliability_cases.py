@@ -1,0 +1,70 @@
+"""Bad inputs and the one line each must get: the table tests/test_reliability.py runs as real
+processes and README's "Bad input" table is generated from (`python tests/reliability_cases.py`).
+
+Placeholders: {data} a tiny prepared data_dir, {done} a finished workdir (2 steps, evaluated),
+{new} a workdir that must not be created, {empty} an empty data_dir, {bad_py} a config file
+with a syntax error. Every case must exit 1, print exactly one `error:` line that holds the
+expected text (`...` stands for anything) and no traceback, create no {new} and leave {done}
+byte-for-byte unchanged.
+"""
+import re
+
+CASES = [
+    # (case, binary, arguments after the common ones, the error line: literal, ... = anything)
+    ('config key typo', 'main', ['--workdir={new}', '--config.modell.xi=1'],
+     "bad --config override: 'modell' Did you mean \"model\""),
+    ('config file missing', 'main', ['--workdir={new}', '--config=configs/no_such.py'],
+     'cannot load --config: ...No such file'),
+    ('config is a folder', 'main', ['--workdir={new}', '--config=configs'],
+     'cannot load --config: ...Is a directory'),
+    ('config is not Python', 'main', ['--workdir={new}', '--config={bad_py}'],
+     'cannot load --config: invalid syntax'),
+    ('xi = 0', 'main', ['--workdir={new}', '--config.model.xi=0'],
+     'xi must be a positive finite number, got 0.0'),
+    ('negative learning rate', 'main', ['--workdir={new}', '--config.learning_rate=-1'],
+     'learning_rate must be a positive finite number, got -1.0'),
+    ('batch size 0', 'main', ['--workdir={new}', '--config.batch_size=0'],
+     'batch_size must be a positive integer, got 0'),
+    ('num_train_steps 0', 'main', ['--workdir={new}', '--config.num_train_steps=0'],
+     'num_train_steps must be a positive integer, or -1 to use num_epochs'),
+    ('num_epochs 0', 'main', ['--workdir={new}', '--config.num_train_steps=-1',
+                              '--config.num_epochs=0'], 'num_epochs must be positive'),
+    ('steps_per_dispatch 0', 'main', ['--workdir={new}', '--config.steps_per_dispatch=0'],
+     'steps_per_dispatch must be a positive integer, got 0'),
+    ('unknown model', 'main', ['--workdir={new}', '--config.model.name=resnet'],
+     "unknown model.name 'resnet'; choose one of"),
+    ('unknown compute dtype', 'main', ['--workdir={new}', '--config.model.dtype=float16'],
+     "unknown model.dtype 'float16'; choose one of float32, bfloat16"),
+    ('retrieval_ks beyond the eval split', 'main',
+     ['--workdir={new}', '--config.retrieval_ks=(1, 40)'],
+     'retrieval_ks (1, 40) asks for more neighbours than the 36 other examples'),
+    ('unknown dataset', 'main', ['--workdir={new}', '--config.dataset.name=imagenet22k'],
+     "unknown dataset 'imagenet22k'; choose one of"),
+    ('dataset not prepared (offline)', 'main',
+     ['--workdir={new}', '--config.dataset.data_dir={empty}', '--config.dataset.download=False'],
+     "dataset 'fashion_mnist' is not prepared in ...isx.prepare_data"),
+    ('resume with another model', 'main', ['--workdir={done}', '--config.model.xi=10'],
+     'cannot resume: ... was trained with another config; differing: model.xi (100.0 -> 10.0)'),
+    ('eval with another model', 'eval', ['--workdir={done}', '--config.model.inward_scale=False'],
+     'cannot evaluate: ... was trained with another config; differing: model.inward_scale'),
+    ('eval of a mistyped workdir', 'eval', ['--workdir={new}'],
+     'no checkpoint in .../checkpoints; train first with python -m isx.main'),
+]
+
+
+def pattern(line: str) -> str:
+  """The regex an error line must match: the text literally, `...` for anything."""
+  return '.*'.join(re.escape(part) for part in line.split('...'))
+
+
+def markdown() -> str:
+  rows = ['| bad input | command | the one line on stderr (exit 1) |', '|---|---|---|']
+  for case, binary, args, line in CASES:
+    shown = [a.replace('{done}', 'FINISHED').replace('{new}', 'NEW') for a in args]
+    command = f'isx.{binary} ' + ' '.join(shown)
+    rows.append(f'| {case} | `{command}` | `error: {line}` |')
+  return '\n'.join(rows)
+
+
+if __name__ == '__main__':
+  print(markdown())

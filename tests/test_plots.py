@@ -1,0 +1,40 @@
+"""The pictures: what they show is checked on data with a known answer, and every run writes them."""
+import os
+
+import numpy as np
+from PIL import Image
+
+from isx import plots, train
+
+
+def test_retrieval_examples_show_true_neighbours_and_mark_their_class(tmp_path):
+  # Two tight clusters on a line; the last point of class 0 sits inside class 1's cluster.
+  embeddings = np.array([[0.0], [0.1], [0.2], [0.3], [10.0], [10.1], [10.2], [10.12]], np.float32)
+  labels = np.array([0, 0, 0, 0, 1, 1, 1, 0])
+  images = np.arange(8, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 1), np.uint8)
+  path = tmp_path / 'r.png'
+  q, nn, same = plots.retrieval_examples(embeddings, labels, lambda i: images[i], path,
+                                         queries=8, k=3)
+  np.testing.assert_array_equal(q, np.arange(8))
+  np.testing.assert_array_equal(nn[0], [1, 2, 3])
+  np.testing.assert_array_equal(nn[7], [5, 6, 4])  # 0.02, 0.08 and 0.12 away
+  assert not same[7].any() and same[:4].all()
+  assert Image.open(path).size[0] > 0
+
+
+def test_embedding_norms_histogram(tmp_path):
+  rng = np.random.default_rng(0)
+  plots.embedding_norms({'with IS': rng.normal(size=(100, 8)),
+                         'without IS': 30 * rng.normal(size=(100, 8))}, tmp_path / 'n.png')
+  assert Image.open(tmp_path / 'n.png').size[0] > 0
+
+
+def test_training_and_the_eval_binary_write_the_pictures(tiny_config, tmp_path):
+  tiny_config.plots, workdir = True, str(tmp_path / 'run')
+  names = ('learning_curves.png', 'embedding_norms.png', 'retrieval_examples.png')
+  train.train_and_evaluate(tiny_config, workdir)
+  for name in names:
+    assert Image.open(os.path.join(workdir, name)).size[0] > 0
+    os.remove(os.path.join(workdir, name))
+  train.evaluate_checkpoint(tiny_config, workdir)
+  assert all(os.path.exists(os.path.join(workdir, name)) for name in names)
