@@ -74,13 +74,14 @@ def torch_runners(name, config, variables, images, labels, dtype, device, with_c
   model = model.to(device, memory_format=fmt).train()
   timg = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=fmt).to(device)
   tlab = torch.from_numpy(labels).to(device)
-  amp = lambda fn: fn
-  if dtype == 'bfloat16':
-    def amp(fn):
-      def wrapped(*args):
-        with torch.autocast(device_type=device, dtype=torch.bfloat16):
-          return fn(*args)
-      return wrapped
+  def amp(fn):  # bf16 autocast where isx computes in bf16; float32 as it is
+    if dtype != 'bfloat16':
+      return fn
+
+    def wrapped(*args):
+      with torch.autocast(device_type=device, dtype=torch.bfloat16):
+        return fn(*args)
+    return wrapped
   step, loss_fn, _ = twin.make_torch_step(model, config)
   runners = {'torch': lambda: step(timg, tlab, loss_fn=amp(loss_fn))}
   if with_compile:

@@ -57,11 +57,14 @@ def summary(metrics: dict, ks=(1, 5, 10)) -> str:
           f'Precision@{ks_text} {precision} | MAP@R {100 * metrics["map@r"]:.2f}')
 
 
-def evaluate_state(config, state, eval_fn, info, sharding, workdir: str) -> dict:
+def evaluate_state(config, state, eval_fn, info, sharding, workdir: str, writer) -> dict:
+  """The final evaluation: eval/ files, and every metric as eval/* scalars in metrics.jsonl and
+  TensorBoard (writer) at the checkpoint's step."""
   from isx import input_pipeline
   outputs = collect_outputs(eval_fn, state, input_pipeline.eval_batches(config, info), sharding)
   metrics = compute_metrics(outputs, tuple(config.retrieval_ks), config.knn_block_size)
   metrics['step'] = int(jax.device_get(state.step))
+  writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval')
   out_dir = write_results(workdir, metrics, outputs)
   logging.info('wrote %s/metrics.json and embeddings.npz', out_dir)
   return metrics

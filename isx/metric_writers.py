@@ -15,15 +15,17 @@ from etils import epath
 
 class MetricWriter:
 
-  def __init__(self, workdir: str, enabled=None, resume_step: int = 0):
+  def __init__(self, workdir: str, enabled=None, resume_step: int | None = 0):
     """resume_step: the step training resumes from. Records of later steps are from the part
-    of an interrupted run that was lost with it, and are dropped so no step appears twice."""
+    of an interrupted run that was lost with it, and are dropped so no step appears twice.
+    None (the eval binary) keeps every record and appends."""
     self.enabled = jax.process_index() == 0 if enabled is None else enabled
     if self.enabled:
       path = epath.Path(workdir) / 'metrics.jsonl'
       path.parent.mkdir(parents=True, exist_ok=True)
-      kept = [r for r in read_jsonl(workdir) if r['step'] <= resume_step]
-      path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
+      if resume_step is not None:
+        kept = [r for r in read_jsonl(workdir) if r['step'] <= resume_step]
+        path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
       self._jsonl = path.open('a')
       self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
 

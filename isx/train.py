@@ -118,8 +118,10 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   if env['restored'] is None:
     raise FileNotFoundError(f'no checkpoint in {env["mngr"].directory}; train first with '
                             f'python -m isx.main --config=... --workdir={workdir}')
+  writer = MetricWriter(workdir, resume_step=None)
   metrics = evaluate.evaluate_state(config, env['state'], env['eval_fn'], env['info'],
-                                    step_lib.data_sharding(env['mesh']), workdir)
+                                    step_lib.data_sharding(env['mesh']), workdir, writer)
+  writer.close()
   if config.plots and jax.process_index() == 0:
     write_plots(config, env['info'], workdir)
   return metrics
@@ -209,7 +211,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     raise
   bar.close()
   checkpointing.finish(mngr)
-  metrics = evaluate.evaluate_state(config, state, env['eval_fn'], info, data, workdir)
+  metrics = evaluate.evaluate_state(config, state, env['eval_fn'], info, data, workdir, writer)
   if jax.process_index() == 0:
     print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)
     if config.plots:

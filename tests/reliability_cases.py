@@ -60,7 +60,8 @@ def pattern(line: str) -> str:
 def markdown() -> str:
   rows = ['| bad input | command | the one line on stderr (exit 1) |', '|---|---|---|']
   for case, binary, args, line in CASES:
-    shown = [a.replace('{done}', 'FINISHED').replace('{new}', 'NEW') for a in args]
+    names = {'{done}': 'FINISHED', '{new}': 'NEW', '{empty}': 'EMPTY_DIR', '{bad_py}': 'BAD.py'}
+    shown = [re.sub('|'.join(map(re.escape, names)), lambda m: names[m.group()], a) for a in args]
     command = f'isx.{binary} ' + ' '.join(shown)
     rows.append(f'| {case} | `{command}` | `error: {line}` |')
   return '\n'.join(rows)

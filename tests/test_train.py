@@ -42,6 +42,10 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
   assert {'train/accuracy', 'train/learning_rate', 'train/grad_norm',
           'train/steps_per_s'} <= set(train_records[0])
   assert any('test/accuracy' in r for r in records)
+  # The final metrics reach metrics.jsonl (and TensorBoard) too, at the checkpoint's step.
+  (final,) = [r for r in records if 'eval/map@r' in r]
+  assert final['step'] == 6 and all(final[f'eval/{k}'] == pytest.approx(on_disk[k])
+                                    for k in expected_keys - {'step'})
   assert os.listdir(os.path.join(workdir, 'tensorboard'))
 
 
@@ -237,7 +241,7 @@ def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_ste
   with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
     f.write(json.dumps({'step': 5, 'train/loss': 1.0}) + '\n')
   metric_writers.MetricWriter(workdir, resume_step=4).close()
-  assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4]
+  assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4, 4]  # train/*, eval/*
 
 
 def test_chunk_length_stops_at_every_boundary():
