@@ -38,9 +38,10 @@ def save(mngr: ocp.CheckpointManager, state, force: bool = False) -> bool:
   step = int(jax.device_get(state.step))
   if not (force or mngr.should_save(step)):
     return False
-  _check_free_space(mngr, step, _restorable(state))
+  tree = _restorable(state)
+  _check_free_space(mngr, step, tree)
   with _write_errors(mngr, step):
-    return mngr.save(step, args=ocp.args.StandardSave(_restorable(state)), force=force)
+    return mngr.save(step, args=ocp.args.StandardSave(tree), force=force)
 
 
 def _check_free_space(mngr, step, tree):

@@ -15,7 +15,8 @@ from etils import epath
 from isx import layers, losses, models
 
 MAY_DIFFER = (
-    'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers', 'dataset.eval_split',
+    'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers',
+    'dataset.eval_split',
     'eval_batch_size', 'knn_block_size', 'retrieval_ks', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps',
     'steps_per_dispatch', 'model.dtype',  # the same float32 params train or evaluate either way

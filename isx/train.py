@@ -169,7 +169,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   def take_means():  # the log window: every step since the last log write
     nonlocal history, history_start
     means = {k: float(np.mean(_stacked(history, k))) for k in history[0] if k != 'params_finite'}
-    history, history_start = [], history_start + len(_stacked(history, 'loss'))
+    history, history_start = [], history_start + sum(len(m['loss']) for m in history)
     return means
 
   try:  # an error line starts on a line of its own, not after the bar

@@ -33,10 +33,8 @@ class RemoteFile:
 
 
 def fetch(remote: RemoteFile, folder: str, offline_hint: str, on_progress=lambda: None) -> str:
-  """Downloads remote into folder (once: a complete, verified copy is kept) and returns its path."""
+  """Downloads remote into folder and returns its path, once its size and sha256 match."""
   dest = os.path.join(folder, remote.filename)
-  if os.path.exists(dest):
-    return dest
   part = dest + '.part'
   digest = hashlib.sha256()
   try:
@@ -91,12 +89,9 @@ class Lock:
         if self._stale():
           _remove(self.path)
           continue
-        if not self.held:
-          print(f'waiting for another process preparing the data ({self.path})', flush=True)
-          self.held = None  # print once
+        print(f'waiting for another process preparing the data ({self.path})', flush=True)
         while os.path.exists(self.path) and not self._stale():
           time.sleep(self.poll_s)
-        self.held = False
         return False
       with os.fdopen(fd, 'w') as f:
         f.write(f'{socket.gethostname()} {os.getpid()}\n')

@@ -51,10 +51,6 @@ def remote_files(name: str) -> list[download.RemoteFile]:
   return [f for f in files if f.filename not in _SKIPPED]
 
 
-def total_bytes(name: str) -> int:
-  return sum(f.size for f in remote_files(name))
-
-
 def _cifar_splits(name: str, archive: str):
   folder, split_files, names_file, num_labels = _CIFAR[name]
   record = num_labels + 32 * 32 * 3
@@ -112,9 +108,10 @@ def download_and_prepare(name: str, data_dir: str, offline_hint: str):
         continue  # another process prepared it (or failed: then try here)
       folder = tempfile.mkdtemp(prefix=f'.{name}-download-', dir=data_dir)
       try:
-        mb = total_bytes(name) / 2 ** 20
-        print(f'downloading {name} ({mb:.0f} MiB) into {data_dir}', flush=True)
-        for remote in remote_files(name):
+        files = remote_files(name)
+        print(f'downloading {name} ({sum(f.size for f in files) / 2**20:.0f} MiB) into '
+              f'{data_dir}', flush=True)
+        for remote in files:
           download.fetch(remote, folder, offline_hint, on_progress=lock.touch)
         _write(name, folder, data_dir)
       finally:
