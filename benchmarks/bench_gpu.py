@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import bench_train as twin
-from isx import models, step as step_lib
+from isx import losses, models, step as step_lib
 
 PEAK_TFLOPS = {'H100': {'float32': 494.0, 'bfloat16': 989.0},  # SXM dense: TF32, bf16
                'H200': {'float32': 494.0, 'bfloat16': 989.0}}
@@ -44,10 +44,12 @@ def isx_runner(name, dtype, batch, per_dispatch):
   config.warmup_steps, config.lr_schedule = 0, 'constant'  # as the twin
   mesh = step_lib.make_mesh(jax.devices()[:1])
   model = models.create_model(config.model, classes)
-  state = step_lib.create_train_state(config, model, shape, classes, 10_000, jax.random.key(0))
+  # The step-level API rather than isx.experiment, which reads TFDS: the GPU machine has none.
+  objective = losses.Objective(config.loss, classes, model.embedding_dim)
+  state = step_lib.create_train_state(config, model, shape, objective, 10_000, jax.random.key(0))
   variables = jax.device_get({'params': state.params, 'batch_stats': state.batch_stats})
   state = jax.device_put(state, step_lib.replicated(mesh))
-  train_fn, _ = step_lib.compile_steps(config, mesh, 10_000)
+  train_fn, _ = step_lib.compile_steps(config, mesh, objective, 10_000)
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (batch, *shape), np.uint8)
   labels = rng.integers(0, classes, (batch,)).astype(np.int64)

@@ -25,7 +25,8 @@ import jax
 import numpy as np
 
 from configs import fashion_mnist_simplenet
-from isx import input_pipeline, models, step as step_lib
+from isx import input_pipeline, step as step_lib
+from isx.experiment import Experiment
 
 
 def cpu_seconds():
@@ -57,12 +58,10 @@ def main():
   config.dataset.data_dir = args.data_dir
   info = input_pipeline.dataset_info(config)
   steps = args.steps or input_pipeline.steps_per_epoch(info, config.batch_size)
-  mesh = step_lib.make_mesh()
-  model = models.create_model(config.model, info.num_classes)
-  init = jax.device_get(step_lib.create_train_state(
-      config, model, info.image_shape, info.num_classes, steps, jax.random.key(0)))
+  exp = Experiment.create(config, info=info)
+  mesh, train_fn = exp.mesh, exp.train_fn
+  init = jax.device_get(exp.state)
   fresh = lambda: jax.device_put(init, step_lib.replicated(mesh))  # the step donates its state
-  train_fn, _ = step_lib.compile_steps(config, mesh, steps)
   rng = jax.random.key(1)
   chunk = step_lib.chunk_sharding(mesh)
   premade = [step_lib.to_global(jax.tree.map(lambda x: x[None], b), chunk) for b in

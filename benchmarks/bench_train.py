@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from configs import cifar100_googlenet, fashion_mnist_simplenet
-from isx import models, step as step_lib
+from isx import losses, models, step as step_lib
 from isx.models.googlenet import INCEPTION
 
 # model -> (config module, image shape, classes, default steps per repeat, default repeats)
@@ -286,10 +286,12 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   assert config.optimizer == 'adam' and not config.grad_clip_norm
   mesh = step_lib.make_mesh()
   model = models.create_model(config.model, classes)
-  state = step_lib.create_train_state(config, model, shape, classes, 10_000, jax.random.key(0))
+  # The step-level API rather than isx.experiment, which reads TFDS: the GPU machine has none.
+  objective = losses.Objective(config.loss, classes, model.embedding_dim)
+  state = step_lib.create_train_state(config, model, shape, objective, 10_000, jax.random.key(0))
   variables = jax.device_get({'params': state.params, 'batch_stats': state.batch_stats})
   state = jax.device_put(state, step_lib.replicated(mesh))
-  train_fn, eval_fn = step_lib.compile_steps(config, mesh, 10_000)
+  train_fn, eval_fn = step_lib.compile_steps(config, mesh, objective, 10_000)
 
   rng = np.random.default_rng(0)
   np_batch = {'image': rng.integers(0, 256, (batch, *shape), dtype=np.uint8),

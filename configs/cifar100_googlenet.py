@@ -10,8 +10,7 @@ from configs import default
 def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = 'cifar100'
-  c.model.name = 'googlenet'
-  c.model.stem = 'cifar'
-  c.model.embedding_dim = 1024
+  c.model = default.model('googlenet', embedding_dim=1024, stem='cifar', batch_norm=True,
+                          dropout_rate=0.4)
   c.num_epochs = 100  # the paper gives no schedule; Adam at its lr 1e-2, warm-up + cosine (default)
   return default.variant(c, arg)

@@ -3,6 +3,22 @@
 python -m isx.main --config=configs/fashion_mnist_simplenet.py --workdir=workdirs/fmnist
 """
 import ml_collections
+from ml_collections import config_dict
+
+
+def model(name='simplenet', **fields):
+  """config.model for a model: the fields every isx model takes, then `fields`, its own (the
+  fields of its class in isx/models/NAME.py). The model gets them all as keyword arguments."""
+  return ml_collections.ConfigDict({**dict(
+      name=name,  # isx/models/NAME.py, or a module path (README, Extending isx)
+      inward_scale=True,
+      xi=100.0,
+      embedding_dim=256,
+      head='softmax',  # isx/heads: softmax | l2_softmax | normface | cosface | arcface
+      head_scale=config_dict.placeholder(float),  # None: the head's default (alpha / s)
+      head_margin=config_dict.placeholder(float),  # None: the head's default (cosface 0.35, arcface 0.5)
+      dtype='float32',  # compute dtype: float32 | bfloat16 (params, Adam state, loss stay float32)
+  ), **fields})
 
 
 def get_config():
@@ -18,22 +34,10 @@ def get_config():
       num_workers=4,  # Grain threads that read and decode (host-fed training, eval)
       download=True,  # mnist, fashion_mnist, cifar10/100, svhn: fetch and prepare when missing
   ))
-  c.model = ml_collections.ConfigDict(dict(
-      name='simplenet',
-      inward_scale=True,
-      xi=100.0,
-      embedding_dim=256,
-      conv_activation='relu',  # simplenet: 'relu' (authors' code, the default) or 'none' (paper text)
-      head='softmax',  # softmax | l2_softmax | normface | cosface | arcface
-      head_scale=0.0,  # 0: the head's default (alpha / s)
-      head_margin=-1.0,  # < 0: the head's default (cosface 0.35, arcface 0.5)
-      stem='cifar',  # googlenet: 'cifar' (32x32) | 'imagenet' (224x224)
-      batch_norm=True,  # googlenet only
-      dropout_rate=0.4,  # googlenet only
-      dtype='float32',  # compute dtype: float32 | bfloat16 (params, Adam state, loss stay float32)
-  ))
+  # SimpleNet's conv_activation: 'relu' (the authors' code, the default) or 'none' (paper text)
+  c.model = model('simplenet', conv_activation='relu')
   c.loss = ml_collections.ConfigDict(dict(
-      name='softmax',  # softmax | softmax+contrastive | softmax+center
+      name='softmax',  # terms in isx/losses joined by '+': softmax | softmax+contrastive | softmax+center
       margin=1.0,  # contrastive margin m
       contrastive_weight=1.0,
       center_weight=0.01,
@@ -65,6 +69,8 @@ def get_config():
   c.eval_every_steps = 0  # 0: once per epoch
   c.checkpoint_every_steps = 1000
   c.max_checkpoints_to_keep = 3
+  c.evals = ('accuracy', 'retrieval')  # isx/evals: the final evaluation and isx.eval
+  c.loop_evals = ('accuracy',)  # the evaluation every eval_every_steps
   c.retrieval_ks = (1, 5, 10)
   c.knn_block_size = 1024
   c.plots = True

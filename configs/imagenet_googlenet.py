@@ -13,9 +13,8 @@ def get_config(arg=None):
   c.dataset.name = 'imagenet2012'
   c.dataset.device_resident = False  # streamed: read and decoded by Grain threads
   c.dataset.num_workers = 16
-  c.model.name = 'googlenet'
-  c.model.stem = 'imagenet'
-  c.model.embedding_dim = 1024
+  c.model = default.model('googlenet', embedding_dim=1024, stem='imagenet', batch_norm=True,
+                          dropout_rate=0.4)
   c.batch_size = 256
   c.eval_batch_size = 500
   c.num_epochs = 90

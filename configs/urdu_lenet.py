@@ -11,6 +11,5 @@ from configs import default
 def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = 'urdu_characters'
-  c.model.name = 'lenet'
-  c.model.embedding_dim = 84
+  c.model = default.model('lenet', embedding_dim=84)
   return default.variant(c, arg)

@@ -7,6 +7,7 @@ out of the way of the next save of that step) and the next newest is used. Nothi
 a checkpoint: only Orbax's max_to_keep does, after a newer one has been committed.
 """
 import contextlib
+import dataclasses
 import os
 import shutil
 import time
@@ -25,9 +26,25 @@ def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
 
 
 def _restorable(state):
-  """The arrays of a TrainState (its tx and apply_fn are code, rebuilt from the config)."""
-  return {'step': state.step, 'params': state.params, 'opt_state': state.opt_state,
-          'batch_stats': state.batch_stats, 'centers': state.centers}
+  """The arrays of a TrainState: its pytree fields (tx and apply_fn are code, rebuilt from the
+  config), so a field added to TrainState is checkpointed without a change here."""
+  return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
+          if f.metadata.get('pytree_node', True)}
+
+
+def _legacy_target(target, saved: dict):
+  """Checkpoints written before losses owned their state hold `centers` ([classes, dim] for the
+  center loss, else a dummy [1, 1]) where newer ones hold `loss_state`: restore them as such."""
+  if 'centers' not in saved or 'centers' in target:
+    return target, lambda restored: restored
+  centers = jax.ShapeDtypeStruct(saved['centers'], jax.numpy.float32)
+  legacy = {**{k: v for k, v in target.items() if k != 'loss_state'}, 'centers': centers}
+
+  def convert(restored):
+    restored = dict(restored)
+    c = restored.pop('centers')
+    return {**restored, 'loss_state': {'center': c} if 'center' in target['loss_state'] else {}}
+  return legacy, convert
 
 
 class CheckpointWriteError(OSError):
@@ -84,9 +101,11 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
   Damaged checkpoints are reported and skipped. A checkpoint whose arrays do not fit `state`
   (another model config) is an error, not damage: it is reported with what to do.
   """
-  target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _restorable(state))
+  wanted = jax.tree.map(ocp.utils.to_shape_dtype_struct, _restorable(state))
   for step in sorted(mngr.all_steps(), reverse=True):
-    mismatch = _mismatch(mngr, step, target)
+    saved = _saved_shapes(mngr, step)
+    target, convert = _legacy_target(wanted, saved or {})
+    mismatch = _mismatch(saved, target)
     if mismatch:
       raise CheckpointMismatchError(
           f'checkpoint {step} in {mngr.directory} was written by a different model config '
@@ -96,7 +115,7 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
     except Exception as e:  # noqa: BLE001  its arrays fit, so any read failure is damage
       _set_aside(mngr, step, e)
       continue
-    return state.replace(**restored), step
+    return state.replace(**convert(restored)), step
   return state, None
 
 
@@ -120,13 +139,19 @@ def _shapes(tree) -> dict:
           for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
 
 
-def _mismatch(mngr, step: int, target) -> str | None:
-  """How checkpoint `step`'s arrays (per Orbax's metadata) differ from target's, or None when
-  they fit, or when the metadata cannot be read: then the checkpoint is damaged, not foreign."""
+def _saved_shapes(mngr, step: int) -> dict | None:
+  """{path: shape} of checkpoint `step`'s arrays per Orbax's metadata; None when it cannot be
+  read: then the checkpoint is damaged, not foreign, and the restore handles it."""
   try:
-    saved = _shapes(ocp.StandardCheckpointHandler().metadata(
+    return _shapes(ocp.StandardCheckpointHandler().metadata(
         epath.Path(mngr.directory) / str(step) / 'default'))
-  except Exception:  # noqa: BLE001  unreadable metadata is damage, handled by the restore
+  except Exception:  # noqa: BLE001
+    return None
+
+
+def _mismatch(saved: dict | None, target) -> str | None:
+  """How the saved arrays differ from target's, or None when they fit or are unreadable."""
+  if saved is None:
     return None
   wanted = _shapes(target)
   diff = sorted((k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k)),

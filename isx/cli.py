@@ -73,6 +73,12 @@ def _load_error(e: OSError) -> str:
   return 'cannot load --config: ' + ' '.join(str(e).split()).replace('config_config', 'the config')
 
 
+def stop(message):
+  """The message on stderr and exit 1 (a scheduler requeues the job): a checkpoint was saved."""
+  print(message, file=sys.stderr, flush=True)
+  sys.exit(1)
+
+
 def fail(error):
   """One line on stderr and a non-zero exit, instead of a traceback, for errors a user fixes."""
   print('error: ' + ' '.join(str(error).split()), file=sys.stderr, flush=True)

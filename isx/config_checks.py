@@ -12,7 +12,7 @@ import os
 import ml_collections
 from etils import epath
 
-from isx import layers, losses, models
+from isx import evals, heads, layers, losses, models
 
 MAY_DIFFER = (
     'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers',
@@ -20,10 +20,12 @@ MAY_DIFFER = (
     'eval_batch_size', 'knn_block_size', 'retrieval_ks', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps',
     'steps_per_dispatch', 'model.dtype',  # the same float32 params train or evaluate either way
+    'evals', 'loop_evals',
 )
 CONFIG_FILE = 'config.json'
 # Fields added since the first saved configs, with the value that older workdirs trained with.
-ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32'}
+ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32',
+               'evals': ['accuracy', 'retrieval'], 'loop_evals': ['accuracy']}
 
 
 def _positive_int(config, key):
@@ -61,17 +63,21 @@ def validate(config, info=None):
                     f'{info.num_eval - 1} other examples of the eval split; use smaller ones')
   if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line
     problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
-  choices = {'model.name': tuple(models.MODELS), 'model.head': layers.HEADS,
-             'loss.name': losses.LOSSES, 'lr_schedule': ('constant', 'cosine', 'step'),
-             'weight_decay_form': ('adamw', 'l2'), 'optimizer': ('adam',),
-             'model.dtype': ('float32', 'bfloat16')}
+  choices = {'lr_schedule': ('constant', 'cosine', 'step'), 'weight_decay_form': ('adamw', 'l2'),
+             'optimizer': ('adam',), 'model.dtype': ('float32', 'bfloat16')}
   for key, allowed in choices.items():
     if _get(config, key) not in allowed:
       problems.append(f'unknown {key} {_get(config, key)!r}; choose one of {", ".join(allowed)}')
-  try:
-    layers.check_xi(config.model.xi)
-  except ValueError as e:
-    problems.append(str(e))
+  plugins = [lambda: layers.check_xi(config.model.xi), lambda: models.load(config.model.name),
+             lambda: heads.check(config.model.head, config.model.head_scale,
+                                 config.model.head_margin)]
+  plugins += [lambda t=t: losses.load(t) for t in config.loss.name.split('+')]
+  plugins += [lambda e=e: evals.load(e) for e in (*config.evals, *config.loop_evals)]
+  for check in plugins:
+    try:
+      check()
+    except ValueError as e:
+      problems.append(str(e))
   problems = [p for p in problems if p]
   if problems:
     raise ValueError('; '.join(problems))
@@ -92,10 +98,32 @@ def _as_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+def upgrade(saved: dict) -> dict:
+  """A config.json written by an older isx, in today's form: the fields added since with the
+  values those runs used; head_scale 0 / head_margin < 0 (once 'the head's default') as None;
+  and without the model fields that every model once carried but this model does not take."""
+  saved = json.loads(json.dumps(saved))
+  for key, value in ADDED_SINCE.items():
+    *parents, leaf = key.split('.')
+    node = saved
+    for part in parents:
+      node = node[part]
+    node.setdefault(leaf, value)
+  model = saved['model']
+  if model.get('head_scale') == 0:
+    model['head_scale'] = None
+  if (model.get('head_margin') or 0) < 0:
+    model['head_margin'] = None
+  takes = models.field_names(model['name'])
+  for field in ('conv_activation', 'stem', 'batch_norm', 'dropout_rate'):
+    if field not in takes:
+      model.pop(field, None)
+  return saved
+
+
 def differences(saved: dict, config) -> list[str]:
-  """Dotted keys where config differs from the saved config, outside MAY_DIFFER. Saved keys that
-  the config no longer has (fields isx removed since) do not count."""
-  a, b = _flat(saved), _flat(_as_dict(config))
+  """Dotted keys where config differs from the (upgraded) saved config, outside MAY_DIFFER."""
+  a, b = _flat(upgrade(saved)), _flat(_as_dict(config))
   return sorted(k for k in b if k not in MAY_DIFFER and a.get(k) != b.get(k))
 
 
@@ -125,13 +153,9 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
   if saved is None:
     raise FileNotFoundError(f'{epath.Path(workdir) / CONFIG_FILE} not found: {workdir} holds no '
                             f'isx run; pass --config, or check --workdir')
-  saved['retrieval_ks'] = tuple(saved['retrieval_ks'])
-  for key, value in ADDED_SINCE.items():
-    *parents, leaf = key.split('.')
-    node = saved
-    for part in parents:
-      node = node[part]
-    node.setdefault(leaf, value)
+  saved = upgrade(saved)
+  for key in ('retrieval_ks', 'evals', 'loop_evals'):
+    saved[key] = tuple(saved[key])
   config = ml_collections.ConfigDict(saved)
   config.lock()
   return config

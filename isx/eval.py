@@ -14,13 +14,13 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
   cli.init_distributed()
-  from isx import config_checks, evaluate, train
+  from isx import config_checks, evaluate
   try:
     config = cli.config_flag() or config_checks.saved_config(cli.FLAGS.workdir)
-    metrics = train.evaluate_checkpoint(config, cli.FLAGS.workdir)
+    metrics = evaluate.evaluate_workdir(config, cli.FLAGS.workdir)
   except (ValueError, FileNotFoundError, PermissionError) as e:
     cli.fail(e)
-  print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)
+  print(evaluate.summary(metrics), flush=True)
 
 
 flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags

@@ -1,4 +1,5 @@
-"""The eval binary's logic: test-set outputs -> accuracy + retrieval metrics -> eval/ files."""
+"""Evaluation: test-set outputs -> the metrics of config.evals -> writers and eval/ files; and
+isx.eval's logic, evaluate_workdir."""
 import json
 
 import jax
@@ -7,7 +8,9 @@ from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
-from isx import retrieval, step as step_lib
+from isx import config_checks, evals, input_pipeline, step as step_lib
+from isx.experiment import Experiment
+from isx.metric_writers import MetricWriter
 
 
 def collect_outputs(eval_fn, state, batches, sharding):
@@ -28,12 +31,13 @@ def collect_outputs(eval_fn, state, batches, sharding):
   return {k: cat[k][keep][order] for k in ('logits', 'embedding', 'label', 'index')}
 
 
-def compute_metrics(outputs, ks=(1, 5, 10), block_size=1024) -> dict:
-  metrics = {'accuracy': float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))}
-  metrics.update(retrieval.retrieval_metrics(outputs['embedding'], outputs['label'], ks,
-                                             block_size=block_size))
-  metrics['num_examples'] = int(len(outputs['label']))
-  return metrics
+def eval_outputs(exp: Experiment, state):
+  return collect_outputs(exp.eval_fn, state, input_pipeline.eval_batches(exp.config, exp.info),
+                         exp.data_sharding)
+
+
+def compute_metrics(outputs, names, config) -> dict:
+  return {**evals.compute(outputs, names, config), 'num_examples': int(len(outputs['label']))}
 
 
 def write_results(workdir: str, metrics: dict, outputs) -> str:
@@ -48,23 +52,62 @@ def write_results(workdir: str, metrics: dict, outputs) -> str:
   return out_dir
 
 
-def summary(metrics: dict, ks=(1, 5, 10)) -> str:
-  recall = '/'.join(f'{100 * metrics[f"recall@{k}"]:.2f}' for k in ks)
-  precision = '/'.join(f'{100 * metrics[f"precision@{k}"]:.2f}' for k in ks)
-  ks_text = '/'.join(str(k) for k in ks)
-  return (f'step {metrics["step"]}: accuracy {100 * metrics["accuracy"]:.2f}% on '
-          f'{metrics["num_examples"]} test examples | Recall@{ks_text} {recall} | '
-          f'Precision@{ks_text} {precision} | MAP@R {100 * metrics["map@r"]:.2f}')
+def summary(metrics: dict) -> str:
+  """One line: accuracy, Recall@K, Precision@K and MAP@R when measured, then any other metric."""
+  parts, shown = [], {'step', 'num_examples'}
+  if 'accuracy' in metrics:
+    parts.append(f'accuracy {100 * metrics["accuracy"]:.2f}% on {metrics["num_examples"]} test '
+                 f'examples')
+    shown.add('accuracy')
+  for name in ('recall', 'precision'):
+    keys = sorted((k for k in metrics if k.startswith(f'{name}@')), key=lambda k: int(k.split('@')[1]))
+    if keys:
+      parts.append(f'{name.title()}@{"/".join(k.split("@")[1] for k in keys)} '
+                   f'{"/".join(f"{100 * metrics[k]:.2f}" for k in keys)}')
+      shown.update(keys)
+  if 'map@r' in metrics:
+    parts.append(f'MAP@R {100 * metrics["map@r"]:.2f}')
+    shown.add('map@r')
+  parts += [f'{k} {metrics[k]:.4g}' for k in sorted(metrics) if k not in shown]
+  return f'step {metrics["step"]}: ' + ' | '.join(parts)
 
 
-def evaluate_state(config, state, eval_fn, info, sharding, workdir: str, writer) -> dict:
-  """The final evaluation: eval/ files, and every metric as eval/* scalars in metrics.jsonl and
-  TensorBoard (writer) at the checkpoint's step."""
-  from isx import input_pipeline
-  outputs = collect_outputs(eval_fn, state, input_pipeline.eval_batches(config, info), sharding)
-  metrics = compute_metrics(outputs, tuple(config.retrieval_ks), config.knn_block_size)
+def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
+  """The final evaluation: config.evals on the test split, written to eval/ files and as eval/*
+  scalars in metrics.jsonl and TensorBoard (writer) at the state's step."""
+  outputs = eval_outputs(exp, state)
+  metrics = compute_metrics(outputs, exp.config.evals, exp.config)
   metrics['step'] = int(jax.device_get(state.step))
   writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval')
   out_dir = write_results(workdir, metrics, outputs)
   logging.info('wrote %s/metrics.json and embeddings.npz', out_dir)
+  return metrics
+
+
+def write_plots(config, info, workdir: str):
+  from isx import plots  # matplotlib only when plots are asked for
+  plots.plot_workdir(workdir, lambda idx: input_pipeline.read_eval_images(config, info, idx))
+
+
+def evaluate_workdir(config, workdir: str) -> dict:
+  """isx.eval: scores the newest good checkpoint in workdir; fails if there is none."""
+  config_checks.validate(config, input_pipeline.dataset_info(config))
+  try:
+    has_checkpoints = (epath.Path(workdir) / 'checkpoints').is_dir()  # and create nothing there
+  except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
+    raise PermissionError(f'workdir {workdir} cannot be read ({" ".join(str(e).split())[:200]})'
+                          ) from None
+  if not has_checkpoints:
+    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train first with '
+                            f'python -m isx.main --config=... --workdir={workdir}')
+  config_checks.check_against_workdir(config, workdir, 'evaluate')
+  exp = Experiment.create(config, workdir)
+  if exp.restored is None:
+    raise FileNotFoundError(f'no checkpoint in {exp.mngr.directory}; train first with '
+                            f'python -m isx.main --config=... --workdir={workdir}')
+  writer = MetricWriter(workdir, resume_step=None)
+  metrics = evaluate_state(exp, exp.state, workdir, writer)
+  writer.close()
+  if config.plots and jax.process_index() == 0:
+    write_plots(config, exp.info, workdir)
   return metrics

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from isx import step as step_lib
+from isx import registry, step as step_lib
 from isx.datasets import sources, store
 
 SUPPORTED = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn_cropped', 'imagenet2012',
@@ -68,14 +68,23 @@ def _builder_at(path: str):
 
 
 def builder(config):
-  """The prepared TFDS dataset of config.dataset (read-only); one line if missing or unusable."""
+  """The prepared TFDS dataset of config.dataset (read-only); one line if missing or unusable.
+
+  dataset.name is one of SUPPORTED, or the module path of a dataset plug-in (README, Extending
+  isx): a module whose `prepare(data_dir)` writes the TFDS dataset named after the module's last
+  component (isx.datasets.store.write_dataset), called when that is missing."""
   name = config.dataset.name
-  if name not in SUPPORTED:
-    raise ValueError(f'unknown dataset {name!r}; choose one of {", ".join(SUPPORTED)}')
+  if name not in SUPPORTED and '.' not in name:
+    raise ValueError(f'unknown dataset {name!r}; choose one of {", ".join(SUPPORTED)}, or give '
+                     f'the module path of a dataset plug-in (my_package.my_dataset)')
   root = data_dir(config)
-  path = store.dataset_dir(name, root)
+  stored = name.rsplit('.', 1)[-1]
+  path = store.dataset_dir(stored, root)
   if path is None and config.dataset.download and name in sources.DATASETS:
     path = sources.download_and_prepare(name, str(root), _missing_hint(name, root))
+  elif path is None and config.dataset.download and '.' in name:
+    registry.load('datasets', name, 'prepare')(str(root))
+    path = store.dataset_dir(stored, root)
   if path is None:
     raise FileNotFoundError(f'dataset {name!r} is not prepared in {root}; '
                             f'{_missing_hint(name, root)}')

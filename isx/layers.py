@@ -1,10 +1,6 @@
-"""The inward-scale layer (the paper's Eq. 2) and the classifier heads it is compared with.
-
-Every head maps an embedding [N, D] to logits [N, C]. Margin heads (CosFace, ArcFace) use
-the labels only when given (training); at eval they return the plain scaled cosines.
-"""
+"""The inward-scale layer (the paper's Eq. 2) and the PReLU in front of the classifier head
+(the heads it is compared with are in isx/heads)."""
 import math
-from typing import Optional
 
 import flax.linen as nn
 import jax
@@ -77,79 +73,5 @@ class PReLU(nn.Module):
     return jnp.where(x >= 0, x, slope * x)
 
 
-def _l2_normalize(x, axis=-1, eps=DEFAULT_EPS):
+def l2_normalize(x, axis=-1, eps=DEFAULT_EPS):
   return x * jax.lax.rsqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True) + eps)
-
-
-class SoftmaxHead(nn.Module):
-  """Plain FC (W x + b) in front of softmax: the paper's classifier."""
-  num_classes: int
-  kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
-
-  @nn.compact
-  def __call__(self, x, labels=None):
-    del labels
-    return nn.Dense(self.num_classes, kernel_init=self.kernel_init, name='fc')(x)
-
-
-class L2SoftmaxHead(nn.Module):
-  """L2-constrained softmax (Ranjan et al. 2017): FC on alpha * x / ||x||."""
-  num_classes: int
-  alpha: float = 16.0
-  kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
-
-  @nn.compact
-  def __call__(self, x, labels=None):
-    del labels
-    return nn.Dense(self.num_classes, kernel_init=self.kernel_init,
-                    name='fc')(self.alpha * _l2_normalize(x))
-
-
-class CosineHead(nn.Module):
-  """s * cos(theta) with normalised features and class weights, no bias.
-
-  margin_type 'none' is NormFace (Wang et al. 2017); 'cosface' subtracts m from the target
-  cosine (Wang et al. 2018); 'arcface' adds m to the target angle (Deng et al. 2019).
-  """
-  num_classes: int
-  scale: float = 16.0
-  margin: float = 0.0
-  margin_type: str = 'none'
-
-  @nn.compact
-  def __call__(self, x, labels=None):
-    w = self.param('kernel', nn.initializers.xavier_uniform(), (x.shape[-1], self.num_classes))
-    cos = _l2_normalize(x) @ _l2_normalize(w, axis=0)
-    if labels is None or self.margin_type == 'none':
-      return self.scale * cos
-    onehot = jax.nn.one_hot(labels, self.num_classes, dtype=cos.dtype)
-    if self.margin_type == 'cosface':
-      target = cos - self.margin
-    elif self.margin_type == 'arcface':
-      # Clip away from +-1 so arccos has a finite gradient.
-      theta = jnp.arccos(jnp.clip(cos, -1.0 + 1e-6, 1.0 - 1e-6))
-      target = jnp.cos(theta + self.margin)
-    else:
-      raise ValueError(f"unknown margin_type {self.margin_type!r}; use 'none', 'cosface' or 'arcface'")
-    return self.scale * jnp.where(onehot > 0, target, cos)
-
-
-HEADS = ('softmax', 'l2_softmax', 'normface', 'cosface', 'arcface')
-
-
-def make_head(name: str, num_classes: int, scale: Optional[float] = None,
-              margin: Optional[float] = None) -> nn.Module:
-  """Builds a classifier head by config name (see HEADS)."""
-  if name == 'softmax':
-    return SoftmaxHead(num_classes)
-  if name == 'l2_softmax':
-    return L2SoftmaxHead(num_classes, alpha=scale or 16.0)
-  if name == 'normface':
-    return CosineHead(num_classes, scale=scale or 16.0)
-  if name == 'cosface':
-    return CosineHead(num_classes, scale=scale or 30.0, margin=0.35 if margin is None else margin,
-                      margin_type='cosface')
-  if name == 'arcface':
-    return CosineHead(num_classes, scale=scale or 30.0, margin=0.5 if margin is None else margin,
-                      margin_type='arcface')
-  raise ValueError(f'unknown head {name!r}; choose one of {", ".join(HEADS)}')

@@ -23,6 +23,8 @@ def main(argv):
     train.train_and_evaluate(config, cli.FLAGS.workdir)
   except USER_ERRORS as e:
     cli.fail(e)
+  except train.Preempted as e:
+    cli.stop(e)
 
 
 flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags

@@ -13,14 +13,12 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from isx import losses
-
 DATA_AXIS = 'data'
 
 
 class TrainState(train_state.TrainState):
   batch_stats: Any = flax.struct.field(default_factory=dict)
-  centers: Any = None  # [classes, embedding_dim] for the center loss, else a dummy [1, 1]
+  loss_state: Any = flax.struct.field(default_factory=dict)  # {term: state}, e.g. the centers
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:
@@ -98,14 +96,12 @@ def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
   return tx
 
 
-def create_train_state(config, model, image_shape, num_classes, total_steps, rng) -> TrainState:
+def create_train_state(config, model, image_shape, objective, total_steps, rng) -> TrainState:
   variables = jax.jit(functools.partial(model.init, train=False))(
       rng, jnp.zeros((1, *image_shape), jnp.float32))
-  centers_shape = ((num_classes, config.model.embedding_dim)
-                   if config.loss.name == 'softmax+center' else (1, 1))
   return TrainState.create(apply_fn=model.apply, params=variables['params'],
                            batch_stats=variables.get('batch_stats', {}),
-                           centers=jnp.zeros(centers_shape, jnp.float32),
+                           loss_state=objective.init_state(),
                            tx=make_optimizer(config, total_steps))
 
 
@@ -137,9 +133,10 @@ def _variables(state, params):
   return {'params': params, **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
 
 
-def train_step(state: TrainState, batch, rng, *, config, schedule):
+def train_step(state: TrainState, batch, rng, *, config, objective, schedule):
   """One optimiser step on a global batch. rng is folded with the step, so a resumed run
-  draws the same dropout and augmentation as an uninterrupted one."""
+  draws the same dropout and augmentation as an uninterrupted one. objective (a
+  losses.Objective) gives the loss and moves its own state (state.loss_state)."""
   rng = jax.random.fold_in(rng, state.step)
   aug_rng, dropout_rng = jax.random.split(rng)
   labels = batch['label']
@@ -150,7 +147,7 @@ def train_step(state: TrainState, batch, rng, *, config, schedule):
     result = state.apply_fn(_variables(state, params), images, labels=labels, train=True,
                             rngs={'dropout': dropout_rng}, mutable=mutable)
     outputs, new_vars = result if mutable else (result, {})
-    loss, terms = losses.total_loss(config.loss, outputs, labels, state.centers)
+    loss, terms = objective(outputs, labels, state.loss_state)
     return loss, (outputs, new_vars, terms)
 
   (loss, (outputs, new_vars, terms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -158,9 +155,7 @@ def train_step(state: TrainState, batch, rng, *, config, schedule):
   new_state = state.apply_gradients(grads=grads)
   if state.batch_stats:
     new_state = new_state.replace(batch_stats=new_vars['batch_stats'])
-  if config.loss.name == 'softmax+center':
-    new_state = new_state.replace(centers=losses.update_centers(
-        state.centers, outputs['embedding'], labels, config.loss.center_alpha))
+  new_state = new_state.replace(loss_state=objective.update_state(state.loss_state, outputs, labels))
   # Checked with the loss before any save: a finite loss can still give non-finite weights.
   params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p))
                                      for p in jax.tree.leaves(new_state.params)]))
@@ -171,14 +166,15 @@ def train_step(state: TrainState, batch, rng, *, config, schedule):
   return new_state, metrics
 
 
-def train_steps(state: TrainState, batches, rng, *, config, schedule):
+def train_steps(state: TrainState, batches, rng, *, config, objective, schedule):
   """K train steps in one call, K the leading axis of batches: a lax.scan over train_step, so
   the host dispatches once per K steps. Metrics come back stacked, one row per step.
 
   XLA:CPU runs the convolutions of a loop body ~18x slower than the same step outside a loop
   (SimpleNet, batch 16: 1000 vs 56 ms; a 1-step scan too), so on CPU K = 1 is a plain step and
   larger K are unrolled; accelerators keep the rolled loop, which compiles once for any K."""
-  step = functools.partial(train_step, rng=rng, config=config, schedule=schedule)
+  step = functools.partial(train_step, rng=rng, config=config, objective=objective,
+                           schedule=schedule)
   if jax.tree.leaves(batches)[0].shape[0] == 1:
     state, metrics = step(state, jax.tree.map(lambda x: x[0], batches))
     return state, jax.tree.map(lambda m: m[None], metrics)
@@ -192,7 +188,7 @@ def eval_step(state: TrainState, batch, *, config):
   return {'logits': outputs['logits'], 'embedding': outputs['embedding']}
 
 
-def compile_steps(config, mesh, total_steps):
+def compile_steps(config, mesh, objective, total_steps):
   """jit-compiled train and eval steps: batches sharded on 'data', state replicated and donated.
 
   The train function takes K stacked batches [K, batch, ...] (see train_steps); it compiles
@@ -200,7 +196,8 @@ def compile_steps(config, mesh, total_steps):
   checkpoint boundary that a whole chunk would cross."""
   schedule = learning_rate_schedule(config, total_steps)
   data, repl = data_sharding(mesh), replicated(mesh)
-  train = jax.jit(functools.partial(train_steps, config=config, schedule=schedule),
+  train = jax.jit(functools.partial(train_steps, config=config, objective=objective,
+                                    schedule=schedule),
                   in_shardings=(repl, chunk_sharding(mesh), repl), out_shardings=(repl, repl),
                   donate_argnums=0)
   evaluate = jax.jit(functools.partial(eval_step, config=config),

@@ -66,7 +66,10 @@ def main(argv):
   shard = tuple(int(v) for v in flags.FLAGS.shard.split('/'))
   os.makedirs(out, exist_ok=True)
   for entry, seed in runs(grid, only, shard):
-    record = run_one(config, entry, seed, out)
+    try:
+      record = run_one(config, entry, seed, out)
+    except train.Preempted as e:  # the same command resumes this run
+      raise SystemExit(str(e)) from None
     print(json.dumps(record), flush=True)
     if jax.process_index() == 0:
       with open(os.path.join(out, f'runs_{shard[0]}.jsonl'), 'a') as f:

@@ -9,7 +9,8 @@ import tqdm
 from etils import epath
 from jax.experimental import multihost_utils
 
-from isx import checkpointing, config_checks, evaluate, input_pipeline, models, step as step_lib
+from isx import checkpointing, config_checks, evaluate, input_pipeline
+from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
 
 
@@ -17,8 +18,8 @@ class NonFiniteLossError(FloatingPointError):
   pass
 
 
-class Preempted(SystemExit):
-  pass
+class Preempted(Exception):
+  """A checkpoint was saved on SIGTERM/SIGINT; the binaries exit with its message."""
 
 
 def check_workdir(workdir: str):
@@ -35,12 +36,6 @@ def check_workdir(workdir: str):
     reason = getattr(e, 'strerror', None) or ' '.join(str(e).split())[:200] or type(e).__name__
     raise PermissionError(f'workdir {workdir} is not writable ({reason}); '
                           f'choose another --workdir') from None
-
-
-def total_steps(config, info) -> int:
-  if config.num_train_steps > 0:
-    return int(config.num_train_steps)
-  return int(config.num_epochs * input_pipeline.steps_per_epoch(info, config.batch_size))
 
 
 class _SigtermFlag:
@@ -82,66 +77,15 @@ def _first_nonfinite(history, first_step):
   return None if bad.size == 0 else first_step + int(bad[0]) + 1
 
 
-def setup(config, workdir: str):
-  """Everything the train and eval binaries share: data info, mesh, model, (restored) state."""
-  info = input_pipeline.dataset_info(config)
-  mesh = step_lib.make_mesh()
-  step_lib.check_batch_size(config.batch_size, mesh)
-  step_lib.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
-  model = models.create_model(config.model, info.num_classes)
-  models.check_input_shape(model, info.image_shape)
-  steps = total_steps(config, info)
-  init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
-  state = step_lib.create_train_state(config, model, info.image_shape, info.num_classes, steps,
-                                      init_rng)
-  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
-  state, restored = checkpointing.restore_latest(mngr, state)
-  state = jax.device_put(state, step_lib.replicated(mesh))
-  train_fn, eval_fn = step_lib.compile_steps(config, mesh, steps)
-  return dict(info=info, mesh=mesh, steps=steps, state=state, mngr=mngr, restored=restored,
-              train_fn=train_fn, eval_fn=eval_fn)
-
-
-def evaluate_checkpoint(config, workdir: str) -> dict:
-  """The eval binary: scores the newest good checkpoint in workdir; fails if there is none."""
-  config_checks.validate(config, input_pipeline.dataset_info(config))
-  try:
-    has_checkpoints = (epath.Path(workdir) / 'checkpoints').is_dir()  # and create nothing there
-  except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
-    raise PermissionError(f'workdir {workdir} cannot be read ({" ".join(str(e).split())[:200]})'
-                          ) from None
-  if not has_checkpoints:
-    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train first with '
-                            f'python -m isx.main --config=... --workdir={workdir}')
-  config_checks.check_against_workdir(config, workdir, 'evaluate')
-  env = setup(config, workdir)
-  if env['restored'] is None:
-    raise FileNotFoundError(f'no checkpoint in {env["mngr"].directory}; train first with '
-                            f'python -m isx.main --config=... --workdir={workdir}')
-  writer = MetricWriter(workdir, resume_step=None)
-  metrics = evaluate.evaluate_state(config, env['state'], env['eval_fn'], env['info'],
-                                    step_lib.data_sharding(env['mesh']), workdir, writer)
-  writer.close()
-  if config.plots and jax.process_index() == 0:
-    write_plots(config, env['info'], workdir)
-  return metrics
-
-
-def write_plots(config, info, workdir: str):
-  from isx import plots  # matplotlib only when plots are asked for
-  plots.plot_workdir(workdir, lambda idx: input_pipeline.read_eval_images(config, info, idx))
-
-
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation."""
   config_checks.validate(config, input_pipeline.dataset_info(config))
   check_workdir(workdir)
   config_checks.check_against_workdir(config, workdir, 'resume')
-  env = setup(config, workdir)
-  info, mesh, steps, state, mngr = env['info'], env['mesh'], env['steps'], env['state'], env['mngr']
-  data = step_lib.data_sharding(mesh)
+  exp = Experiment.create(config, workdir)
+  info, steps, state, mngr = exp.info, exp.total_steps, exp.state, exp.mngr
   start = int(jax.device_get(state.step))
-  if env['restored'] is not None and jax.process_index() == 0:
+  if exp.restored is not None and jax.process_index() == 0:
     print(f'resuming from the checkpoint at step {start}', flush=True)
   writer = MetricWriter(workdir, resume_step=start)
   if jax.process_index() == 0:
@@ -150,7 +94,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   eval_every = config.eval_every_steps or per_epoch
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
   sigterm = _SigtermFlag()
-  batches = input_pipeline.global_train_batches(config, info, mesh, start)
+  batches = input_pipeline.global_train_batches(config, info, exp.mesh, start)
   history, history_start = [], start
   bar = tqdm.tqdm(total=steps, initial=start, disable=jax.process_index() != 0,
                   mininterval=1.0 if sys.stderr.isatty() else 30.0, desc='train', unit='step')
@@ -177,7 +121,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     while s < steps:
       k = chunk_length(s, steps, config.steps_per_dispatch,
                        (config.log_every_steps, eval_every, config.checkpoint_every_steps))
-      state, metrics = env['train_fn'](state, batches(k), step_rng)
+      state, metrics = exp.train_fn(state, batches(k), step_rng)
       history.append(metrics)
       s += k
       bar.update(k)
@@ -192,12 +136,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
         writer.write(s, means)
         bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
       if s % eval_every == 0 and s != steps:
-        outputs = evaluate.collect_outputs(env['eval_fn'], state,
-                                           input_pipeline.eval_batches(config, info), data)
-        acc = float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))
-        writer.write(s, {'accuracy': acc}, prefix='test')
+        tested = evaluate.compute_metrics(evaluate.eval_outputs(exp, state), config.loop_evals,
+                                          config)
+        writer.write(s, tested, prefix='test')
         if jax.process_index() == 0:
-          bar.write(f'step {s}: test accuracy {100 * acc:.2f}%')
+          bar.write('test ' + evaluate.summary({**tested, 'step': s}))
       if s % config.checkpoint_every_steps == 0 or s == steps or stop:
         check_finite()
         checkpointing.save(mngr, state, force=stop or s == steps)
@@ -211,10 +154,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     raise
   bar.close()
   checkpointing.finish(mngr)
-  metrics = evaluate.evaluate_state(config, state, env['eval_fn'], info, data, workdir, writer)
+  metrics = evaluate.evaluate_state(exp, state, workdir, writer)
   if jax.process_index() == 0:
-    print(evaluate.summary(metrics, tuple(config.retrieval_ks)), flush=True)
+    print(evaluate.summary(metrics), flush=True)
     if config.plots:
-      write_plots(config, info, workdir)
+      evaluate.write_plots(config, info, workdir)
   writer.close()
   return metrics

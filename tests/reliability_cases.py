@@ -32,7 +32,7 @@ CASES = [
     ('steps_per_dispatch 0', 'main', ['--workdir={new}', '--config.steps_per_dispatch=0'],
      'steps_per_dispatch must be a positive integer, got 0'),
     ('unknown model', 'main', ['--workdir={new}', '--config.model.name=resnet'],
-     "unknown model.name 'resnet'; choose one of"),
+     "unknown model 'resnet'; choose one of googlenet, lenet, simplenet"),
     ('unknown compute dtype', 'main', ['--workdir={new}', '--config.model.dtype=float16'],
      "unknown model.dtype 'float16'; choose one of float32, bfloat16"),
     ('retrieval_ks beyond the eval split', 'main',

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from isx import layers
+from isx import heads, layers
 from isx.layers import inward_scale
 
 
@@ -103,18 +103,18 @@ def _heads_case():
 
 def test_softmax_and_l2_softmax_heads_by_hand():
   x, labels = _heads_case()
-  for head, transform in [(layers.SoftmaxHead(3), lambda a: a),
-                          (layers.L2SoftmaxHead(3, alpha=8.0), lambda a: 8.0 * _normalize(a))]:
+  for head, transform in [(heads.create('softmax', 3), lambda a: a),
+                          (heads.create('l2_softmax', 3, scale=8.0), lambda a: 8.0 * _normalize(a))]:
     params = head.init(jax.random.key(0), x)['params']
     w, b = np.asarray(params['fc']['kernel']), np.asarray(params['fc']['bias'])
     np.testing.assert_allclose(head.apply({'params': params}, x, labels), transform(x) @ w + b,
                                rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('name,margin', [('normface', 0.0), ('cosface', 0.35), ('arcface', 0.5)])
+@pytest.mark.parametrize('name,margin', [('normface', None), ('cosface', 0.35), ('arcface', 0.5)])
 def test_cosine_heads_by_hand(name, margin):
   x, labels = _heads_case()
-  head = layers.make_head(name, 3, scale=10.0, margin=margin)
+  head = heads.create(name, 3, scale=10.0, margin=margin)
   params = head.init(jax.random.key(0), x, labels)['params']
   cos = _normalize(x) @ _normalize(np.asarray(params['kernel']), axis=0)
   np.testing.assert_allclose(head.apply({'params': params}, x), 10.0 * cos, rtol=1e-5, atol=1e-5)
@@ -128,6 +128,10 @@ def test_cosine_heads_by_hand(name, margin):
                              rtol=1e-4, atol=1e-4)
 
 
-def test_unknown_head_is_rejected():
-  with pytest.raises(ValueError, match='unknown head'):
-    layers.make_head('sphereface', 3)
+def test_head_defaults_and_bad_heads():
+  assert heads.create('arcface', 3).margin == 0.5 and heads.create('cosface', 3).scale == 30.0
+  assert heads.create('arcface', 3, margin=0.2).margin == 0.2
+  with pytest.raises(ValueError, match="unknown head 'sphereface'"):
+    heads.check('sphereface')
+  with pytest.raises(ValueError, match="head 'normface' does not take model.head_margin"):
+    heads.check('normface', margin=0.1)

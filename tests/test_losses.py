@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from isx import losses
+from isx.losses import center, contrastive, softmax
 
 RNG = np.random.default_rng(0)
 EMB = RNG.normal(size=(6, 3)).astype(np.float32)
@@ -29,41 +30,52 @@ def test_softmax_cross_entropy_by_hand():
   logits = RNG.normal(size=(6, 3)).astype(np.float32)
   logp = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
   expected = -np.mean(logp[np.arange(5), LABELS[:5]])
-  np.testing.assert_allclose(losses.softmax_cross_entropy(logits, LABELS, MASK), expected,
+  np.testing.assert_allclose(softmax.softmax_cross_entropy(logits, LABELS, MASK), expected,
                              rtol=1e-5)
 
 
 @pytest.mark.parametrize('margin', [0.5, 2.0])
 def test_contrastive_by_hand(margin):
-  np.testing.assert_allclose(losses.contrastive_loss(EMB, LABELS, margin, MASK),
+  np.testing.assert_allclose(contrastive.contrastive_loss(EMB, LABELS, margin, MASK),
                              _np_contrastive(EMB, LABELS, margin, MASK), rtol=1e-5)
 
 
 def test_contrastive_gradient_finite_for_duplicate_points():
   x = jnp.asarray(np.stack([EMB[0], EMB[0], EMB[1]]))
-  grad = jax.grad(lambda e: losses.contrastive_loss(e, jnp.array([0, 1, 1]), 1.0))(x)
+  grad = jax.grad(lambda e: contrastive.contrastive_loss(e, jnp.array([0, 1, 1]), 1.0))(x)
   assert np.all(np.isfinite(grad))
 
 
 def test_center_loss_and_update_by_hand():
   centers = RNG.normal(size=(3, 3)).astype(np.float32)
   expected = 0.5 * np.mean([np.sum((EMB[i] - centers[LABELS[i]])**2) for i in range(5)])
-  np.testing.assert_allclose(losses.center_loss(EMB, LABELS, centers, MASK), expected, rtol=1e-5)
-  new = np.asarray(losses.update_centers(centers, EMB, LABELS, alpha=0.5, mask=MASK))
+  np.testing.assert_allclose(center.center_loss(EMB, LABELS, centers, MASK), expected, rtol=1e-5)
+  new = np.asarray(center.update_centers(centers, EMB, LABELS, alpha=0.5, mask=MASK))
   for j in range(3):
     members = [i for i in range(5) if LABELS[i] == j]
     delta = sum(centers[j] - EMB[i] for i in members) / (1 + len(members))
     np.testing.assert_allclose(new[j], centers[j] - 0.5 * delta, rtol=1e-5, atol=1e-6)
-  grad = jax.grad(lambda c: losses.center_loss(EMB, LABELS, c))(jnp.asarray(centers))
+  grad = jax.grad(lambda c: center.center_loss(EMB, LABELS, c))(jnp.asarray(centers))
   np.testing.assert_array_equal(grad, 0.0)
 
 
-def test_total_loss_weights_terms():
+def test_objective_weights_terms_and_owns_the_center_state():
   cfg = ml_collections.ConfigDict(dict(name='softmax+contrastive', margin=1.0,
-                                       contrastive_weight=0.5, center_weight=0.0))
-  logits = RNG.normal(size=(6, 3)).astype(np.float32)
-  loss, terms = losses.total_loss(cfg, {'logits': logits, 'embedding': EMB}, LABELS)
+                                       contrastive_weight=0.5, center_weight=0.0, center_alpha=0.5))
+  outputs = {'logits': RNG.normal(size=(6, 3)).astype(np.float32), 'embedding': EMB}
+  objective = losses.Objective(cfg, 3, 3)
+  assert objective.init_state() == {}  # no term keeps state
+  loss, terms = objective(outputs, LABELS, {})
   np.testing.assert_allclose(loss, terms['softmax'] + 0.5 * terms['contrastive'], rtol=1e-6)
-  cfg.name = 'triplet'
-  with pytest.raises(ValueError, match='unknown loss'):
-    losses.total_loss(cfg, {'logits': logits, 'embedding': EMB}, LABELS)
+  cfg.name, cfg.center_weight = 'softmax+center', 0.25
+  objective = losses.Objective(cfg, 3, 3)
+  state = objective.init_state()
+  assert set(state) == {'center'} and state['center'].shape == (3, 3)
+  loss, terms = objective(outputs, LABELS, state)
+  np.testing.assert_allclose(loss, terms['softmax'] + 0.25 * terms['center'], rtol=1e-6)
+  new = objective.update_state(state, outputs, LABELS)
+  np.testing.assert_allclose(new['center'], center.update_centers(state['center'], EMB, LABELS),
+                             rtol=1e-6)
+  cfg.name = 'softmax+triplet'
+  with pytest.raises(ValueError, match="unknown loss 'triplet'; choose one of center, contrastive, softmax"):
+    losses.Objective(cfg, 3, 3)

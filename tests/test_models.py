@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from isx import models
+from isx import losses as isx_losses, models
 
 # (model, input shape, classes, params), pinned; the SimpleNet and LeNet counts were checked by
 # hand (e.g. SimpleNet 28x28: convs 286,432 + FC 1152x256 295,168 + PReLU 256 + FC 2,570).
@@ -21,15 +21,12 @@ CASES = [
 ]
 
 
+MODEL_FIELDS = {'simplenet': dict(conv_activation='relu'), 'lenet': dict(embedding_dim=84),
+                'googlenet': dict(embedding_dim=1024, stem='cifar')}
+
+
 def _model(name, classes, **overrides):
-  cfg = default.get_config().model
-  cfg.name = name
-  if name == 'lenet':
-    cfg.embedding_dim = 84
-  if name == 'googlenet':
-    cfg.embedding_dim = 1024
-  cfg.update(overrides)
-  return models.create_model(cfg, classes)
+  return models.create_model(default.model(name, **{**MODEL_FIELDS[name], **overrides}), classes)
 
 
 @pytest.mark.parametrize('name,shape,classes,num_params', CASES)
@@ -75,7 +72,11 @@ def test_jitted_forward_does_not_retrace():
 
 
 @pytest.mark.parametrize('field,value,message', [
-    ('name', 'resnet', 'unknown model'), ('xi', 0.0, 'xi must be'), ('head', 'x', 'unknown model.head'),
+    ('name', 'resnet', "unknown model 'resnet'; choose one of googlenet, lenet, simplenet"),
+    ('name', 'lenet', r"model 'lenet' does not take model.conv_activation; it takes "),
+    ('xi', 0.0, 'xi must be'),
+    ('head', 'x', "unknown head 'x'; choose one of arcface, cosface, l2_softmax, normface, softmax"),
+    ('head_margin', 0.2, "head 'softmax' does not take model.head_margin"),
     ('conv_activation', 'tanh', 'unknown model.conv_activation')])
 def test_bad_model_config_is_rejected(field, value, message):
   cfg = default.get_config().model
@@ -109,9 +110,11 @@ def test_bfloat16_compute_tracks_float32_with_float32_params_and_loss():
   for dtype in ('float32', 'bfloat16'):
     config.model.dtype = dtype
     model = models.create_model(config.model, 10)
-    state = step_lib.create_train_state(config, model, (28, 28, 1), 10, 100, jax.random.key(0))
+    objective = isx_losses.Objective(config.loss, 10, model.embedding_dim)
+    state = step_lib.create_train_state(config, model, (28, 28, 1), objective, 100,
+                                        jax.random.key(0))
     init = jax.device_get(state.params)
-    train_fn, _ = step_lib.compile_steps(config, mesh, 100)
+    train_fn, _ = step_lib.compile_steps(config, mesh, objective, 100)
     state, metrics = train_fn(state, batch, jax.random.key(1))  # 3 steps in one scan
     assert metrics['loss'].dtype == jnp.float32
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves((state.params, state.opt_state))

@@ -4,7 +4,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from isx import plots, train
+from isx import evaluate, plots, train
 
 
 def test_retrieval_examples_show_true_neighbours_and_mark_their_class(tmp_path):
@@ -36,5 +36,5 @@ def test_training_and_the_eval_binary_write_the_pictures(tiny_config, tmp_path):
   for name in names:
     assert Image.open(os.path.join(workdir, name)).size[0] > 0
     os.remove(os.path.join(workdir, name))
-  train.evaluate_checkpoint(tiny_config, workdir)
+  evaluate.evaluate_workdir(tiny_config, workdir)
   assert all(os.path.exists(os.path.join(workdir, name)) for name in names)

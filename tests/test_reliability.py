@@ -17,7 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from isx import checkpointing, train
+from isx import checkpointing, evaluate, train
+from isx.experiment import Experiment
 
 import reliability_cases  # tests/: the bad-input table
 
@@ -72,8 +73,8 @@ def _wait_for(predicate, proc, timeout=120):
 
 def _final_params(tiny_config, workdir):
   tiny_config.model.embedding_dim = 16
-  env = train.setup(tiny_config, workdir)
-  return jax.device_get(env['state'].params), env['restored']
+  exp = Experiment.create(tiny_config, workdir)
+  return jax.device_get(exp.state.params), exp.restored
 
 
 def _assert_same_params(a, b):
@@ -155,7 +156,7 @@ def test_checkpoint_without_its_metadata_is_damage_not_another_config(tiny_confi
   tiny_config.num_train_steps = 6
   train.train_and_evaluate(tiny_config, workdir)
   os.remove(os.path.join(workdir, 'checkpoints', '6', 'default', '_METADATA'))
-  metrics = train.evaluate_checkpoint(tiny_config, workdir)
+  metrics = evaluate.evaluate_workdir(tiny_config, workdir)
   assert 'checkpoint 6 is damaged' in capsys.readouterr().out
   assert metrics['step'] == 3
 
@@ -168,13 +169,13 @@ def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path)
   with pytest.raises(checkpointing.CheckpointMismatchError,
                      match=r'different model config \(params/classifier/\S+: saved \(16, 10\), '
                            r'this config \(32, 10\) and \d+ more\)'):
-    train.setup(tiny_config, workdir)
+    Experiment.create(tiny_config, workdir)
   assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
 
 
 def test_eval_without_checkpoint_is_an_error(tiny_config, tmp_path):
   with pytest.raises(FileNotFoundError, match='no checkpoint in .*train first'):
-    train.evaluate_checkpoint(tiny_config, str(tmp_path / 'empty'))
+    evaluate.evaluate_workdir(tiny_config, str(tmp_path / 'empty'))
 
 
 def test_unwritable_workdir_is_an_error(tiny_config, tmp_path):
@@ -267,7 +268,7 @@ def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
     config = tiny_config.copy_and_resolve_references()
     *parents, leaf = key.split('.')
     setattr(config.model if parents else config, leaf, value)
-    for action, fn in (('evaluate', train.evaluate_checkpoint), ('resume', train.train_and_evaluate)):
+    for action, fn in (('evaluate', evaluate.evaluate_workdir), ('resume', train.train_and_evaluate)):
       with pytest.raises(ValueError, match=f'cannot {action}: .*differing: {key}'):
         fn(config, workdir)
   assert open(os.path.join(workdir, 'eval', 'metrics.json')).read() == metrics
@@ -367,9 +368,9 @@ class _FullDisk:
 
 
 def _state():
-  import types
-  return types.SimpleNamespace(step=np.int32(3), params={'w': np.zeros((512, 1024), np.float32)},
-                               opt_state=(), batch_stats={}, centers=np.zeros((1, 1)))
+  from isx import step as step_lib
+  return step_lib.TrainState(step=np.int32(3), apply_fn=None, tx=None, opt_state=(),
+                             params={'w': np.zeros((512, 1024), np.float32)})
 
 
 def test_a_failed_checkpoint_write_is_one_error_naming_step_and_folder(monkeypatch):

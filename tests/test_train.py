@@ -7,13 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from isx import evaluate, input_pipeline, models, retrieval, step as step_lib, train
+from isx import evaluate, input_pipeline, losses, models, retrieval, step as step_lib, train
+from isx.experiment import Experiment
 
 
 def _params(workdir, config):
-  env = train.setup(config, workdir)
-  assert env['restored'] is not None
-  return jax.device_get(env['state'].params), env['restored']
+  exp = Experiment.create(config, workdir)
+  assert exp.restored is not None
+  return jax.device_get(exp.state.params), exp.restored
 
 
 def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path):
@@ -94,10 +95,11 @@ def test_sharded_step_on_8_devices_matches_1_device(tiny_config):
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
     mesh = step_lib.make_mesh(devices)
-    state = step_lib.create_train_state(tiny_config, model, info.image_shape, info.num_classes,
-                                        10, jax.random.key(0))
+    objective = losses.Objective(tiny_config.loss, info.num_classes, model.embedding_dim)
+    state = step_lib.create_train_state(tiny_config, model, info.image_shape, objective, 10,
+                                        jax.random.key(0))
     state = jax.device_put(state, step_lib.replicated(mesh))
-    train_fn, _ = step_lib.compile_steps(tiny_config, mesh, 10)
+    train_fn, _ = step_lib.compile_steps(tiny_config, mesh, objective, 10)
     global_batch = step_lib.to_global(jax.tree.map(lambda x: x[None], batch),
                                       step_lib.chunk_sharding(mesh))
     assert len(global_batch['image'].sharding.device_set) == len(devices)
@@ -153,15 +155,8 @@ def test_nonfinite_loss_names_the_last_good_checkpoint_and_keeps_it(tiny_config,
 
 
 def test_eval_outputs_in_dataset_order(tiny_config):
-  info = input_pipeline.dataset_info(tiny_config)
-  mesh = step_lib.make_mesh()
-  model = models.create_model(tiny_config.model, info.num_classes)
-  state = jax.device_put(step_lib.create_train_state(tiny_config, model, info.image_shape,
-                                                     info.num_classes, 1, jax.random.key(0)),
-                         step_lib.replicated(mesh))
-  _, eval_fn = step_lib.compile_steps(tiny_config, mesh, 1)
-  out = evaluate.collect_outputs(eval_fn, state, input_pipeline.eval_batches(tiny_config, info),
-                                 step_lib.data_sharding(mesh))
+  exp = Experiment.create(tiny_config)
+  out = evaluate.eval_outputs(exp, exp.state)
   np.testing.assert_array_equal(out['index'], np.arange(37))
   assert jnp.all(jnp.isfinite(out['embedding']))
 
@@ -169,23 +164,19 @@ def test_eval_outputs_in_dataset_order(tiny_config):
 @pytest.mark.parametrize('loss_name', ['softmax+contrastive', 'softmax+center'])
 def test_metric_losses_train_and_center_state_moves(tiny_config, loss_name):
   tiny_config.loss.name = loss_name
-  info = input_pipeline.dataset_info(tiny_config)
-  model = models.create_model(tiny_config.model, info.num_classes)
-  mesh = step_lib.make_mesh()
-  state = jax.device_put(step_lib.create_train_state(tiny_config, model, info.image_shape,
-                                                     info.num_classes, 4, jax.random.key(0)),
-                         step_lib.replicated(mesh))
-  centers_before = np.asarray(state.centers)
-  train_fn, _ = step_lib.compile_steps(tiny_config, mesh, 4)
-  batches = input_pipeline.train_batches(tiny_config, info)
+  exp = Experiment.create(tiny_config)
+  state, before = exp.state, jax.device_get(exp.state.loss_state)
+  batches = input_pipeline.train_batches(tiny_config, exp.info)
   for _ in range(2):
-    state, metrics = train_fn(state, step_lib.to_global(jax.tree.map(lambda x: x[None], next(
-        batches)), step_lib.chunk_sharding(mesh)), jax.random.key(1))
+    state, metrics = exp.train_fn(state, step_lib.to_global(jax.tree.map(lambda x: x[None], next(
+        batches)), step_lib.chunk_sharding(exp.mesh)), jax.random.key(1))
   term = 'loss_' + loss_name.split('+')[1]
   assert np.isfinite(float(metrics[term][0])) and float(metrics[term][0]) > 0
   if loss_name == 'softmax+center':
-    assert state.centers.shape == (10, tiny_config.model.embedding_dim)
-    assert not np.allclose(np.asarray(state.centers), centers_before)
+    assert state.loss_state['center'].shape == (10, tiny_config.model.embedding_dim)
+    assert not np.allclose(np.asarray(state.loss_state['center']), before['center'])
+  else:
+    assert state.loss_state == {}
 
 
 @pytest.mark.parametrize('name', ['constant', 'cosine', 'step'])

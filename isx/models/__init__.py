@@ -1,35 +1,42 @@
-"""Model registry: model.name in the config -> a Linen module."""
+"""Models by name: config.model.name 'simplenet' is isx/models/simplenet.py's `Model`, or any
+module path (`my_lab.wide_net`) whose `Model` subclasses isx.models.common.EmbeddingModel.
+
+The rest of config.model goes to Model(num_classes=..., **fields) as keyword arguments, so a
+config holds exactly the fields its model takes (configs/default.py: `default.model(...)`).
+"""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
-from isx.layers import HEADS, check_xi
-from isx.models.googlenet import GoogleNet
-from isx.models.lenet import LeNet
-from isx.models.simplenet import CONV_ACTIVATIONS, SimpleNet
+from isx import heads, registry
+from isx.layers import check_xi
 
-MODELS = {'simplenet': SimpleNet, 'lenet': LeNet, 'googlenet': GoogleNet}
+
+def load(name: str):
+  return registry.load('models', name, 'Model')
+
+
+def field_names(name: str) -> set[str]:
+  """The config fields model `name` takes."""
+  return {f.name for f in dataclasses.fields(load(name))} - {'num_classes', 'parent', 'name'}
 
 
 def create_model(model_config, num_classes: int):
-  """Builds the model named by model_config.name; fails with one line on a bad name or value."""
+  """Model(num_classes, **model_config without name); fails with one line on a bad name, a field
+  the model does not take, or a bad value."""
   name = model_config.name
-  if name not in MODELS:
-    raise ValueError(f'unknown model {name!r}; choose one of {", ".join(sorted(MODELS))}')
-  if model_config.head not in HEADS:
-    raise ValueError(f'unknown model.head {model_config.head!r}; choose one of {", ".join(HEADS)}')
-  kwargs = dict(num_classes=num_classes, embedding_dim=model_config.embedding_dim,
-                inward_scale=model_config.inward_scale, xi=check_xi(model_config.xi),
-                head=model_config.head, head_scale=model_config.head_scale,
-                head_margin=model_config.head_margin, dtype=jnp.dtype(model_config.dtype))
-  if name == 'simplenet':
-    if model_config.conv_activation not in CONV_ACTIVATIONS:
-      raise ValueError(f'unknown model.conv_activation {model_config.conv_activation!r}; '
-                       f'use {" or ".join(CONV_ACTIVATIONS)}')
-    kwargs['conv_activation'] = model_config.conv_activation
-  if name == 'googlenet':
-    kwargs.update(stem=model_config.stem, batch_norm=model_config.batch_norm,
-                  dropout_rate=model_config.dropout_rate)
-  return MODELS[name](**kwargs)
+  kwargs = {k: v for k, v in model_config.items() if k != 'name'}
+  unknown = sorted(set(kwargs) - field_names(name))
+  if unknown:
+    raise ValueError(f'model {name!r} does not take model.{", model.".join(unknown)}; it takes '
+                     f'{", ".join(sorted(field_names(name)))} (start from a config made for it)')
+  heads.check(kwargs.get('head', 'softmax'), kwargs.get('head_scale'), kwargs.get('head_margin'))
+  if 'xi' in kwargs:
+    check_xi(kwargs['xi'])
+  if 'dtype' in kwargs:
+    kwargs['dtype'] = jnp.dtype(kwargs['dtype'])
+  return load(name)(num_classes=num_classes, **kwargs)
 
 
 def check_input_shape(model, image_shape):

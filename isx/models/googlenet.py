@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from isx import ops
-from isx.models.common import XAVIER, EmbeddingClassifier
+from isx.models.common import XAVIER, EmbeddingModel
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) per inception module, from the paper's Table 1.
 INCEPTION = {
@@ -58,18 +58,16 @@ class Inception(nn.Module):
     return jnp.concatenate([b1, b3, b5, bp], axis=-1)
 
 
-class GoogleNet(nn.Module):
-  num_classes: int
+class GoogleNet(EmbeddingModel):
   embedding_dim: int = 1024
-  inward_scale: bool = True
-  xi: float = 100.0
-  stem: str = 'cifar'
+  stem: str = 'cifar'  # 'cifar' (32x32) | 'imagenet' (224x224)
   batch_norm: bool = True
   dropout_rate: float = 0.4
-  head: str = 'softmax'
-  head_scale: float = 0.0
-  head_margin: float = -1.0
-  dtype: Any = jnp.float32  # compute dtype (e.g. bfloat16); params and BN statistics float32
+
+  def __post_init__(self):
+    if self.stem not in ('cifar', 'imagenet'):
+      raise ValueError(f"unknown model.stem {self.stem!r}; use 'cifar' (32x32) or 'imagenet'")
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, x, labels: Optional[jax.Array] = None, train: bool = False):
@@ -78,10 +76,8 @@ class GoogleNet(nn.Module):
     if self.stem == 'imagenet':
       x = pool(conv(64, 7, strides=2)(x, train))
       x = pool(conv(192, 3)(conv(64, 1)(x, train), train))
-    elif self.stem == 'cifar':
-      x = conv(192, 3)(x, train)
     else:
-      raise ValueError(f"unknown GoogleNet stem {self.stem!r}; use 'cifar' (32x32) or 'imagenet'")
+      x = conv(192, 3)(x, train)
     for stage in ('3', '4', '5'):
       for name in sorted(k for k in INCEPTION if k[0] == stage):
         x = Inception(INCEPTION[name], self.batch_norm, self.dtype,
@@ -90,7 +86,7 @@ class GoogleNet(nn.Module):
         x = pool(x)
     x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))  # a 64-term sum: in float32
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return EmbeddingClassifier(self.num_classes, self.embedding_dim, self.inward_scale, self.xi,
-                               self.head, self.head_scale, self.head_margin, self.dtype,
-                               name='classifier')(
-                                   x, labels)
+    return self.classify(x, labels)
+
+
+Model = GoogleNet

@@ -1,25 +1,15 @@
 """LeNet-5 (LeCun et al. 1998) with ReLU and max-pooling, as the paper uses on 64x64 URDU."""
-from typing import Any
-
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from isx import ops
 from isx.layers import InwardScale
-from isx.models.common import XAVIER, EmbeddingClassifier
+from isx.models.common import XAVIER, EmbeddingModel
 
 
-class LeNet(nn.Module):
+class LeNet(EmbeddingModel):
   """conv5x5(6) pool conv5x5(16) pool -> [IS] -> FC(120) -> FC(embedding=84) -> PReLU -> head."""
-  num_classes: int
   embedding_dim: int = 84
-  inward_scale: bool = True
-  xi: float = 100.0
-  head: str = 'softmax'
-  head_scale: float = 0.0
-  head_margin: float = -1.0
-  dtype: Any = jnp.float32  # compute dtype; params stay float32
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
@@ -31,10 +21,10 @@ class LeNet(nn.Module):
     x = x.reshape((x.shape[0], -1))
     # LeNet's own FC(120) sits between the features and the embedding layer; IS goes before it
     # so that, as in SimpleNet, IS acts on the flattened conv features.
-    classifier = EmbeddingClassifier(self.num_classes, self.embedding_dim, False, self.xi,
-                                     self.head, self.head_scale, self.head_margin, self.dtype,
-                                     name='classifier')
     if self.inward_scale:
       x = InwardScale(self.xi, name='inward_scale')(x)
     x = jax.nn.relu(nn.Dense(120, kernel_init=XAVIER, dtype=self.dtype, name='fc1')(x))
-    return classifier(x, labels)
+    return self.classify(x, labels, inward_scale=False)
+
+
+Model = LeNet

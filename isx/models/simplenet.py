@@ -1,29 +1,26 @@
 """SimpleNet (the paper's Fig. 4): three blocks of 2x conv3x3 + maxpool, widths 32/64/128."""
-from typing import Any, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from isx import ops
-from isx.models.common import XAVIER, EmbeddingClassifier
+from isx.models.common import XAVIER, EmbeddingModel
 
 CONV_ACTIVATIONS = {'none': lambda x: x, 'relu': jax.nn.relu}
 
 
-class SimpleNet(nn.Module):
+class SimpleNet(EmbeddingModel):
   """No BatchNorm, no dropout. conv_activation: 'relu' (the authors' code, whose TF-slim conv2d
   defaults to ReLU; the default) or 'none' (the paper's text, which names no activation)."""
-  num_classes: int
-  embedding_dim: int = 256
-  inward_scale: bool = True
-  xi: float = 100.0
   conv_activation: str = 'relu'
   widths: Sequence[int] = (32, 64, 128)
-  head: str = 'softmax'
-  head_scale: float = 0.0
-  head_margin: float = -1.0
-  dtype: Any = jnp.float32  # compute dtype (e.g. bfloat16); params stay float32
+
+  def __post_init__(self):
+    if self.conv_activation not in CONV_ACTIVATIONS:
+      raise ValueError(f'unknown model.conv_activation {self.conv_activation!r}; '
+                       f'use {" or ".join(CONV_ACTIVATIONS)}')
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
@@ -35,7 +32,7 @@ class SimpleNet(nn.Module):
                         name=f'conv{block + 1}_{i + 1}')(x))
       # VALID, as TF-slim's max_pool2d: 28x28 inputs flatten to 3*3*128 = 1152 features.
       x = ops.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
-    return EmbeddingClassifier(self.num_classes, self.embedding_dim, self.inward_scale, self.xi,
-                               self.head, self.head_scale, self.head_margin, self.dtype,
-                               name='classifier')(
-                                   x, labels)
+    return self.classify(x, labels)
+
+
+Model = SimpleNet

@@ -1,0 +1,6 @@
+"""NormFace (Wang et al. 2017): scaled cosines, no margin."""
+from isx.heads._cosine import CosineHead
+
+
+def Head(num_classes: int, scale: float = 16.0):  # noqa: N802  the registry's name for it
+  return CosineHead(num_classes, scale=scale)

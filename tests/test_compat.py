@@ -1,0 +1,59 @@
+"""Workdirs written by an older isx (before plug-ins) still evaluate and resume: their
+config.json is upgraded in memory and their checkpoints' `centers` read as the loss state."""
+import json
+import os
+import shutil
+
+import numpy as np
+import orbax.checkpoint as ocp
+
+from isx import checkpointing, config_checks, evaluate, train
+
+
+def _make_old(workdir, centers):
+  """Rewrites a finished workdir into the older format, as isx wrote it up to d785d52."""
+  path = os.path.join(workdir, 'config.json')
+  with open(path) as f:
+    saved = json.load(f)
+  for key in ('evals', 'loop_evals'):
+    del saved[key]
+  saved['model'].update(head_scale=0.0, head_margin=-1.0, stem='cifar', batch_norm=True,
+                        dropout_rate=0.4)  # every model once carried GoogleNet's fields
+  with open(path, 'w') as f:
+    json.dump(saved, f)
+  mngr = checkpointing.manager(workdir)
+  (step,) = mngr.all_steps()
+  tree = mngr.restore(step, args=ocp.args.StandardRestore())
+  old = {k: v for k, v in tree.items() if k != 'loss_state'}
+  old['centers'] = centers
+  mngr.close()
+  shutil.rmtree(os.path.join(workdir, 'checkpoints', str(step)))
+  mngr = checkpointing.manager(workdir)
+  mngr.save(step, args=ocp.args.StandardSave(old))
+  mngr.wait_until_finished()
+  return step
+
+
+def test_an_older_workdir_evaluates_and_resumes(tiny_config, tmp_path):
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps = 3
+  before = train.train_and_evaluate(tiny_config, workdir)
+  _make_old(workdir, np.zeros((1, 1), np.float32))  # the dummy of runs without center loss
+  config = config_checks.saved_config(workdir)  # isx.eval without --config
+  assert config.model.head_margin is None and 'stem' not in config.model
+  after = evaluate.evaluate_workdir(config, workdir)
+  assert after['step'] == 3 and after['accuracy'] == before['accuracy']
+  tiny_config.num_train_steps = 5  # today's config resumes it
+  assert train.train_and_evaluate(tiny_config, workdir)['step'] == 5
+
+
+def test_an_older_center_loss_checkpoint_restores_its_centers(tiny_config, tmp_path):
+  from isx.experiment import Experiment
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps, tiny_config.loss.name = 3, 'softmax+center'
+  train.train_and_evaluate(tiny_config, workdir)
+  centers = np.arange(10 * 16, dtype=np.float32).reshape(10, 16)
+  _make_old(workdir, centers)
+  exp = Experiment.create(config_checks.saved_config(workdir), workdir)
+  assert exp.restored == 3
+  np.testing.assert_array_equal(np.asarray(exp.state.loss_state['center']), centers)
