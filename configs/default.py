@@ -46,7 +46,7 @@ def get_config():
   c.batch_size = 128  # global, over all devices and processes
   c.eval_batch_size = 1000
   c.num_epochs = 20
-  c.num_train_steps = -1  # -1: from num_epochs
+  c.num_train_steps = config_dict.placeholder(int)  # None: num_epochs x steps per epoch
   c.optimizer = 'adam'
   c.learning_rate = 1e-2  # the paper's Adam lr
   c.lr_schedule = 'cosine'  # constant | cosine (to 0 after the warm-up) | step (x0.1 at 50% and 75%)
@@ -66,7 +66,7 @@ def get_config():
   # Params are bit-identical for any K; logs, evals and saves still land on their exact steps.
   c.steps_per_dispatch = 1
   c.log_every_steps = 50
-  c.eval_every_steps = 0  # 0: once per epoch
+  c.eval_every_steps = config_dict.placeholder(int)  # None: once per epoch
   c.checkpoint_every_steps = 1000
   c.max_checkpoints_to_keep = 3
   c.evals = ('accuracy', 'retrieval')  # isx/evals: the final evaluation and isx.eval

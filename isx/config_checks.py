@@ -48,14 +48,13 @@ def validate(config, info=None):
   lr = config.learning_rate
   if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
     problems.append(f'learning_rate must be a positive finite number, got {lr!r}')
-  if config.num_train_steps != -1 and not (isinstance(config.num_train_steps, int) and
-                                           config.num_train_steps > 0):
-    problems.append(f'num_train_steps must be a positive integer, or -1 to use num_epochs; got '
-                    f'{config.num_train_steps!r}')
-  if config.num_train_steps == -1 and not config.num_epochs > 0:
+  for key, meaning in (('num_train_steps', 'to use num_epochs'), ('eval_every_steps', 'for once per epoch')):
+    if config[key] is not None:
+      problems.append(_positive_int(config, key) and f'{_positive_int(config, key)}, or None {meaning}')
+  if config.num_train_steps is None and not config.num_epochs > 0:
     problems.append(f'num_epochs must be positive (or set num_train_steps), got {config.num_epochs!r}')
-  if config.warmup_steps < 0 or config.weight_decay < 0 or config.eval_every_steps < 0:
-    problems.append('warmup_steps, weight_decay and eval_every_steps must not be negative')
+  if config.warmup_steps < 0 or config.weight_decay < 0:
+    problems.append('warmup_steps and weight_decay must not be negative')
   if not config.retrieval_ks or any(not isinstance(k, int) or k < 1 for k in config.retrieval_ks):
     problems.append(f'retrieval_ks must be positive integers, got {tuple(config.retrieval_ks)!r}')
   if info is not None and max(config.retrieval_ks, default=0) >= info.num_eval:
@@ -100,7 +99,8 @@ def _as_dict(config) -> dict:
 
 def upgrade(saved: dict) -> dict:
   """A config.json written by an older isx, in today's form: the fields added since with the
-  values those runs used; head_scale 0 / head_margin < 0 (once 'the head's default') as None;
+  values those runs used; the old special values (num_train_steps -1, eval_every_steps 0,
+  head_scale 0, head_margin < 0) as None;
   and without the model fields that every model once carried but this model does not take."""
   saved = json.loads(json.dumps(saved))
   for key, value in ADDED_SINCE.items():
@@ -109,6 +109,10 @@ def upgrade(saved: dict) -> dict:
     for part in parents:
       node = node[part]
     node.setdefault(leaf, value)
+  if saved.get('num_train_steps') == -1:  # once 'from num_epochs'
+    saved['num_train_steps'] = None
+  if saved.get('eval_every_steps') == 0:  # once 'every epoch'
+    saved['eval_every_steps'] = None
   model = saved['model']
   if model.get('head_scale') == 0:
     model['head_scale'] = None

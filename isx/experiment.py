@@ -9,7 +9,7 @@ from isx import checkpointing, input_pipeline, losses, models, step as step_lib
 
 
 def total_steps(config, info) -> int:
-  if config.num_train_steps > 0:
+  if config.num_train_steps is not None:
     return int(config.num_train_steps)
   return int(config.num_epochs * input_pipeline.steps_per_epoch(info, config.batch_size))
 

@@ -9,7 +9,7 @@ import tqdm
 from etils import epath
 from jax.experimental import multihost_utils
 
-from isx import checkpointing, config_checks, evaluate, input_pipeline
+from isx import checkpointing, config_checks, evaluate, input_pipeline, models
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
 
@@ -90,6 +90,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   writer = MetricWriter(workdir, resume_step=start)
   if jax.process_index() == 0:
     config_checks.save(config, workdir)
+    overview = models.parameter_overview(state.params)
+    (epath.Path(workdir) / 'parameters.txt').write_text(overview)
+    print(f'{type(exp.model).__name__}: {overview.splitlines()[-1].split()[-1]} parameters '
+          f'(each array in {workdir}/parameters.txt)', flush=True)
   per_epoch = input_pipeline.steps_per_epoch(info, config.batch_size)
   eval_every = config.eval_every_steps or per_epoch
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)

@@ -242,7 +242,7 @@ def test_readme_bad_input_table_is_the_tested_one():
 
 
 def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, tmp_path):
-  bad = {'learning_rate': float('inf'), 'num_train_steps': 0, 'log_every_steps': 0,
+  bad = {'learning_rate': float('inf'), 'num_train_steps': 0, 'log_every_steps': 0, 'eval_every_steps': 0,
          'eval_batch_size': 0, 'retrieval_ks': (1, 0)}
   bad_too = {'retrieval_ks': (1, 40)}  # the tiny test split has 37 examples
   for key, value in [*bad.items(), *bad_too.items()]:
@@ -251,7 +251,7 @@ def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, t
     with pytest.raises(ValueError, match=key):
       train.train_and_evaluate(config, str(tmp_path / key))
     assert not (tmp_path / key).exists()
-  tiny_config.num_train_steps, tiny_config.num_epochs = -1, 0
+  tiny_config.num_train_steps, tiny_config.num_epochs = None, 0
   with pytest.raises(ValueError, match='num_epochs must be positive'):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'epochs'))
   tiny_config.num_epochs, tiny_config.model.embedding_dim = 1, 0

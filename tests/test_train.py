@@ -25,6 +25,11 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
   expected_keys = {'accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@1', 'precision@5',
                    'precision@10', 'map@r', 'num_examples', 'step'}
   assert expected_keys <= set(on_disk) and on_disk['step'] == 6 and on_disk['num_examples'] == 37
+  table = open(os.path.join(workdir, 'parameters.txt')).read().splitlines()
+  params = _params(workdir, tiny_config)[0]
+  assert table[-1].split()[-1] == f'{sum(p.size for p in jax.tree.leaves(params)):,}'
+  assert len(table) == len(jax.tree.leaves(params)) + 1
+  assert any(row.startswith('classifier/fc_embedding/kernel ') for row in table)
   assert all(0.0 <= on_disk[k] <= 1.0 for k in expected_keys - {'num_examples', 'step'})
   data = np.load(os.path.join(workdir, 'eval', 'embeddings.npz'))
   assert data['embeddings'].shape == (37, 16) and data['embeddings'].dtype == np.float32

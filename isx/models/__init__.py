@@ -39,6 +39,15 @@ def create_model(model_config, num_classes: int):
   return load(name)(num_classes=num_classes, **kwargs)
 
 
+def parameter_overview(params) -> str:
+  """A table: one row per parameter array (path, shape, count), then the total."""
+  rows = [('/'.join(str(getattr(k, 'key', k)) for k in path), str(tuple(p.shape)), int(p.size))
+          for path, p in jax.tree_util.tree_leaves_with_path(params)]
+  rows.append(('total', '', sum(r[2] for r in rows)))
+  width = max(len(r[0]) for r in rows)
+  return '\n'.join(f'{p:<{width}}  {s:<20} {n:>12,}' for p, s, n in rows) + '\n'
+
+
 def check_input_shape(model, image_shape):
   """Fails with one line when images of image_shape cannot go through model (too small to
   survive its pooling, or not HxWxC)."""
