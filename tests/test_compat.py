@@ -34,26 +34,33 @@ def _make_old(workdir, centers):
   return step
 
 
-def test_an_older_workdir_evaluates_and_resumes(tiny_config, tmp_path):
+def test_an_older_workdir_evaluates_resumes_and_keeps_its_centers(tiny_config, tmp_path):
+  from isx.experiment import Experiment
   workdir = str(tmp_path / 'run')
-  tiny_config.num_train_steps = 3
+  tiny_config.num_train_steps, tiny_config.loss.name = 3, 'softmax+center'
   before = train.train_and_evaluate(tiny_config, workdir)
-  _make_old(workdir, np.zeros((1, 1), np.float32))  # the dummy of runs without center loss
+  centers = np.arange(10 * 16, dtype=np.float32).reshape(10, 16)
+  _make_old(workdir, centers)
   config = config_checks.saved_config(workdir)  # isx.eval without --config
   assert config.model.head_margin is None and 'stem' not in config.model
+  exp = Experiment.create(config, workdir)
+  assert exp.restored == 3
+  np.testing.assert_array_equal(np.asarray(exp.state.loss_state['center']), centers)
   after = evaluate.evaluate_workdir(config, workdir)
   assert after['step'] == 3 and after['accuracy'] == before['accuracy']
   tiny_config.num_train_steps = 5  # today's config resumes it
   assert train.train_and_evaluate(tiny_config, workdir)['step'] == 5
 
 
-def test_an_older_center_loss_checkpoint_restores_its_centers(tiny_config, tmp_path):
-  from isx.experiment import Experiment
+def test_the_dummy_centers_of_runs_without_center_loss_are_dropped(tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
-  tiny_config.num_train_steps, tiny_config.loss.name = 3, 'softmax+center'
+  tiny_config.num_train_steps = 3
   train.train_and_evaluate(tiny_config, workdir)
-  centers = np.arange(10 * 16, dtype=np.float32).reshape(10, 16)
-  _make_old(workdir, centers)
-  exp = Experiment.create(config_checks.saved_config(workdir), workdir)
-  assert exp.restored == 3
-  np.testing.assert_array_equal(np.asarray(exp.state.loss_state['center']), centers)
+  _make_old(workdir, np.zeros((1, 1), np.float32))
+  state, step = checkpointing.restore_latest(checkpointing.manager(workdir), _fresh_state(tiny_config))
+  assert step == 3 and state.loss_state == {}
+
+
+def _fresh_state(config):
+  from isx.experiment import Experiment
+  return Experiment.create(config).state
