@@ -65,6 +65,7 @@ def get_config():
   # Train steps per jitted call (a lax.scan over K batches): the host dispatches once per K steps.
   # Params are bit-identical for any K; logs, evals and saves still land on their exact steps.
   c.steps_per_dispatch = 1
+  c.profile_steps = ()  # (first, last): a jax.profiler trace of those steps in WORKDIR/profile
   c.log_every_steps = 50
   c.eval_every_steps = config_dict.placeholder(int)  # None: once per epoch
   c.checkpoint_every_steps = 1000

@@ -20,12 +20,12 @@ MAY_DIFFER = (
     'eval_batch_size', 'knn_block_size', 'retrieval_ks', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps',
     'steps_per_dispatch', 'model.dtype',  # the same float32 params train or evaluate either way
-    'evals', 'loop_evals',
+    'evals', 'loop_evals', 'profile_steps',
 )
 CONFIG_FILE = 'config.json'
 # Fields added since the first saved configs, with the value that older workdirs trained with.
 ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32',
-               'evals': ['accuracy', 'retrieval'], 'loop_evals': ['accuracy']}
+               'evals': ['accuracy', 'retrieval'], 'loop_evals': ['accuracy'], 'profile_steps': []}
 
 
 def _positive_int(config, key):
@@ -51,6 +51,10 @@ def validate(config, info=None):
   for key, meaning in (('num_train_steps', 'to use num_epochs'), ('eval_every_steps', 'for once per epoch')):
     if config[key] is not None:
       problems.append(_positive_int(config, key) and f'{_positive_int(config, key)}, or None {meaning}')
+  window = tuple(config.profile_steps)
+  if window and not (len(window) == 2 and all(isinstance(v, int) for v in window) and
+                     0 <= window[0] < window[1]):
+    problems.append(f'profile_steps must be () or (first, last) with 0 <= first < last, got {window!r}')
   if config.num_train_steps is None and not config.num_epochs > 0:
     problems.append(f'num_epochs must be positive (or set num_train_steps), got {config.num_epochs!r}')
   if config.warmup_steps < 0 or config.weight_decay < 0:
@@ -158,7 +162,7 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
     raise FileNotFoundError(f'{epath.Path(workdir) / CONFIG_FILE} not found: {workdir} holds no '
                             f'isx run; pass --config, or check --workdir')
   saved = upgrade(saved)
-  for key in ('retrieval_ks', 'evals', 'loop_evals'):
+  for key in ('retrieval_ks', 'evals', 'loop_evals', 'profile_steps'):
     saved[key] = tuple(saved[key])
   config = ml_collections.ConfigDict(saved)
   config.lock()

@@ -58,6 +58,26 @@ class _SigtermFlag:
     return self.raised
 
 
+class _ProfileWindow:
+  """A jax.profiler trace of the dispatches that run steps first+1..last (config.profile_steps),
+  written to WORKDIR/profile: TensorBoard's profile plugin, xprof or Perfetto (trace.json.gz)
+  read it."""
+
+  def __init__(self, window, folder):
+    self.window, self.folder, self.on = tuple(window), str(folder), False
+
+  def before(self, step: int):
+    if self.window and not self.on and self.window[0] <= step < self.window[1]:
+      jax.profiler.start_trace(self.folder)
+      self.on = True
+
+  def after(self, step: int, state, last: bool):
+    if self.on and (step >= self.window[1] or last):
+      jax.block_until_ready(state)
+      jax.profiler.stop_trace()
+      self.on = False
+
+
 def chunk_length(step: int, total: int, per_dispatch: int, periods) -> int:
   """Steps the next dispatch runs: per_dispatch, unless that would step over the end or a
   multiple of one of periods (log, eval, checkpoint), which then come one step at a time."""
@@ -120,14 +140,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
     history, history_start = [], history_start + sum(len(m['loss']) for m in history)
     return means
 
+  profile = _ProfileWindow(config.profile_steps, epath.Path(workdir) / 'profile')
   try:  # an error line starts on a line of its own, not after the bar
     s = start
     while s < steps:
       k = chunk_length(s, steps, config.steps_per_dispatch,
                        (config.log_every_steps, eval_every, config.checkpoint_every_steps))
+      profile.before(s)
       state, metrics = exp.train_fn(state, batches(k), step_rng)
       history.append(metrics)
       s += k
+      profile.after(s, state, last=s == steps)
       bar.update(k)
       # Asked for every step of the chunk: JAX's multi-host sync point counts steps one by one.
       stop = any([sigterm.should_stop(t) for t in range(s - k + 1, s + 1)])

@@ -1,4 +1,5 @@
 """End to end through the real TFDS path: train, resume, shard, evaluate, fail clearly."""
+import glob
 import json
 import os
 
@@ -19,7 +20,9 @@ def _params(workdir, config):
 
 def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
+  tiny_config.profile_steps = (2, 4)
   metrics = train.train_and_evaluate(tiny_config, workdir)
+  assert glob.glob(os.path.join(workdir, 'profile', '**', '*.xplane.pb'), recursive=True)
   with open(os.path.join(workdir, 'eval', 'metrics.json')) as f:
     on_disk = json.load(f)
   expected_keys = {'accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@1', 'precision@5',
