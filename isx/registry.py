@@ -25,7 +25,7 @@ def load(kind: str, name: str, attr: str):
   try:
     module = importlib.import_module(path)
   except ModuleNotFoundError as e:
-    if e.name and not path.startswith(e.name):  # the plug-in exists but imports a missing package
+    if not (path == e.name or path.startswith(f'{e.name}.')):  # it imports a missing package
       raise
     raise ValueError(f'unknown {what}; choose one of {", ".join(available(kind, attr))}, or give an '
                      f'importable module path (my_package.my_{_ONE[kind]})') from None
