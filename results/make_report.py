@@ -115,7 +115,7 @@ def feature_figure(prefix):
 
 def main():
   summary, sections = [], []
-  for grid in ('fashion_mnist_default', *EARLIER_GRIDS):
+  for grid in ('fashion_mnist_default', 'fashion_mnist_default_retrieval', *EARLIER_GRIDS):
     runs = load(grid)
     with open(os.path.join(HERE, 'grids', f'{grid}.json')) as f:
       order = [entry['name'] for entry in json.load(f)]
