@@ -159,7 +159,9 @@ def train_step(state: TrainState, batch, rng, *, config, objective, schedule):
   # Checked with the loss before any save: a finite loss can still give non-finite weights.
   params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p))
                                      for p in jax.tree.leaves(new_state.params)]))
-  metrics = {'loss': loss, 'learning_rate': schedule(state.step), 'params_finite': params_finite,
+  # asarray: a constant schedule returns a Python float, which the [K] stacking cannot index.
+  metrics = {'loss': loss, 'learning_rate': jnp.asarray(schedule(state.step), jnp.float32),
+             'params_finite': params_finite,
              'grad_norm': optax.tree.norm(grads),
              'accuracy': jnp.mean(jnp.argmax(outputs['logits'], -1) == labels)}
   metrics.update({f'loss_{k}': v for k, v in terms.items()})

@@ -169,6 +169,18 @@ def test_eval_outputs_in_dataset_order(tiny_config):
   assert jnp.all(jnp.isfinite(out['embedding']))
 
 
+def test_constant_lr_without_warmup_trains_one_step_per_dispatch(tiny_config):
+  # optax's constant schedule returns a Python float; the one-step path must still stack it.
+  tiny_config.lr_schedule, tiny_config.warmup_steps = 'constant', 0
+  exp = Experiment.create(tiny_config)
+  batch = next(input_pipeline.train_batches(tiny_config, exp.info))
+  _, metrics = exp.train_fn(exp.state, step_lib.to_global(jax.tree.map(lambda x: x[None], batch),
+                                                          step_lib.chunk_sharding(exp.mesh)),
+                            jax.random.key(1))
+  assert metrics['learning_rate'].shape == (1,)
+  assert float(metrics['learning_rate'][0]) == pytest.approx(tiny_config.learning_rate)
+
+
 @pytest.mark.parametrize('loss_name', ['softmax+contrastive', 'softmax+center'])
 def test_metric_losses_train_and_center_state_moves(tiny_config, loss_name):
   tiny_config.loss.name = loss_name
