@@ -15,6 +15,9 @@ flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-process 
 flags.DEFINE_integer('process_id', None, 'This process (multi-process runs).')
 flags.DEFINE_bool('jax_distributed', False, 'Call jax.distributed.initialize() with JAX\'s own '
                   'cluster detection (TPU pod workers, SLURM); launch/ scripts pass it.')
+flags.DEFINE_integer('cpu_devices', None, 'Split the CPU into this many JAX devices (jax_num_cpu_'
+                     'devices), so the data-parallel step runs on several cores: XLA:CPU runs '
+                     'each convolution on one thread. CPU runs only; see BENCHMARKS.md.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -32,6 +35,8 @@ def init_distributed():
   """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
   multi-task SLURM step, JAX's own cluster detection; otherwise a single process."""
   import jax
+  if FLAGS.cpu_devices:  # before the first device query creates the backend
+    jax.config.update('jax_num_cpu_devices', FLAGS.cpu_devices)
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
   if explicit:
     if os.environ.get('JAX_PLATFORMS') == 'cpu':  # CPU processes need gloo for collectives

@@ -9,10 +9,11 @@ import json
 import math
 import os
 
+import jax
 import ml_collections
 from etils import epath
 
-from isx import evals, heads, layers, losses, models
+from isx import evals, heads, layers, losses, models, step as step_lib
 
 MAY_DIFFER = (
     'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers',
@@ -51,6 +52,9 @@ def validate(config, info=None):
   for key, meaning in (('num_train_steps', 'to use num_epochs'), ('eval_every_steps', 'for once per epoch')):
     if config[key] is not None:
       problems.append(_positive_int(config, key) and f'{_positive_int(config, key)}, or None {meaning}')
+  for key in ('batch_size', 'eval_batch_size'):  # before a workdir is made (no mesh yet)
+    if not _positive_int(config, key):
+      problems.append(step_lib.batch_size_problem(config[key], jax.device_count(), key))
   window = tuple(config.profile_steps)
   if window and not (len(window) == 2 and all(isinstance(v, int) for v in window) and
                      0 <= window[0] < window[1]):

@@ -47,11 +47,17 @@ def to_global(batch, sharding):
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
 
 
+def batch_size_problem(batch_size: int, num_devices: int, what='batch_size') -> str | None:
+  if batch_size % num_devices or batch_size % jax.process_count():
+    return (f'{what}={batch_size} is not divisible by the {num_devices} devices '
+            f'({jax.process_count()} processes); use a multiple of {num_devices}')
+  return None
+
+
 def check_batch_size(batch_size: int, mesh, what='batch_size'):
-  n = mesh.devices.size
-  if batch_size % n or batch_size % jax.process_count():
-    raise ValueError(f'{what}={batch_size} is not divisible by the {n} devices '
-                     f'({jax.process_count()} processes); use a multiple of {n}')
+  problem = batch_size_problem(batch_size, mesh.devices.size, what)
+  if problem:
+    raise ValueError(problem)
 
 
 def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:

@@ -31,6 +31,8 @@ CASES = [
      'num_epochs must be positive'),
     ('steps_per_dispatch 0', 'main', ['--workdir={new}', '--config.steps_per_dispatch=0'],
      'steps_per_dispatch must be a positive integer, got 0'),
+    ('batch not divisible by --cpu_devices', 'main', ['--workdir={new}', '--cpu_devices=3'],
+     'batch_size=16 is not divisible by the 3 devices (1 processes); use a multiple of 3'),
     ('unknown model', 'main', ['--workdir={new}', '--config.model.name=resnet'],
      "unknown model 'resnet'; choose one of googlenet, lenet, simplenet"),
     ('unknown compute dtype', 'main', ['--workdir={new}', '--config.model.dtype=float16'],
