@@ -27,8 +27,6 @@ CASES = [
      'batch_size must be a positive integer, got 0'),
     ('num_train_steps 0', 'main', ['--workdir={new}', '--config.num_train_steps=0'],
      'num_train_steps must be a positive integer, got 0, or None to use num_epochs'),
-    ('num_epochs 0', 'main', ['--workdir={new}', '--config.num_epochs=0'],
-     'num_epochs must be positive'),
     ('steps_per_dispatch 0', 'main', ['--workdir={new}', '--config.steps_per_dispatch=0'],
      'steps_per_dispatch must be a positive integer, got 0'),
     ('batch not divisible by --cpu_devices', 'main', ['--workdir={new}', '--cpu_devices=3'],
