@@ -13,7 +13,7 @@ import jax
 import ml_collections
 from etils import epath
 
-from isx import evals, heads, layers, losses, models, step as step_lib
+from isx import evals, heads, losses, models, step as step_lib
 
 MAY_DIFFER = (
     'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers',
@@ -49,9 +49,10 @@ def validate(config, info=None):
   lr = config.learning_rate
   if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
     problems.append(f'learning_rate must be a positive finite number, got {lr!r}')
-  for key, meaning in (('num_train_steps', 'to use num_epochs'), ('eval_every_steps', 'for once per epoch')):
-    if config[key] is not None:
-      problems.append(_positive_int(config, key) and f'{_positive_int(config, key)}, or None {meaning}')
+  for key, meaning in (('num_train_steps', 'to use num_epochs'),
+                       ('eval_every_steps', 'for once per epoch')):
+    problem = config[key] is not None and _positive_int(config, key)
+    problems.append(problem and f'{problem}, or None {meaning}')
   for key in ('batch_size', 'eval_batch_size'):  # before a workdir is made (no mesh yet)
     if not _positive_int(config, key):
       problems.append(step_lib.batch_size_problem(config[key], jax.device_count(), key))
@@ -75,7 +76,9 @@ def validate(config, info=None):
   for key, allowed in choices.items():
     if _get(config, key) not in allowed:
       problems.append(f'unknown {key} {_get(config, key)!r}; choose one of {", ".join(allowed)}')
-  plugins = [lambda: layers.check_xi(config.model.xi), lambda: models.load(config.model.name),
+  # Building the (lazy) model checks its name, fields and values before a workdir exists; the
+  # head alone too, so that an unknown model does not hide an unknown head.
+  plugins = [lambda: models.create_model(config.model, num_classes=2),
              lambda: heads.check(config.model.head, config.model.head_scale,
                                  config.model.head_margin)]
   plugins += [lambda t=t: losses.load(t) for t in config.loss.name.split('+')]
@@ -85,7 +88,7 @@ def validate(config, info=None):
       check()
     except ValueError as e:
       problems.append(str(e))
-  problems = [p for p in problems if p]
+  problems = list(dict.fromkeys(p for p in problems if p))  # a bad head is met twice
   if problems:
     raise ValueError('; '.join(problems))
   return config
@@ -127,9 +130,8 @@ def upgrade(saved: dict) -> dict:
   if (model.get('head_margin') or 0) < 0:
     model['head_margin'] = None
   takes = models.field_names(model['name'])
-  for field in ('conv_activation', 'stem', 'batch_norm', 'dropout_rate'):
-    if field not in takes:
-      model.pop(field, None)
+  for field in [f for f in model if f != 'name' and f not in takes]:
+    model.pop(field)
   return saved
 
 

@@ -91,7 +91,8 @@ def write_plots(config, info, workdir: str):
 
 def evaluate_workdir(config, workdir: str) -> dict:
   """isx.eval: scores the newest good checkpoint in workdir; fails if there is none."""
-  config_checks.validate(config, input_pipeline.dataset_info(config))
+  info = input_pipeline.dataset_info(config)
+  config_checks.validate(config, info)
   try:
     has_checkpoints = (epath.Path(workdir) / 'checkpoints').is_dir()  # and create nothing there
   except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
@@ -101,7 +102,7 @@ def evaluate_workdir(config, workdir: str) -> dict:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train first with '
                             f'python -m isx.main --config=... --workdir={workdir}')
   config_checks.check_against_workdir(config, workdir, 'evaluate')
-  exp = Experiment.create(config, workdir)
+  exp = Experiment.create(config, workdir, info)
   if exp.restored is None:
     raise FileNotFoundError(f'no checkpoint in {exp.mngr.directory}; train first with '
                             f'python -m isx.main --config=... --workdir={workdir}')

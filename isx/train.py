@@ -99,10 +99,11 @@ def _first_nonfinite(history, first_step):
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation."""
-  config_checks.validate(config, input_pipeline.dataset_info(config))
+  info = input_pipeline.dataset_info(config)
+  config_checks.validate(config, info)
   check_workdir(workdir)
   config_checks.check_against_workdir(config, workdir, 'resume')
-  exp = Experiment.create(config, workdir)
+  exp = Experiment.create(config, workdir, info)
   info, steps, state, mngr = exp.info, exp.total_steps, exp.state, exp.mngr
   start = int(jax.device_get(state.step))
   if exp.restored is not None and jax.process_index() == 0:
@@ -110,10 +111,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   writer = MetricWriter(workdir, resume_step=start)
   if jax.process_index() == 0:
     config_checks.save(config, workdir)
-    overview = models.parameter_overview(state.params)
-    (epath.Path(workdir) / 'parameters.txt').write_text(overview)
-    print(f'{type(exp.model).__name__}: {overview.splitlines()[-1].split()[-1]} parameters '
-          f'(each array in {workdir}/parameters.txt)', flush=True)
+    (epath.Path(workdir) / 'parameters.txt').write_text(models.parameter_overview(state.params))
+    total = sum(p.size for p in jax.tree.leaves(state.params))
+    print(f'{type(exp.model).__name__}: {total:,} parameters (each array in '
+          f'{workdir}/parameters.txt)', flush=True)
   per_epoch = input_pipeline.steps_per_epoch(info, config.batch_size)
   eval_every = config.eval_every_steps or per_epoch
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)

@@ -33,6 +33,8 @@ CASES = [
      'batch_size=16 is not divisible by the 3 devices (1 processes); use a multiple of 3'),
     ('unknown model', 'main', ['--workdir={new}', '--config.model.name=resnet'],
      "unknown model 'resnet'; choose one of googlenet, lenet, simplenet"),
+    ('a field the model does not take', 'main', ['--workdir={new}', '--config.model.name=lenet'],
+     "model 'lenet' does not take model.conv_activation; it takes ..."),
     ('unknown compute dtype', 'main', ['--workdir={new}', '--config.model.dtype=float16'],
      "unknown model.dtype 'float16'; choose one of float32, bfloat16"),
     ('retrieval_ks beyond the eval split', 'main',
