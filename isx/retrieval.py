@@ -1,23 +1,36 @@
 """Exact k-nearest-neighbour search and retrieval metrics in JAX.
 
-`knn` computes squared Euclidean distances tile by tile as
-``||q||^2 + ||g||^2 - 2 q.g`` (one matmul per tile of block_size queries by
-max(block_size, 4k) gallery items) and keeps a running top-k per query, so
-beyond the inputs, the [Q, k] outputs and one norm per gallery item, memory is
-O(block_size * (block_size + k + D)) floats however many queries and gallery
-items there are.
+`knn` scores each query against the gallery tile by tile with one matmul of
+augmented rows, [2q, -1] . [g, ||g||^2] = 2 q.g - ||g||^2, so the squared
+distance is ||q||^2 minus that score and no elementwise pass over the tile is
+needed before selection.
+
+Selection (the expensive part on CPU, where XLA's top_k costs per row and per
+element) is two-level when k is small against the tile: each tile is cut into
+contiguous sub-blocks of s items, and the k sub-blocks with the best maxima are
+the only candidates kept. This is exact: each of those k maxima is an item at
+least as good as (and, on equal distance, at a lower index than) anything in an
+unchosen sub-block, so no unchosen item can be among the tile's k nearest.
+Candidates from two tiles and the running top-k are merged by one top_k.
 
 Ties: results are ordered by (returned distance, gallery index), because
-`jax.lax.top_k` puts the lower-index element first among equal values and the
-running top-k (from earlier, lower-index tiles) sits in front of each new tile.
-Computed distances carry float32 rounding error of order
-eps * (||q||^2 + ||g||^2) (negative results are clamped to 0), so candidates
-whose true distances differ by less than that may swap. Exact duplicates of a
-gallery point get bit-identical distances (the same arithmetic for each copy;
-tested on CPU), so they tie and come out lower index first.
+`jax.lax.top_k` puts the lower-position element first among equal values and
+every merge lists candidates in gallery-index order (the running top-k, from
+earlier tiles, first). Chosen sub-blocks are ordered by the same rule, and
+selection uses the same clamped distances that are returned, so ties at the
+selection boundary resolve the same way. Computed distances carry float32
+rounding error of order eps * (||q||^2 + ||g||^2) (negative results are clamped
+to 0), so candidates whose true distances differ by less than that may swap.
+Exact duplicates of a gallery point get bit-identical distances (the same
+arithmetic for each copy; tested on CPU), so they tie and come out lower index
+first.
+
+Memory: one augmented, padded copy of the inputs ((Q + N) x (D + 1) floats)
+plus one [block_size, tile] score tile, tile = max(6 * block_size, 4k).
 """
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +49,8 @@ def knn(queries, gallery, k, *, query_ids=None, gallery_ids=None, block_size=102
       neither). Query q never retrieves gallery item g with
       gallery_ids[g] == query_ids[q] (self-exclusion by id, not by position).
     block_size: queries are processed this many at a time, against gallery
-      tiles of max(block_size, 4k) rows; working memory is
-      O(block_size * (block_size + k + D)) floats.
+      tiles of about max(6 * block_size, 4k) items; working memory beyond a
+      copy of the inputs is O(block_size * (block_size + k)) floats.
 
   Returns:
     (sq_dists [Q, k] float32, indices [Q, k] int32), sorted by (distance,
@@ -59,63 +72,89 @@ def knn(queries, gallery, k, *, query_ids=None, gallery_ids=None, block_size=102
   return _knn(queries, gallery, query_ids, gallery_ids, k=k, block_size=block_size)
 
 
+def _tiling(num_g, k, block_size):
+  """(tile, sub, num_tiles) for a gallery of num_g items.
+
+  Tiles are as even as possible and come in pairs (one top_k merges two).
+  sub is the sub-block size of the two-level selection, 1 where it would not
+  pay: it needs about 2 * sqrt(tile * k) of the tile's items in top_k calls
+  (sub-block maxima plus candidates), a gain only when k << tile.
+  """
+  num_tiles = -(-num_g // max(6 * block_size, 4 * k))
+  num_tiles += num_tiles % 2 if num_tiles > 1 else 0
+  tile = -(-num_g // num_tiles)
+  sub = math.isqrt(tile // k)
+  sub = sub if sub >= 8 else 1
+  return -(-tile // sub) * sub, sub, num_tiles
+
+
 @functools.partial(jax.jit, static_argnames=('k', 'block_size'))
 def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
   num_q, num_g = queries.shape[0], gallery.shape[0]
   if num_q == 0 or num_g == 0:
     return jnp.full((num_q, k), jnp.inf, jnp.float32), jnp.full((num_q, k), -1, jnp.int32)
   exclude = query_ids is not None
-  # Each tile re-selects the running top k together with the tile, costing
-  # about (k + tile) * log(k) per query, so tiles are kept >= 4k for large k.
-  qb, gb = min(block_size, num_q), min(max(block_size, 4 * k), num_g)
-  g_sq = jnp.sum(gallery * gallery, axis=-1)
-  # Blocks are dynamic slices of fixed size (one compiled loop body, no padded
-  # copies of the inputs); the last block is shifted back to end at the last
-  # row. Overlapping query rows are simply recomputed; overlapping gallery rows
-  # are masked so nothing is counted twice.
+  qb = min(block_size, num_q)
+  num_qb = -(-num_q // qb)
+  tile, sub, num_tiles = _tiling(num_g, k, block_size)
+  per_merge = min(2, num_tiles)
+  # Padding to whole blocks and tiles keeps one compiled loop body. Padded
+  # gallery rows score -inf (their ||g||^2 is +inf) and never surface: the
+  # running top-k's (-inf, -1) fillers precede them.
+  q_pad = jnp.pad(queries, ((0, num_qb * qb - num_q), (0, 0)))
+  q_aug = jnp.concatenate([2.0 * q_pad, -jnp.ones((num_qb * qb, 1), jnp.float32)], axis=1)
+  q_sq = jnp.sum(q_pad * q_pad, axis=-1)
+  g_sq = jnp.pad(jnp.sum(gallery * gallery, axis=-1), (0, num_tiles * tile - num_g),
+                 constant_values=jnp.inf)
+  g_aug = jnp.concatenate([jnp.pad(gallery, ((0, num_tiles * tile - num_g), (0, 0))), g_sq[:, None]],
+                          axis=1)
+  if exclude:
+    query_ids = jnp.pad(query_ids, (0, num_qb * qb - num_q))
+    gallery_ids = jnp.pad(gallery_ids, (0, num_tiles * tile - num_g))
 
   def query_block(i, out):
-    start = jnp.minimum(i * qb, num_q - qb)
-    q = lax.dynamic_slice_in_dim(queries, start, qb)
-    q_sq = jnp.sum(q * q, axis=-1)
-    q_id = lax.dynamic_slice_in_dim(query_ids, start, qb) if exclude else None
+    q = lax.dynamic_slice_in_dim(q_aug, i * qb, qb)
+    qs = lax.dynamic_slice_in_dim(q_sq, i * qb, qb)[:, None]
+    q_id = lax.dynamic_slice_in_dim(query_ids, i * qb, qb)[:, None] if exclude else None
 
-    def gallery_tile(j, best):
-      best_neg, best_i = best
-      g_start = jnp.minimum(j * gb, num_g - gb)
-      g = lax.dynamic_slice_in_dim(gallery, g_start, gb)
+    def neg_dist(score):
+      # Monotone in score, so it commutes with max: sub-block maxima select by
+      # the very values that are returned. Negative distances from rounding
+      # clamp to 0; + 0.0 turns -0.0 into +0.0 (top_k orders them apart).
+      return jnp.minimum(score - qs, 0.0) + 0.0
+
+    def masked(score, g_id):
+      return jnp.where(g_id == q_id, -jnp.inf, score) if exclude else score
+
+    def candidates(j):
+      g = lax.dynamic_slice_in_dim(g_aug, j * tile, tile)
       # HIGHEST keeps full float32 on accelerators (TF32 would change rankings).
-      qg = lax.dot_general(q, g, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
-      # Negated squared distances, as top_k selects the largest; exactly -d
-      # since IEEE subtraction is sign-symmetric. Rounding can push d below 0
-      # for (near-)duplicates; clamping makes those tie at 0 (ranked by index),
-      # consistent with the returned distances.
-      gs = lax.dynamic_slice_in_dim(g_sq, g_start, gb)
-      neg = jnp.minimum(2.0 * qg - (q_sq[:, None] + gs[None, :]), 0.0)
-      # Items already seen in the (overlapping) previous tile get -inf. An
-      # additive bias rather than a select lets XLA fuse it into the matmul
-      # epilogue, and adding +0.0 also turns any -0.0 into +0.0 (top_k orders
-      # them differently, which would break ties between zero distances).
-      g_idx = g_start + jnp.arange(gb, dtype=jnp.int32)
-      neg = neg + jnp.where(g_idx < j * gb, -jnp.inf, 0.0)[None, :]
-      if exclude:
-        g_id = lax.dynamic_slice_in_dim(gallery_ids, g_start, gb)
-        neg = jnp.where(g_id[None, :] == q_id[:, None], -jnp.inf, neg)
-      # The running best (all from lower indices) goes first, so top_k's
-      # lower-position-first rule breaks ties by gallery index. Its (-inf, -1)
-      # fillers also precede masked tile entries, which therefore never surface.
-      neg, pos = lax.top_k(jnp.concatenate([best_neg, neg], axis=1), k)
-      kept = jnp.take_along_axis(best_i, jnp.minimum(pos, k - 1), axis=1)
-      return neg, jnp.where(pos < k, kept, g_start + pos - k)
+      score = lax.dot_general(q, g, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
+      g_idx = j * tile + jnp.arange(tile, dtype=jnp.int32)[None, :]
+      g_id = gallery_ids[g_idx] if exclude else None
+      if sub == 1:
+        return masked(neg_dist(score), g_id), jnp.broadcast_to(g_idx, score.shape)
+      blocks = masked(score, g_id).reshape(qb, tile // sub, sub)
+      _, chosen = lax.top_k(neg_dist(jnp.max(blocks, axis=2)), k)
+      chosen = jnp.sort(chosen, axis=1)  # gallery-index order for the merge
+      idx = (j * tile + chosen[:, :, None] * sub + jnp.arange(sub, dtype=jnp.int32)).reshape(qb, k * sub)
+      score = jnp.take_along_axis(blocks, chosen[:, :, None], axis=1).reshape(qb, k * sub)
+      return neg_dist(score), idx
+
+    def merge(m, best):
+      new = [candidates(m * per_merge + t) for t in range(per_merge)]
+      neg, pos = lax.top_k(jnp.concatenate([best[0]] + [n for n, _ in new], axis=1), k)
+      return neg, jnp.take_along_axis(jnp.concatenate([best[1]] + [i for _, i in new], axis=1), pos, axis=1)
 
     init = (jnp.full((qb, k), -jnp.inf, jnp.float32), jnp.full((qb, k), -1, jnp.int32))
-    neg, idx = lax.fori_loop(0, -(-num_g // gb), gallery_tile, init)
+    neg, idx = lax.fori_loop(0, num_tiles // per_merge, merge, init)
     # abs rather than negation: -(+0.0) would return -0.0.
-    return (lax.dynamic_update_slice_in_dim(out[0], jnp.abs(neg), start, axis=0),
-            lax.dynamic_update_slice_in_dim(out[1], idx, start, axis=0))
+    return (lax.dynamic_update_slice_in_dim(out[0], jnp.abs(neg), i * qb, axis=0),
+            lax.dynamic_update_slice_in_dim(out[1], idx, i * qb, axis=0))
 
-  out = (jnp.zeros((num_q, k), jnp.float32), jnp.zeros((num_q, k), jnp.int32))
-  return lax.fori_loop(0, -(-num_q // qb), query_block, out)
+  out = (jnp.zeros((num_qb * qb, k), jnp.float32), jnp.zeros((num_qb * qb, k), jnp.int32))
+  dists, idx = lax.fori_loop(0, num_qb, query_block, out)
+  return dists[:num_q], idx[:num_q]
 
 
 def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), *, block_size=1024):

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from isx.retrieval import knn, retrieval_metrics
+from isx.retrieval import _tiling, knn, retrieval_metrics
 
 
 def reference_knn(queries, gallery, k, query_ids=None, gallery_ids=None):
@@ -57,8 +57,10 @@ def integer_points(rng, n, dim, low=-2, high=3):
     (40, 1, 1),    # one row per block
     (64, 8, 64),   # one block exactly
     (31, 31, 1024),
-    (700, 3, 256),  # large enough tiles for the grouped preselection
+    (700, 3, 256),  # one tile, two-level selection
     (130, 1, 64),
+    (3000, 2, 64),  # eight tiles, two-level selection, ties across sub-blocks and tiles
+    (3000, 40, 64),  # eight tiles, whole-tile selection
 ])
 def test_knn_matches_reference_with_exact_ties(num_gallery, k, block_size):
   rng = np.random.default_rng(num_gallery * 100 + k)
@@ -77,7 +79,16 @@ def test_knn_matches_reference_with_exact_ties(num_gallery, k, block_size):
   assert_sorted_by_distance_then_index(dists, idx)
 
 
-@pytest.mark.parametrize('num_gallery,block_size', [(30, 3), (30, 16), (30, 1024), (600, 512)])
+def test_knn_tiling_covers_both_selection_paths():
+  # The parametrized cases above and below rely on these plans.
+  assert _tiling(3000, 2, 64) == (377, 13, 8)  # two-level, even tile pairs
+  assert _tiling(3000, 40, 64) == (375, 1, 8)  # k too large for sub-blocks to pay
+  assert _tiling(600, 6, 512) == (600, 10, 1)
+  assert _tiling(3000, 6, 256) == (1500, 15, 2)
+  assert _tiling(60_000, 10, 1024) == (6000, 24, 10)  # bench_knn's default shape
+
+
+@pytest.mark.parametrize('num_gallery,block_size', [(30, 3), (30, 16), (30, 1024), (600, 512), (3000, 256)])
 def test_knn_self_exclusion_by_id_not_position(num_gallery, block_size):
   rng = np.random.default_rng(block_size)
   gallery = integer_points(rng, num_gallery, 4)
@@ -144,6 +155,22 @@ def test_knn_near_duplicates_clamp_to_zero_and_tie_by_index():
   assert_sorted_by_distance_then_index(dists, idx)
   assert np.all(np.sort(np.asarray(idx), axis=1) == np.arange(200)[:, None] + [0, 200])
   assert np.all(np.asarray(dists) < 1e-4)
+
+
+def test_knn_two_level_selection_ranks_by_clamped_distance():
+  # Many near copies of each query round to distances at or below 0, which all
+  # clamp to a tie at 0. The two-level selection must choose sub-blocks by those
+  # clamped values, so the lowest-index copies win, as in whole-tile selection.
+  rng = np.random.default_rng(5)
+  base = rng.standard_normal((50, 32)).astype(np.float32)
+  copies = base[np.arange(400) % 50] + 1e-7 * rng.standard_normal((400, 32)).astype(np.float32)
+  gallery = copies[rng.permutation(400)]
+  assert _tiling(400, 2, 128)[1] > 1 and _tiling(400, 8, 128)[1] == 1
+  two_level = knn(base, gallery, 2, block_size=128)
+  whole_tile = knn(base, gallery, 8, block_size=128)
+  np.testing.assert_array_equal(np.asarray(two_level[1]), np.asarray(whole_tile[1])[:, :2])
+  np.testing.assert_array_equal(np.asarray(two_level[0]), np.asarray(whole_tile[0])[:, :2])
+  assert np.mean(np.asarray(whole_tile[0])[:, 2] == 0) > 0.5  # ties at 0 beyond k are common
 
 
 def test_knn_under_jit_and_argument_checks():
