@@ -131,6 +131,9 @@ def test_cli(tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'train=20, test=8' in result.stdout
   assert f'--config.dataset.data_dir={data_dir}' in result.stdout
+  # isx's own lines only: no TFDS "Downloading and preparing dataset Unknown size" or bars.
+  assert 'Downloading' not in result.stdout + result.stderr
+  assert 'examples/s' not in result.stderr
 
   assert 'already' in _cli(*args).stdout
 

@@ -5,6 +5,8 @@ TFDS's `Image` feature needs TensorFlow to encode PNGs and `store_as_tfds_datase
 The result is an ordinary prepared TFDS dataset (`DATA_DIR/NAME/VERSION/`) that
 `tfds.builder_from_directory(...).as_data_source(split)` reads with random access.
 """
+import contextlib
+import io
 import pathlib
 import shutil
 import tempfile
@@ -22,6 +24,18 @@ def _features(image_shape, label_names):
       'image': tfds.features.Tensor(shape=tuple(image_shape), dtype=np.uint8),
       'label': tfds.features.ClassLabel(names=list(label_names)),
   })
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+  # TFDS announces "Downloading and preparing dataset Unknown size" and draws progress bars,
+  # though isx only writes arrays it already holds; the callers print their own line.
+  tfds.display_progress_bar(False)
+  try:
+    with contextlib.redirect_stdout(io.StringIO()):
+      yield
+  finally:
+    tfds.display_progress_bar(True)
 
 
 def write_dataset(name: str, version: str, data_dir, splits: Mapping[str, Iterable],
@@ -54,7 +68,8 @@ def write_dataset(name: str, version: str, data_dir, splits: Mapping[str, Iterab
   path = pathlib.Path(data_dir) / name / version
   if overwrite:
     shutil.rmtree(path, ignore_errors=True)
-  with tempfile.TemporaryDirectory() as unused:  # TFDS makes a download dir; nothing goes there
+  # TFDS makes a download dir; nothing goes there.
+  with tempfile.TemporaryDirectory() as unused, _quiet_tfds():
     _Builder(data_dir=str(data_dir), file_format=FILE_FORMAT).download_and_prepare(
         download_dir=unused, download_config=tfds.download.DownloadConfig(verify_ssl=True))
   return path
