@@ -8,8 +8,11 @@ a checkpoint: only Orbax's max_to_keep does, after a newer one has been committe
 """
 import contextlib
 import dataclasses
+import gc
+import logging as std_logging
 import os
 import shutil
+import sys
 import time
 
 import jax
@@ -112,20 +115,43 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
           f'({mismatch}); use the config it was trained with or a new --workdir')
     try:
       restored = mngr.restore(step, args=ocp.args.StandardRestore(target))
+      return state.replace(**convert(restored)), step
     except Exception as e:  # noqa: BLE001  its arrays fit, so any read failure is damage
-      _set_aside(mngr, step, e)
-      continue
-    return state.replace(**convert(restored)), step
+      # Orbax appends the whole TensorStore spec to the reason; the first part says it all.
+      reason = _first_line(e).split('. See full TensorStore details')[0]
+    _drop_abandoned_read_reports()
+    _set_aside(mngr, step, reason)
   return state, None
 
 
-def _set_aside(mngr, step: int, error: Exception):
+def _drop_abandoned_read_reports():
+  """A failed Orbax restore leaves its other array reads behind on a closed event loop. Each
+  one reports a traceback when it finishes ('Event loop is closed'), when it is garbage
+  collected, or through asyncio's 'exception was never retrieved': hundreds of lines on stderr
+  for one damaged checkpoint, which isx reports once. From now on those reports, and only
+  those, are dropped; the collectable ones are collected at once."""
+  previous = sys.unraisablehook
+  if not getattr(previous, 'isx_drops_abandoned_reads', False):
+    def hook(unraisable):
+      code = getattr(unraisable.object, 'cr_code', None)
+      closed_loop = (isinstance(unraisable.exc_value, RuntimeError)
+                     and str(unraisable.exc_value) == 'Event loop is closed')
+      if not (closed_loop or 'orbax' in getattr(code, 'co_filename', '')):
+        previous(unraisable)
+    hook.isx_drops_abandoned_reads = True
+    sys.unraisablehook = hook
+    never_retrieved = lambda record: record.getMessage().split('\n')[0].endswith(
+        'exception was never retrieved')
+    std_logging.getLogger('asyncio').addFilter(lambda record: not never_retrieved(record))
+  gc.collect()
+
+
+def _set_aside(mngr, step: int, reason: str):
   damaged = epath.Path(mngr.directory).parent / 'damaged_checkpoints'
   target = damaged / f'{step}-{int(time.time())}'
   logging.warning('checkpoint %d in %s is damaged (%s); moved to %s, trying an older one',
-                  step, mngr.directory, _first_line(error), target)
-  print(f'warning: checkpoint {step} is damaged ({_first_line(error)}); moved to {target}',
-        flush=True)
+                  step, mngr.directory, reason, target)
+  print(f'warning: checkpoint {step} is damaged ({reason}); moved to {target}', flush=True)
   if jax.process_index() == 0:
     damaged.mkdir(parents=True, exist_ok=True)
     (epath.Path(mngr.directory) / str(step)).rename(target)
