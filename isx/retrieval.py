@@ -101,16 +101,14 @@ def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
   # Padding to whole blocks and tiles keeps one compiled loop body. Padded
   # gallery rows score -inf (their ||g||^2 is +inf) and never surface: the
   # running top-k's (-inf, -1) fillers precede them.
-  q_pad = jnp.pad(queries, ((0, num_qb * qb - num_q), (0, 0)))
+  q_extra, g_extra = num_qb * qb - num_q, num_tiles * tile - num_g
+  q_pad = jnp.pad(queries, ((0, q_extra), (0, 0)))
   q_aug = jnp.concatenate([2.0 * q_pad, -jnp.ones((num_qb * qb, 1), jnp.float32)], axis=1)
   q_sq = jnp.sum(q_pad * q_pad, axis=-1)
-  g_sq = jnp.pad(jnp.sum(gallery * gallery, axis=-1), (0, num_tiles * tile - num_g),
-                 constant_values=jnp.inf)
-  g_aug = jnp.concatenate([jnp.pad(gallery, ((0, num_tiles * tile - num_g), (0, 0))), g_sq[:, None]],
-                          axis=1)
+  g_sq = jnp.pad(jnp.sum(gallery * gallery, axis=-1), (0, g_extra), constant_values=jnp.inf)
+  g_aug = jnp.concatenate([jnp.pad(gallery, ((0, g_extra), (0, 0))), g_sq[:, None]], axis=1)
   if exclude:
-    query_ids = jnp.pad(query_ids, (0, num_qb * qb - num_q))
-    gallery_ids = jnp.pad(gallery_ids, (0, num_tiles * tile - num_g))
+    query_ids, gallery_ids = jnp.pad(query_ids, (0, q_extra)), jnp.pad(gallery_ids, (0, g_extra))
 
   def query_block(i, out):
     q = lax.dynamic_slice_in_dim(q_aug, i * qb, qb)
@@ -137,14 +135,15 @@ def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
       blocks = masked(score, g_id).reshape(qb, tile // sub, sub)
       _, chosen = lax.top_k(neg_dist(jnp.max(blocks, axis=2)), k)
       chosen = jnp.sort(chosen, axis=1)  # gallery-index order for the merge
-      idx = (j * tile + chosen[:, :, None] * sub + jnp.arange(sub, dtype=jnp.int32)).reshape(qb, k * sub)
+      idx = j * tile + chosen[:, :, None] * sub + jnp.arange(sub, dtype=jnp.int32)
+      idx = idx.reshape(qb, k * sub)
       score = jnp.take_along_axis(blocks, chosen[:, :, None], axis=1).reshape(qb, k * sub)
       return neg_dist(score), idx
 
     def merge(m, best):
-      new = [candidates(m * per_merge + t) for t in range(per_merge)]
-      neg, pos = lax.top_k(jnp.concatenate([best[0]] + [n for n, _ in new], axis=1), k)
-      return neg, jnp.take_along_axis(jnp.concatenate([best[1]] + [i for _, i in new], axis=1), pos, axis=1)
+      new = [best] + [candidates(m * per_merge + t) for t in range(per_merge)]
+      neg, pos = lax.top_k(jnp.concatenate([n for n, _ in new], axis=1), k)
+      return neg, jnp.take_along_axis(jnp.concatenate([i for _, i in new], axis=1), pos, axis=1)
 
     init = (jnp.full((qb, k), -jnp.inf, jnp.float32), jnp.full((qb, k), -1, jnp.int32))
     neg, idx = lax.fori_loop(0, num_tiles // per_merge, merge, init)

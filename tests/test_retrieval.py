@@ -88,7 +88,8 @@ def test_knn_tiling_covers_both_selection_paths():
   assert _tiling(60_000, 10, 1024) == (6000, 24, 10)  # bench_knn's default shape
 
 
-@pytest.mark.parametrize('num_gallery,block_size', [(30, 3), (30, 16), (30, 1024), (600, 512), (3000, 256)])
+@pytest.mark.parametrize('num_gallery,block_size',
+                         [(30, 3), (30, 16), (30, 1024), (600, 512), (3000, 256)])
 def test_knn_self_exclusion_by_id_not_position(num_gallery, block_size):
   rng = np.random.default_rng(block_size)
   gallery = integer_points(rng, num_gallery, 4)
