@@ -17,7 +17,9 @@ flags.DEFINE_bool('jax_distributed', False, 'Call jax.distributed.initialize() w
                   'cluster detection (TPU pod workers, SLURM); launch/ scripts pass it.')
 flags.DEFINE_integer('cpu_devices', None, 'Split the CPU into this many JAX devices (jax_num_cpu_'
                      'devices), so the data-parallel step runs on several cores: XLA:CPU runs '
-                     'each convolution on one thread. CPU runs only; see BENCHMARKS.md.')
+                     'each convolution on one thread. Default for a one-process isx.main run: '
+                     'the most cores, up to 8, that divide batch_size and eval_batch_size; 1 '
+                     'turns it off. See BENCHMARKS.md.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -31,18 +33,40 @@ def quiet_logs():
     logging.get_absl_logger().addFilter(lambda record: '/orbax/' not in record.pathname)
 
 
-def init_distributed():
+MAX_AUTO_CPU_DEVICES = 8  # each CPU device holds its own copy of a device-resident train split
+
+
+def auto_cpu_devices(batch_sizes, cores: int) -> int:
+  """The most devices, up to min(cores, MAX_AUTO_CPU_DEVICES), that divide every batch size."""
+  top = max(1, min(cores, MAX_AUTO_CPU_DEVICES))
+  return max(d for d in range(1, top + 1) if all(b % d == 0 for b in batch_sizes))
+
+
+def _usable_cores() -> int:
+  affinity = getattr(os, 'sched_getaffinity', None)  # Linux: honours taskset and cgroups' cpusets
+  return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def init_distributed(config=None):
   """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
-  multi-task SLURM step, JAX's own cluster detection; otherwise a single process."""
+  multi-task SLURM step, JAX's own cluster detection; otherwise a single process, whose CPU
+  is split into --cpu_devices devices (by default auto_cpu_devices for config's batches)."""
   import jax
-  if FLAGS.cpu_devices:  # before the first device query creates the backend
-    jax.config.update('jax_num_cpu_devices', FLAGS.cpu_devices)
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
+  cluster = FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1
+  devices = FLAGS.cpu_devices
+  user_set = ('xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', '') or
+              jax.config.jax_num_cpu_devices != -1)
+  if devices is None and config is not None and not (explicit or cluster or user_set):
+    devices = auto_cpu_devices((config.batch_size, config.eval_batch_size),
+                               _usable_cores())
+  if devices:  # before the first device query creates the backend; unused on GPU/TPU
+    jax.config.update('jax_num_cpu_devices', devices)
   if explicit:
     if os.environ.get('JAX_PLATFORMS') == 'cpu':  # CPU processes need gloo for collectives
       jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  elif FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1:
+  elif cluster:
     jax.distributed.initialize()
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())

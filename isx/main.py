@@ -17,7 +17,7 @@ def main(argv):
   config = cli.config_flag()
   if config is None:
     cli.fail('--config is required: --config=configs/NAME.py (see configs/)')
-  cli.init_distributed()
+  cli.init_distributed(config)
   from isx import train
   try:
     train.train_and_evaluate(config, cli.FLAGS.workdir)

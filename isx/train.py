@@ -85,6 +85,18 @@ def chunk_length(step: int, total: int, per_dispatch: int, periods) -> int:
   return per_dispatch if boundary - step >= per_dispatch else 1
 
 
+def waits_for_each_dispatch(mesh) -> bool:
+  """Whether the loop must wait for each dispatch before the next: on CPU with several local
+  devices, yes. XLA:CPU launches every device's part of a dispatch from one thread pool of
+  max(cores, devices) threads, and launches of later dispatches block their threads (on the
+  in-flight limit and on their inputs). When the host runs ahead, they can take every thread
+  while the current dispatch still has devices to launch; its all-reduce then waits for them
+  forever, and XLA aborts after 40 s ("Expected 4 threads to join the rendezvous"). This was
+  reproduced with 4 CPU devices and busy cores. GPUs and TPUs keep dispatching ahead."""
+  local = mesh.local_devices
+  return len(local) > 1 and local[0].platform == 'cpu'
+
+
 def _stacked(history, key) -> np.ndarray:
   """One metric over the steps in history (a list of per-dispatch [k] arrays)."""
   return np.concatenate([np.reshape(a, -1) for a in jax.device_get([m[key] for m in history])]
@@ -142,6 +154,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     return means
 
   profile = _ProfileWindow(config.profile_steps, epath.Path(workdir) / 'profile')
+  wait = waits_for_each_dispatch(exp.mesh)
   try:  # an error line starts on a line of its own, not after the bar
     s = start
     while s < steps:
@@ -150,6 +163,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       profile.before(s)
       state, metrics = exp.train_fn(state, batches(k), step_rng)
       history.append(metrics)
+      if wait:
+        jax.block_until_ready(metrics)
       s += k
       profile.after(s, state, last=s == steps)
       bar.update(k)
