@@ -33,15 +33,6 @@ def quiet_logs():
     logging.get_absl_logger().addFilter(lambda record: '/orbax/' not in record.pathname)
 
 
-MAX_AUTO_CPU_DEVICES = 8  # each CPU device holds its own copy of a device-resident train split
-
-
-def auto_cpu_devices(batch_sizes, cores: int) -> int:
-  """The most devices, up to min(cores, MAX_AUTO_CPU_DEVICES), that divide every batch size."""
-  top = max(1, min(cores, MAX_AUTO_CPU_DEVICES))
-  return max(d for d in range(1, top + 1) if all(b % d == 0 for b in batch_sizes))
-
-
 def _usable_cores() -> int:
   affinity = getattr(os, 'sched_getaffinity', None)  # Linux: honours taskset and cgroups' cpusets
   return len(affinity(0)) if affinity else os.cpu_count() or 1
@@ -50,16 +41,16 @@ def _usable_cores() -> int:
 def init_distributed(config=None):
   """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
   multi-task SLURM step, JAX's own cluster detection; otherwise a single process, whose CPU
-  is split into --cpu_devices devices (by default auto_cpu_devices for config's batches)."""
+  is split into --cpu_devices devices (by default step.auto_cpu_devices for config's batches)."""
   import jax
+  from isx import step
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
   cluster = FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1
   devices = FLAGS.cpu_devices
   user_set = ('xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', '') or
               jax.config.jax_num_cpu_devices != -1)
   if devices is None and config is not None and not (explicit or cluster or user_set):
-    devices = auto_cpu_devices((config.batch_size, config.eval_batch_size),
-                               _usable_cores())
+    devices = step.auto_cpu_devices((config.batch_size, config.eval_batch_size), _usable_cores())
   if devices:  # before the first device query creates the backend; unused on GPU/TPU
     jax.config.update('jax_num_cpu_devices', devices)
   if explicit:

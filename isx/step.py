@@ -21,6 +21,17 @@ class TrainState(train_state.TrainState):
   loss_state: Any = flax.struct.field(default_factory=dict)  # {term: state}, e.g. the centers
 
 
+MAX_AUTO_CPU_DEVICES = 8  # each CPU device holds its own copy of a device-resident train split
+
+
+def auto_cpu_devices(batch_sizes, cores: int) -> int:
+  """How many devices isx.main splits a CPU into by default: the most, up to min(cores,
+  MAX_AUTO_CPU_DEVICES), that divide every batch size. XLA:CPU runs each convolution on one
+  thread, so a data-parallel step over N devices uses N cores."""
+  top = max(1, min(cores, MAX_AUTO_CPU_DEVICES))
+  return max(d for d in range(1, top + 1) if all(b % d == 0 for b in batch_sizes))
+
+
 def make_mesh(devices=None) -> jax.sharding.Mesh:
   """A 1-D mesh over all devices (of all processes). Auto axis types: with the default
   Explicit types a plain data-parallel gradient step fails with a ShardingTypeError."""

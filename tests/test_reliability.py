@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from isx import checkpointing, cli, evaluate, train
+from isx import checkpointing, evaluate, train
 from isx import step as step_lib
 from isx.experiment import Experiment
 
@@ -352,6 +352,10 @@ def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
     assert json.load(f)['num_examples'] == 37
 
 
+def _local_devices(stderr):  # isx.main --verbosity=0 logs its device setup
+  return int(re.search(r'process 0 of 1, (\d+) local', stderr).group(1))
+
+
 def test_many_cpu_devices_never_deadlock_in_the_all_reduce(tiny_data_dir, tmp_path):
   # 8 CPU devices, 200 tiny steps and no log (sync) until the end: when the host ran ahead,
   # XLA:CPU's launch threads all blocked and every run here aborted in the all-reduce
@@ -359,34 +363,32 @@ def test_many_cpu_devices_never_deadlock_in_the_all_reduce(tiny_data_dir, tmp_pa
   # on multi-device CPU. A 10 s rendezvous limit makes a regression fail fast.
   env = _env(8)
   env['XLA_FLAGS'] += ' --xla_cpu_collective_call_terminate_timeout_seconds=10'
-  args = _args(tiny_data_dir, str(tmp_path / 'run'), 200, '--config.log_every_steps=200')
+  args = _args(tiny_data_dir, str(tmp_path / 'run'), 200, '--config.log_every_steps=200',
+               '--verbosity=0')
   p = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert p.returncode == 0, p.stderr[-3000:]
   assert 'step 200: accuracy' in p.stdout
+  assert _local_devices(p.stderr) == 8  # a device count in XLA_FLAGS is the user's choice
   assert train.waits_for_each_dispatch(step_lib.make_mesh(jax.devices()[:2]))
   assert not train.waits_for_each_dispatch(step_lib.make_mesh(jax.devices()[:1]))
 
 
 def test_auto_cpu_devices_is_the_most_cores_that_divide_every_batch():
-  assert cli.auto_cpu_devices((128, 1000), cores=2) == 2
-  assert cli.auto_cpu_devices((128, 1000), cores=3) == 2
-  assert cli.auto_cpu_devices((128, 1000), cores=64) == cli.MAX_AUTO_CPU_DEVICES == 8
-  assert cli.auto_cpu_devices((100, 1000), cores=8) == 5
-  assert cli.auto_cpu_devices((7, 16), cores=8) == 1
-  assert cli.auto_cpu_devices((128,), cores=1) == 1
+  assert step_lib.auto_cpu_devices((128, 1000), cores=2) == 2
+  assert step_lib.auto_cpu_devices((128, 1000), cores=3) == 2
+  assert step_lib.auto_cpu_devices((128, 1000), cores=64) == step_lib.MAX_AUTO_CPU_DEVICES == 8
+  assert step_lib.auto_cpu_devices((100, 1000), cores=8) == 5
+  assert step_lib.auto_cpu_devices((7, 16), cores=8) == 1
+  assert step_lib.auto_cpu_devices((128,), cores=1) == 1
 
 
-def test_isx_main_splits_the_cpu_unless_told_otherwise(tiny_data_dir, tmp_path):
-  def local_devices(env):
-    p = subprocess.run(_args(tiny_data_dir, str(tmp_path / str(len(os.listdir(tmp_path)))), 1,
-                             '--verbosity=0'),
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-3000:]
-    return int(re.search(r'process 0 of 1, (\d+) local', p.stderr).group(1))
-
+def test_isx_main_splits_the_cpu_by_default(tiny_data_dir, tmp_path):
   env = {k: v for k, v in _env().items() if k != 'XLA_FLAGS'}
-  assert local_devices(env) == cli.auto_cpu_devices((16, 16), len(os.sched_getaffinity(0)))
-  assert local_devices(_env(1)) == 1  # a device count in XLA_FLAGS is the user's choice
+  p = subprocess.run(_args(tiny_data_dir, str(tmp_path / 'run'), 1, '--verbosity=0'), cwd=ROOT,
+                     env=env, capture_output=True, text=True, timeout=300)
+  assert p.returncode == 0, p.stderr[-3000:]
+  cores = len(os.sched_getaffinity(0))
+  assert _local_devices(p.stderr) == step_lib.auto_cpu_devices((16, 16), cores)
 
 
 class _FullDisk:
