@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from configs import fashion_mnist_simplenet
-from isx import input_pipeline, step as step_lib
+from isx import input_pipeline, step as step_lib, train
 from isx.experiment import Experiment
 
 
@@ -34,13 +34,16 @@ def cpu_seconds():
   return t.user + t.system
 
 
-def run_steps(train_fn, state, batches, steps, rng, log_every):
-  """train.py's loop body, one step per dispatch: step, keep metrics, fetch the losses every
-  log_every steps. batches(k) gives k steps' batches, as global_train_batches does."""
+def run_steps(train_fn, state, batches, steps, rng, log_every, wait):
+  """train.py's loop body, one step per dispatch: step, keep metrics (waiting for them where
+  train.waits_for_each_dispatch says so), fetch the losses every log_every steps. batches(k)
+  gives k steps' batches, as global_train_batches does."""
   history = []
   for i in range(steps):
     state, metrics = train_fn(state, batches(1), rng)
     history.append(metrics)
+    if wait:
+      jax.block_until_ready(metrics)
     if (i + 1) % log_every == 0 or i + 1 == steps:
       np.asarray(jax.device_get([m['loss'] for m in history]))
       history = []
@@ -63,11 +66,12 @@ def main():
   init = jax.device_get(exp.state)
   fresh = lambda: jax.device_put(init, step_lib.replicated(mesh))  # the step donates its state
   rng = jax.random.key(1)
+  wait = train.waits_for_each_dispatch(mesh)
   chunk = step_lib.chunk_sharding(mesh)
   premade = [step_lib.to_global(jax.tree.map(lambda x: x[None], b), chunk) for b in
              itertools.islice(input_pipeline.train_batches(config, info), steps)]
   from_premade = lambda: (lambda it: lambda k: next(it))(iter(premade))
-  run_steps(train_fn, fresh(), from_premade(), 2, rng, config.log_every_steps)  # compile
+  run_steps(train_fn, fresh(), from_premade(), 2, rng, config.log_every_steps, wait)  # compile
 
   def feed(resident):
     def batches():
@@ -82,7 +86,7 @@ def main():
   for name, make in order:
     state = fresh()
     wall, c = time.perf_counter(), cpu_seconds()
-    run_steps(train_fn, state, make(), steps, rng, config.log_every_steps)
+    run_steps(train_fn, state, make(), steps, rng, config.log_every_steps, wait)
     times[name].append(time.perf_counter() - wall)
     cpu[name].append(cpu_seconds() - c)
   base = statistics.median(times['premade'])

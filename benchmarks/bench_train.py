@@ -268,10 +268,11 @@ def cost_flops(compiled, num_devices):
 
 
 def time_steps(fn, steps, sync):
+  """Seconds per call, waiting for each: as train.py does on several CPU devices (a run-ahead
+  deadlocks XLA:CPU's all-reduce there), and as PyTorch on a CPU does anyway."""
   t = time.perf_counter()
   for _ in range(steps):
-    out = fn()
-  sync(out)
+    sync(fn())
   return (time.perf_counter() - t) / steps
 
 
