@@ -33,26 +33,18 @@ def quiet_logs():
     logging.get_absl_logger().addFilter(lambda record: '/orbax/' not in record.pathname)
 
 
-def _usable_cores() -> int:
-  affinity = getattr(os, 'sched_getaffinity', None)  # Linux: honours taskset and cgroups' cpusets
-  return len(affinity(0)) if affinity else os.cpu_count() or 1
-
-
 def init_distributed(config=None):
   """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
   multi-task SLURM step, JAX's own cluster detection; otherwise a single process, whose CPU
-  is split into --cpu_devices devices (by default step.auto_cpu_devices for config's batches)."""
+  is split into --cpu_devices devices (by default step.split_cpu for config's batch sizes)."""
   import jax
   from isx import step
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
   cluster = FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1
-  devices = FLAGS.cpu_devices
-  user_set = ('xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', '') or
-              jax.config.jax_num_cpu_devices != -1)
-  if devices is None and config is not None and not (explicit or cluster or user_set):
-    devices = step.auto_cpu_devices((config.batch_size, config.eval_batch_size), _usable_cores())
-  if devices:  # before the first device query creates the backend; unused on GPU/TPU
-    jax.config.update('jax_num_cpu_devices', devices)
+  if FLAGS.cpu_devices:  # before the first device query creates the backend
+    jax.config.update('jax_num_cpu_devices', FLAGS.cpu_devices)
+  elif config is not None and not (explicit or cluster):
+    step.split_cpu((config.batch_size, config.eval_batch_size))
   if explicit:
     if os.environ.get('JAX_PLATFORMS') == 'cpu':  # CPU processes need gloo for collectives
       jax.config.update('jax_cpu_collectives_implementation', 'gloo')

@@ -16,7 +16,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from isx import train
+from isx import step, train
 
 config_flags.DEFINE_config_file('config', None, 'Base experiment config.', lock_config=True)
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
@@ -48,7 +48,7 @@ def run_one(config, entry: dict, seed: int, out: str) -> dict:
   """Trains one grid entry with one seed through train_and_evaluate; returns its record."""
   cfg = apply_overrides(config, {'plots': False, **entry.get('overrides', {}), 'seed': seed})
   record = {'name': entry['name'], 'seed': seed, 'overrides': entry.get('overrides', {}),
-            'device': jax.devices()[0].device_kind}
+            'device': jax.devices()[0].device_kind, 'devices': jax.device_count()}
   start = time.perf_counter()
   try:
     metrics = train.train_and_evaluate(cfg, os.path.join(out, f'{entry["name"]}_{seed}'))
@@ -65,7 +65,11 @@ def main(argv):
   only = set(flags.FLAGS.only.split(',')) if flags.FLAGS.only else None
   shard = tuple(int(v) for v in flags.FLAGS.shard.split('/'))
   os.makedirs(out, exist_ok=True)
-  for entry, seed in runs(grid, only, shard):
+  pairs = runs(grid, only, shard)
+  sized = [apply_overrides(config, entry.get('overrides', {})) for entry, _ in pairs]
+  # As isx.main does, with the cores shared among the sweep's n processes (--shard=i/n).
+  step.split_cpu([n for c in sized for n in (c.batch_size, c.eval_batch_size)], share=shard[1])
+  for entry, seed in pairs:
     try:
       record = run_one(config, entry, seed, out)
     except train.Preempted as e:  # the same command resumes this run
