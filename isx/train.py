@@ -91,8 +91,8 @@ def waits_for_each_dispatch(mesh) -> bool:
   max(cores, devices) threads, and launches of later dispatches block their threads (on the
   in-flight limit and on their inputs). When the host runs ahead, they can take every thread
   while the current dispatch still has devices to launch; its all-reduce then waits for them
-  forever, and XLA aborts after 40 s ("Expected 4 threads to join the rendezvous"). This was
-  reproduced with 4 CPU devices and busy cores. GPUs and TPUs keep dispatching ahead."""
+  forever, and XLA aborts after 40 s ("Expected 4 threads to join the rendezvous"). Reproduced
+  with 2, 4 and 8 CPU devices (BENCHMARKS.md). GPUs and TPUs keep dispatching ahead."""
   local = mesh.local_devices
   return len(local) > 1 and local[0].platform == 'cpu'
 
