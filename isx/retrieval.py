@@ -129,7 +129,7 @@ def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
       # HIGHEST keeps full float32 on accelerators (TF32 would change rankings).
       score = lax.dot_general(q, g, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
       g_idx = j * tile + jnp.arange(tile, dtype=jnp.int32)[None, :]
-      g_id = gallery_ids[g_idx] if exclude else None
+      g_id = lax.dynamic_slice_in_dim(gallery_ids, j * tile, tile)[None, :] if exclude else None
       if sub == 1:
         return masked(neg_dist(score), g_id), jnp.broadcast_to(g_idx, score.shape)
       blocks = masked(score, g_id).reshape(qb, tile // sub, sub)
