@@ -16,10 +16,14 @@ flags.DEFINE_integer('process_id', None, 'This process (multi-process runs).')
 flags.DEFINE_bool('jax_distributed', False, 'Call jax.distributed.initialize() with JAX\'s own '
                   'cluster detection (TPU pod workers, SLURM); launch/ scripts pass it.')
 flags.DEFINE_integer('cpu_devices', None, 'Split the CPU into this many JAX devices (jax_num_cpu_'
-                     'devices), so the data-parallel step runs on several cores: XLA:CPU runs '
-                     'each convolution on one thread. Default for a one-process isx.main run: '
-                     'the most cores, up to 8, that divide batch_size and eval_batch_size; 1 '
-                     'turns it off. See BENCHMARKS.md.')
+                     'devices). Default for a one-process isx.main run: chosen with the '
+                     'convolution path (--cpu_conv_path), 1 or the most cores, up to 8, that '
+                     'divide batch_size and eval_batch_size. See BENCHMARKS.md.')
+flags.DEFINE_enum('cpu_conv_path', None, ['auto', 'ynnpack', 'xla'], 'XLA:CPU convolutions: '
+                  'ynnpack (XLA\'s default; one thread each, so the CPU is split into devices), '
+                  'xla (YNNPACK fusions off; multi-threaded), or auto: the faster for this host '
+                  'and model, timed once and cached (isx/cpu_setup.py). Default: '
+                  '$ISX_CPU_CONV_PATH, else auto. XLA_FLAGS that choose a path win.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -33,18 +37,20 @@ def quiet_logs():
     logging.get_absl_logger().addFilter(lambda record: '/orbax/' not in record.pathname)
 
 
-def init_distributed(config=None):
+def init_distributed(config=None, info=None):
   """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
-  multi-task SLURM step, JAX's own cluster detection; otherwise a single process, whose CPU
-  is split into --cpu_devices devices (by default step.split_cpu for config's batch sizes)."""
+  multi-task SLURM step, JAX's own cluster detection. Otherwise a single process: with a
+  config and its dataset's info, XLA:CPU's convolution path and device split are chosen for
+  this host and model (isx.cpu_setup) and printed; returns that choice (None for eval and
+  multi-process runs, where only --cpu_devices applies)."""
   import jax
-  from isx import step
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
   cluster = FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1
-  if FLAGS.cpu_devices:  # before the first device query creates the backend
+  setup = None
+  if config is not None and not (explicit or cluster):
+    setup = choose_cpu_setup(config, info)
+  elif FLAGS.cpu_devices:  # before the first device query creates the backend
     jax.config.update('jax_num_cpu_devices', FLAGS.cpu_devices)
-  elif config is not None and not (explicit or cluster):
-    step.split_cpu((config.batch_size, config.eval_batch_size))
   if explicit:
     if os.environ.get('JAX_PLATFORMS') == 'cpu':  # CPU processes need gloo for collectives
       jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -53,6 +59,22 @@ def init_distributed(config=None):
     jax.distributed.initialize()
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
+  return setup
+
+
+def choose_cpu_setup(config, info, share: int = 1, batch_sizes=None):
+  """isx.cpu_setup for config's model on info's images, from the flags; applied and printed."""
+  from isx import config_checks, cpu_setup, input_pipeline
+  info = info or input_pipeline.dataset_info(config)
+  config_checks.validate(config, info, jax_started=False)  # a bad config is not timed
+  path = FLAGS.cpu_conv_path or os.environ.get('ISX_CPU_CONV_PATH') or 'auto'
+  setup = cpu_setup.choose(
+      cpu_setup.workload(config, info.image_shape, info.num_classes),
+      batch_sizes or (config.batch_size, config.eval_batch_size), path, FLAGS.cpu_devices,
+      share, log=lambda m: print(m, flush=True))
+  cpu_setup.apply(setup)
+  print(setup.line(), flush=True)
+  return setup
 
 
 def parse_flags(argv):

@@ -40,9 +40,11 @@ def _get(config, key):
   return config
 
 
-def validate(config, info=None):
+def validate(config, info=None, jax_started=True):
   """Raises ValueError with one line per problem, or returns the config unchanged. With the
-  dataset's info, also checks that the eval split has enough examples for retrieval_ks."""
+  dataset's info, also checks that the eval split has enough examples for retrieval_ks.
+  jax_started=False: before JAX starts (isx.cpu_setup), without the batch sizes' device
+  check, which would start it."""
   problems = [_positive_int(config, k) for k in (
       'batch_size', 'eval_batch_size', 'log_every_steps', 'checkpoint_every_steps',
       'max_checkpoints_to_keep', 'knn_block_size', 'model.embedding_dim', 'steps_per_dispatch')]
@@ -54,7 +56,7 @@ def validate(config, info=None):
     problem = config[key] is not None and _positive_int(config, key)
     problems.append(problem and f'{problem}, or None {meaning}')
   for key in ('batch_size', 'eval_batch_size'):  # before a workdir is made (no mesh yet)
-    if not _positive_int(config, key):
+    if jax_started and not _positive_int(config, key):
       problems.append(step_lib.batch_size_problem(config[key], jax.device_count(), key))
   window = tuple(config.profile_steps)
   if window and not (len(window) == 2 and all(isinstance(v, int) for v in window) and
@@ -167,6 +169,11 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
   if saved is None:
     raise FileNotFoundError(f'{epath.Path(workdir) / CONFIG_FILE} not found: {workdir} holds no '
                             f'isx run; pass --config, or check --workdir')
+  return config_from_dict(saved)
+
+
+def config_from_dict(saved: dict) -> ml_collections.ConfigDict:
+  """A locked config from its JSON form (config.json, or a probe's workload)."""
   saved = upgrade(saved)
   for key in ('retrieval_ks', 'evals', 'loop_evals', 'profile_steps'):
     saved[key] = tuple(saved[key])

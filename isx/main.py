@@ -17,10 +17,10 @@ def main(argv):
   config = cli.config_flag()
   if config is None:
     cli.fail('--config is required: --config=configs/NAME.py (see configs/)')
-  cli.init_distributed(config)
   from isx import train
   try:
-    train.train_and_evaluate(config, cli.FLAGS.workdir)
+    cpu = cli.init_distributed(config)
+    train.train_and_evaluate(config, cli.FLAGS.workdir, cpu)
   except USER_ERRORS as e:
     cli.fail(e)
   except train.Preempted as e:

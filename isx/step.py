@@ -22,35 +22,6 @@ class TrainState(train_state.TrainState):
   loss_state: Any = flax.struct.field(default_factory=dict)  # {term: state}, e.g. the centers
 
 
-MAX_AUTO_CPU_DEVICES = 8  # each CPU device holds its own copy of a device-resident train split
-
-
-def auto_cpu_devices(batch_sizes, cores: int) -> int:
-  """How many devices a CPU is split into by default: the most, up to min(cores,
-  MAX_AUTO_CPU_DEVICES), that divide every batch size. XLA:CPU runs each convolution on one
-  thread, so a data-parallel step over N devices uses N cores."""
-  top = max(1, min(cores, MAX_AUTO_CPU_DEVICES))
-  return max(d for d in range(1, top + 1) if all(b % d == 0 for b in batch_sizes))
-
-
-def usable_cores() -> int:
-  affinity = getattr(os, 'sched_getaffinity', None)  # Linux: honours taskset and cgroups' cpusets
-  return len(affinity(0)) if affinity else os.cpu_count() or 1
-
-
-def split_cpu(batch_sizes, share: int = 1) -> int | None:
-  """Before JAX's backend starts: splits the CPU into auto_cpu_devices(batch_sizes, usable
-  cores // share) devices (share: processes of one sweep on this machine), unless the user chose
-  a count (--xla_force_host_platform_device_count, jax_num_cpu_devices). Returns the count set,
-  or None. GPUs and TPUs ignore it."""
-  if ('xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', '') or
-      jax.config.jax_num_cpu_devices != -1):
-    return None
-  devices = auto_cpu_devices(batch_sizes, usable_cores() // max(share, 1))
-  jax.config.update('jax_num_cpu_devices', devices)
-  return devices
-
-
 def make_mesh(devices=None) -> jax.sharding.Mesh:
   """A 1-D mesh over all devices (of all processes). Auto axis types: with the default
   Explicit types a plain data-parallel gradient step fails with a ShardingTypeError."""

@@ -16,7 +16,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from isx import step, train
+from isx import cpu_setup, input_pipeline, train
 
 config_flags.DEFINE_config_file('config', None, 'Base experiment config.', lock_config=True)
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
@@ -44,14 +44,16 @@ def runs(grid: list, only=None, shard=(0, 1)):
   return pairs[shard[0]::shard[1]]
 
 
-def run_one(config, entry: dict, seed: int, out: str) -> dict:
+def run_one(config, entry: dict, seed: int, out: str, cpu=None) -> dict:
   """Trains one grid entry with one seed through train_and_evaluate; returns its record."""
   cfg = apply_overrides(config, {'plots': False, **entry.get('overrides', {}), 'seed': seed})
   record = {'name': entry['name'], 'seed': seed, 'overrides': entry.get('overrides', {}),
             'device': jax.devices()[0].device_kind, 'devices': jax.device_count()}
+  if cpu is not None:
+    record['cpu_conv_path'] = cpu.path
   start = time.perf_counter()
   try:
-    metrics = train.train_and_evaluate(cfg, os.path.join(out, f'{entry["name"]}_{seed}'))
+    metrics = train.train_and_evaluate(cfg, os.path.join(out, f'{entry["name"]}_{seed}'), cpu)
   except train.NonFiniteLossError as e:  # a diverged run is a result, not a crash
     return {**record, 'diverged': True, 'error': str(e)}
   return {**record, 'seconds': time.perf_counter() - start, 'metrics': metrics}
@@ -67,11 +69,18 @@ def main(argv):
   os.makedirs(out, exist_ok=True)
   pairs = runs(grid, only, shard)
   sized = [apply_overrides(config, entry.get('overrides', {})) for entry, _ in pairs]
-  # As isx.main does, with the cores shared among the sweep's n processes (--shard=i/n).
-  step.split_cpu([n for c in sized for n in (c.batch_size, c.eval_batch_size)], share=shard[1])
+  setup = None
+  if sized:  # as isx.main does, with the cores shared among the sweep's n processes
+    info = input_pipeline.dataset_info(sized[0])
+    setup = cpu_setup.choose(
+        cpu_setup.workload(sized[0], info.image_shape, info.num_classes),
+        [n for c in sized for n in (c.batch_size, c.eval_batch_size)],
+        os.environ.get('ISX_CPU_CONV_PATH') or 'auto', share=shard[1])
+    cpu_setup.apply(setup)
+    print(setup.line(), flush=True)
   for entry, seed in pairs:
     try:
-      record = run_one(config, entry, seed, out)
+      record = run_one(config, entry, seed, out, setup)
     except train.Preempted as e:  # the same command resumes this run
       raise SystemExit(str(e)) from None
     print(json.dumps(record), flush=True)

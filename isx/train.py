@@ -1,4 +1,5 @@
 """train_and_evaluate(config, workdir): the training loop around the compiled step."""
+import json
 import signal
 import sys
 import time
@@ -109,8 +110,10 @@ def _first_nonfinite(history, first_step):
   return None if bad.size == 0 else first_step + int(bad[0]) + 1
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation."""
+def train_and_evaluate(config, workdir: str, cpu=None) -> dict:
+  """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation.
+  cpu: the isx.cpu_setup.Setup this process started with, recorded in WORKDIR/cpu_setup.json
+  so that timings can be compared."""
   info = input_pipeline.dataset_info(config)
   config_checks.validate(config, info)
   check_workdir(workdir)
@@ -123,6 +126,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   writer = MetricWriter(workdir, resume_step=start)
   if jax.process_index() == 0:
     config_checks.save(config, workdir)
+    if cpu is not None:
+      (epath.Path(workdir) / 'cpu_setup.json').write_text(json.dumps(cpu.record(), indent=1))
     (epath.Path(workdir) / 'parameters.txt').write_text(models.parameter_overview(state.params))
     total = sum(p.size for p in jax.tree.leaves(state.params))
     print(f'{type(exp.model).__name__}: {total:,} parameters (each array in '

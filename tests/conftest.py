@@ -15,6 +15,14 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='isx-test-jax-cache-')
   atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 
+# The isx binaries the tests start keep XLA's default convolution path (YNNPACK), as the
+# in-process tests do, instead of timing both for every tiny model (test_cpu_setup times them);
+# a cache of such timings would live in a fresh folder.
+os.environ.setdefault('ISX_CPU_CONV_PATH', 'ynnpack')
+if 'ISX_CACHE_DIR' not in os.environ:
+  os.environ['ISX_CACHE_DIR'] = tempfile.mkdtemp(prefix='isx-test-cache-')
+  atexit.register(shutil.rmtree, os.environ['ISX_CACHE_DIR'], ignore_errors=True)
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

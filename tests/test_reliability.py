@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from isx import checkpointing, evaluate, train
+from isx import checkpointing, cpu_setup, evaluate, train
 from isx import step as step_lib
 from isx.experiment import Experiment
 
@@ -373,23 +373,13 @@ def test_many_cpu_devices_never_deadlock_in_the_all_reduce(tiny_data_dir, tmp_pa
   assert not train.waits_for_each_dispatch(step_lib.make_mesh(jax.devices()[:1]))
 
 
-def test_auto_cpu_devices_is_the_most_cores_that_divide_every_batch():
-  assert step_lib.auto_cpu_devices((128, 1000), cores=2) == 2
-  assert step_lib.auto_cpu_devices((128, 1000), cores=3) == 2
-  assert step_lib.auto_cpu_devices((128, 1000), cores=64) == step_lib.MAX_AUTO_CPU_DEVICES == 8
-  assert step_lib.auto_cpu_devices((100, 1000), cores=8) == 5
-  assert step_lib.auto_cpu_devices((7, 16), cores=8) == 1
-  assert step_lib.auto_cpu_devices((128,), cores=1) == 1
-  assert step_lib.split_cpu((16,)) is None  # this session's XLA_FLAGS chose 8 devices
-
-
 def test_isx_main_splits_the_cpu_by_default(tiny_data_dir, tmp_path):
   env = {k: v for k, v in _env().items() if k != 'XLA_FLAGS'}
   p = subprocess.run(_args(tiny_data_dir, str(tmp_path / 'run'), 1, '--verbosity=0'), cwd=ROOT,
                      env=env, capture_output=True, text=True, timeout=300)
   assert p.returncode == 0, p.stderr[-3000:]
-  cores = step_lib.usable_cores()
-  assert _local_devices(p.stderr) == step_lib.auto_cpu_devices((16, 16), cores)
+  cores = cpu_setup.usable_cores()  # YNNPACK convolutions (ISX_CPU_CONV_PATH, conftest) split
+  assert _local_devices(p.stderr) == cpu_setup.auto_cpu_devices((16, 16), cores)
 
 
 class _FullDisk:

@@ -1,0 +1,59 @@
+"""One XLA:CPU setup timed on one model: isx.cpu_setup starts this once per candidate, with the
+candidate's XLA_FLAGS and device count, and reads one JSON line from stdout.
+
+  echo WORKLOAD_JSON | python -m isx.cpu_probe [--cores=N]
+
+The workload (isx.cpu_setup.workload) is the run's config with its data's image shape and
+classes. The probe compiles the run's own train step (one step per dispatch) on random uint8
+images at the config's batch size, then times single steps, each waited for as the training
+loop waits on several CPU devices, for at least MIN_STEPS steps and MIN_SECONDS, and reports
+the median.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+MIN_STEPS, MAX_STEPS, MIN_SECONDS = 3, 10, 2.0
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument('--cores', type=int, default=0, help='limit this process to N cores')
+  args = parser.parse_args()
+  if args.cores and hasattr(os, 'sched_setaffinity'):  # before XLA sizes its thread pools
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
+  workload = json.loads(sys.stdin.read())
+
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np
+  from isx import config_checks, losses, models, step as step_lib
+  config = config_checks.config_from_dict(workload['config'])
+  shape, classes = tuple(workload['image_shape']), workload['num_classes']
+  mesh = step_lib.make_mesh()
+  model = models.create_model(config.model, classes)
+  objective = losses.Objective(config.loss, classes, model.embedding_dim)
+  state = step_lib.create_train_state(config, model, shape, objective, 10_000, jax.random.key(0))
+  state = jax.device_put(state, step_lib.replicated(mesh))
+  train_fn, _ = step_lib.compile_steps(config, mesh, objective, 10_000)
+  rng = np.random.default_rng(0)
+  batch = {'image': rng.integers(0, 256, (1, config.batch_size, *shape), dtype=np.uint8),
+           'label': rng.integers(0, classes, (1, config.batch_size)).astype(np.int32)}
+  batch = step_lib.to_global(batch, step_lib.chunk_sharding(mesh))
+  key = jax.random.key(1)
+  state, metrics = train_fn(state, batch, key)  # compiles
+  jax.block_until_ready(metrics)
+  times, start = [], time.perf_counter()
+  while len(times) < MAX_STEPS and (len(times) < MIN_STEPS or
+                                    time.perf_counter() - start < MIN_SECONDS):
+    t = time.perf_counter()
+    state, metrics = train_fn(state, batch, key)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t)
+  print(json.dumps({'ms_per_step': 1e3 * float(np.median(times)), 'steps': len(times),
+                    'devices': jax.device_count(), 'backend': jax.default_backend()}), flush=True)
+
+
+if __name__ == '__main__':
+  main()
