@@ -12,20 +12,25 @@ interleaved (premade, host, premade, resident, premade) because other work on th
 step times by more than the overhead; the baseline is the premade median. overhead = feed time /
 premade time - 1; process CPU seconds (user + sys) are reported too.
 
-  python benchmarks/bench_input.py --data_dir DIR [--steps N] [--json]
+  python benchmarks/bench_input.py --data_dir DIR [--steps N] [--cpu_conv_path P] [--json]
+
+The step runs on the XLA:CPU setup isx.main would choose (isx.cpu_setup), recorded in the JSON.
 """
 import argparse
 import itertools
 import json
 import os
 import statistics
+import sys
 import time
 
-import jax
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # configs/
 
-from configs import fashion_mnist_simplenet
-from isx import input_pipeline, step as step_lib, train
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from configs import fashion_mnist_simplenet  # noqa: E402
+from isx import cpu_setup, input_pipeline, step as step_lib, train  # noqa: E402
 from isx.experiment import Experiment
 
 
@@ -55,11 +60,17 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--data_dir', required=True)
   parser.add_argument('--steps', type=int, default=0, help='0: one epoch')
+  parser.add_argument('--cpu_conv_path', choices=('auto', *cpu_setup.PATHS), default=None,
+                      help="as isx.main's flag (default: $ISX_CPU_CONV_PATH, else auto)")
+  parser.add_argument('--cpu_devices', type=int, default=None)
   parser.add_argument('--json', action='store_true')
   args = parser.parse_args()
   config = fashion_mnist_simplenet.get_config()
   config.dataset.data_dir = args.data_dir
   info = input_pipeline.dataset_info(config)
+  # As isx.main sets XLA:CPU up before JAX starts (timed once per host and model, cached).
+  setup = cpu_setup.set_up(config, info.image_shape, info.num_classes, args.cpu_conv_path,
+                           args.cpu_devices, log=lambda m: print(m, file=sys.stderr, flush=True))
   steps = args.steps or input_pipeline.steps_per_epoch(info, config.batch_size)
   exp = Experiment.create(config, info=info)
   mesh, train_fn = exp.mesh, exp.train_fn
@@ -92,6 +103,7 @@ def main():
   base = statistics.median(times['premade'])
   result = {
       'steps': steps, 'devices': jax.device_count(), 'load_avg': os.getloadavg(),
+      'cpu_setup': setup.record(),
       'seconds': {k: [round(v, 2) for v in vs] for k, vs in times.items()},
       'cpu_seconds': {k: [round(v, 1) for v in vs] for k, vs in cpu.items()},
       'overhead': {k: round(times[k][0] / base - 1, 4) for k in ('host', 'resident')},

@@ -56,6 +56,10 @@ def parse_args(argv=None):
                  help='gaussian: i.i.d. N(0,1); clustered: 100 N(0,1) centres + N(0, 0.3^2) noise')
   p.add_argument('--skip_sklearn', action='store_true')
   p.add_argument('--no_memory', action='store_true', help='skip the per-method memory subprocesses')
+  p.add_argument('--cpu_conv_path', choices=('auto', 'ynnpack', 'xla'), default=None,
+                 help='XLA:CPU setup, whose YNNPACK fusions also cover dots: default '
+                      "$ISX_CPU_CONV_PATH, else auto, what isx.main chooses for the default "
+                      'FashionMNIST SimpleNet run on this host')
   p.add_argument('--json', action='store_true', help='print one JSON object instead of a table')
   p.add_argument('--memory_probe', choices=METHODS, help=argparse.SUPPRESS)
   return p.parse_args(argv)
@@ -146,8 +150,19 @@ def compare(other_idx, isx_idx, queries, gallery, k):
   return counts
 
 
+def set_up_cpu(args):
+  """The XLA:CPU setup isx.main starts the default recipe with (isx.cpu_setup), on one device:
+  the search runs on one, as in this benchmark's isx call."""
+  from configs import fashion_mnist_simplenet
+  from isx import cpu_setup
+  return cpu_setup.set_up(fashion_mnist_simplenet.get_config(), (28, 28, 1), 10,
+                          args.cpu_conv_path, devices=1,
+                          log=lambda m: print(m, file=sys.stderr, flush=True))
+
+
 def main():
   args = parse_args()
+  setup = set_up_cpu(args)
   if args.memory_probe:
     memory_probe(args)
     return
@@ -181,6 +196,7 @@ def main():
       **{key: getattr(args, key) for key in ('num_queries', 'num_gallery', 'dim', 'k', 'block_size',
                                               'repeats', 'seed', 'data')},
       'cpu_count': os.cpu_count(), 'faiss_threads': faiss.omp_get_max_threads(),
+      'cpu_setup': setup.record(),
       'versions': {'jax': jax.__version__, 'faiss': faiss.__version__, 'sklearn': sklearn.__version__},
   }
   if args.json:

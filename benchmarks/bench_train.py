@@ -22,28 +22,34 @@ torch runs with torch.set_num_threads(os.cpu_count()); XLA sizes its pool to the
 On a shared machine torch's OpenMP threads slow down far more than XLA's when other processes
 compete for the cores, so compare runs made at the same load (the JSON records it).
 
-  python benchmarks/bench_train.py [--model simplenet|googlenet|all] [--repeats R] [--steps S] [--json]
-  XLA_FLAGS=--xla_force_host_platform_device_count=4 python benchmarks/bench_train.py ...
-      # isx data-parallel over 4 CPU "devices" (its usual mesh); XLA:CPU runs a convolution on
-      # one thread, so splitting the batch is what puts both cores to work
+  python benchmarks/bench_train.py [--model simplenet|googlenet|all] [--repeats R] [--steps S]
+      [--cpu_conv_path auto|ynnpack|xla] [--cpu_devices N] [--json]
+
+isx runs as shipped: before JAX starts, the XLA:CPU convolution path and device split are chosen
+for the model on this host exactly as isx.main chooses them (isx.cpu_setup: timed once, cached),
+unless --cpu_conv_path / --cpu_devices (or XLA_FLAGS) force them; the JSON records the choice.
+With --model all each model runs in a process of its own, since each may get another setup.
 
 Needs torch (benchmarks/requirements.txt), never a dependency of isx.
 """
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import torch
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # configs/
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 import torch.nn.functional as F
 from torch import nn
 
 from configs import cifar100_googlenet, fashion_mnist_simplenet
-from isx import losses, models, step as step_lib
+from isx import cpu_setup, losses, models, step as step_lib
 from isx.models.googlenet import INCEPTION
 
 # model -> (config module, image shape, classes, default steps per repeat, default repeats)
@@ -276,15 +282,20 @@ def time_steps(fn, steps, sync):
   return (time.perf_counter() - t) / steps
 
 
-def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_form=None):
-  cfg_module, shape, classes, default_steps, default_repeats = CASES[name]
-  steps, repeats = steps or default_steps, repeats or default_repeats
-  config = cfg_module.get_config()
+def bench_config(name, batch, weight_decay_form=None):
+  config = CASES[name][0].get_config()
   config.batch_size = batch
   config.weight_decay_form = weight_decay_form or config.weight_decay_form
   # The PyTorch twin runs a constant lr; a schedule does not change a step's cost.
   config.warmup_steps, config.lr_schedule = 0, 'constant'
   assert config.optimizer == 'adam' and not config.grad_clip_norm
+  return config
+
+
+def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_form=None):
+  _, shape, classes, default_steps, default_repeats = CASES[name]
+  steps, repeats = steps or default_steps, repeats or default_repeats
+  config = bench_config(name, batch, weight_decay_form)
   mesh = step_lib.make_mesh()
   model = models.create_model(config.model, classes)
   # The step-level API rather than isx.experiment, which reads TFDS: the GPU machine has none.
@@ -391,6 +402,26 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   }
 
 
+def setup_cpu(args, log):
+  """As isx.main does before JAX starts: the convolution path and device split for this
+  model on this host (timed once, cached), unless forced by the flags or XLA_FLAGS."""
+  _, shape, classes, _, _ = CASES[args.model]
+  config = bench_config(args.model, args.batch, args.weight_decay_form)
+  return cpu_setup.set_up(config, shape, classes, args.cpu_conv_path, args.cpu_devices, log=log)
+
+
+def run_each_model(log) -> dict:
+  """--model all: each model in a process of its own, since each may get another setup."""
+  results = {}
+  for name in CASES:
+    argv = [a for a in sys.argv[1:] if not a.startswith('--model') and a != '--json']
+    p = subprocess.run([sys.executable, __file__, f'--model={name}', '--json', *argv],
+                       stdout=subprocess.PIPE, text=True, check=True)
+    results[name] = json.loads(p.stdout)
+  log(f'load average at the end: {os.getloadavg()}')
+  return results
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--model', choices=('simplenet', 'googlenet', 'all'), default='all')
@@ -400,21 +431,33 @@ def main():
   p.add_argument('--no_compile', action='store_true', help='skip torch.compile')
   p.add_argument('--weight_decay_form', choices=('l2', 'adamw'), default=None,
                  help="default: the model config's (isx default 'adamw')")
+  p.add_argument('--cpu_conv_path', choices=('auto', *cpu_setup.PATHS), default=None,
+                 help='XLA:CPU convolution path, as isx.main\'s flag (default: '
+                      '$ISX_CPU_CONV_PATH, else auto: what isx.main would choose)')
+  p.add_argument('--cpu_devices', type=int, default=None,
+                 help='split the CPU into N devices (default: chosen with the path)')
   p.add_argument('--json', action='store_true', help='print one JSON object instead of a table')
   args = p.parse_args()
 
   threads = os.cpu_count()
   torch.set_num_threads(threads)  # XLA's CPU client also sizes its pool to the core count
   log = lambda msg: print(msg, file=sys.stderr, flush=True)
-  names = ['simplenet', 'googlenet'] if args.model == 'all' else [args.model]
-  results = {n: bench_model(n, args.batch, args.steps, args.repeats, not args.no_compile, log,
-                           args.weight_decay_form) for n in names}
+  if args.model == 'all':
+    results = run_each_model(log)
+  else:
+    setup = setup_cpu(args, log)
+    result = bench_model(args.model, args.batch, args.steps, args.repeats, not args.no_compile,
+                         log, args.weight_decay_form)
+    result.update(cpu_setup=setup.record(), xla_flags=os.environ.get('XLA_FLAGS', ''),
+                  load_average_at_end=os.getloadavg())
+    results = {args.model: result}
+  names = list(results)
   first = results[names[0]]
   out = {k: first[k] for k in ('isx_img_per_s', 'torch_img_per_s', 'ratio',
                                'torch_compile_img_per_s', 'torch_compile_error', 'matmul_fraction')}
   out.update(models=results, primary_model=names[0], cpu_count=threads,
              torch_threads=torch.get_num_threads(), torch_version=torch.__version__,
-             jax_version=jax.__version__, xla_flags=os.environ.get('XLA_FLAGS', ''),
+             jax_version=jax.__version__, host=cpu_setup.host_key(),
              jax_default_matmul_precision=jax.config.jax_default_matmul_precision,
              load_average_at_end=os.getloadavg())
   if args.json:
@@ -422,6 +465,9 @@ def main():
     return
   print(f'cpus {threads}, torch threads {torch.get_num_threads()}, load {os.getloadavg()}')
   for r in results.values():
+    setup = r['cpu_setup']
+    print(f"{r['model']:9s} XLA:CPU {setup['path'] or 'as XLA_FLAGS'} on {r['jax_devices']} "
+          f"device(s) ({setup['reason']})")
     print(f"{r['model']:9s} batch {r['batch']}: isx {r['isx_img_per_s']:.0f} img/s, torch eager "
           f"{r['torch_img_per_s']:.0f} (ratio {r['ratio']:.2f}), torch.compile "
           f"{r['torch_compile_img_per_s'] or float('nan'):.0f}; isx {r['isx_gflops_per_s']:.1f} "

@@ -62,19 +62,14 @@ def init_distributed(config=None, info=None):
   return setup
 
 
-def choose_cpu_setup(config, info, share: int = 1, batch_sizes=None):
-  """isx.cpu_setup for config's model on info's images, from the flags; applied and printed."""
+def choose_cpu_setup(config, info):
+  """isx.cpu_setup for config's model on its dataset's images, from the flags; a bad config
+  fails here, before anything is timed."""
   from isx import config_checks, cpu_setup, input_pipeline
   info = info or input_pipeline.dataset_info(config)
-  config_checks.validate(config, info, jax_started=False)  # a bad config is not timed
-  path = FLAGS.cpu_conv_path or os.environ.get('ISX_CPU_CONV_PATH') or 'auto'
-  setup = cpu_setup.choose(
-      cpu_setup.workload(config, info.image_shape, info.num_classes),
-      batch_sizes or (config.batch_size, config.eval_batch_size), path, FLAGS.cpu_devices,
-      share, log=lambda m: print(m, flush=True))
-  cpu_setup.apply(setup)
-  print(setup.line(), flush=True)
-  return setup
+  config_checks.validate(config, info, jax_started=False)
+  return cpu_setup.set_up(config, info.image_shape, info.num_classes, FLAGS.cpu_conv_path,
+                          FLAGS.cpu_devices, log=lambda m: print(m, flush=True))
 
 
 def parse_flags(argv):

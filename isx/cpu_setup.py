@@ -247,5 +247,18 @@ def apply(setup: Setup):
     raise RuntimeError('the XLA:CPU setup must be applied before JAX starts its backend')
   if setup.path:
     os.environ['XLA_FLAGS'] = ' '.join([_xla_flags(), PATHS[setup.path]]).strip()
-  if setup.devices and user_devices() is None:
+  if setup.devices:  # (over XLA_FLAGS' count, as --cpu_devices is meant to be)
     jax.config.update('jax_num_cpu_devices', setup.devices)
+
+
+def set_up(config, image_shape, num_classes, path=None, devices=None, share=1, batch_sizes=None,
+           log=print) -> Setup:
+  """What isx.main, isx.sweep and the benchmarks call before JAX starts: chooses the setup for
+  config's model on these images (path None: $ISX_CPU_CONV_PATH, else auto), applies it and
+  logs its one line."""
+  setup = choose(workload(config, image_shape, num_classes),
+                 batch_sizes or (config.batch_size, config.eval_batch_size),
+                 path or os.environ.get('ISX_CPU_CONV_PATH') or 'auto', devices, share, log)
+  apply(setup)
+  log(setup.line())
+  return setup

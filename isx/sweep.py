@@ -72,12 +72,10 @@ def main(argv):
   setup = None
   if sized:  # as isx.main does, with the cores shared among the sweep's n processes
     info = input_pipeline.dataset_info(sized[0])
-    setup = cpu_setup.choose(
-        cpu_setup.workload(sized[0], info.image_shape, info.num_classes),
-        [n for c in sized for n in (c.batch_size, c.eval_batch_size)],
-        os.environ.get('ISX_CPU_CONV_PATH') or 'auto', share=shard[1])
-    cpu_setup.apply(setup)
-    print(setup.line(), flush=True)
+    setup = cpu_setup.set_up(sized[0], info.image_shape, info.num_classes, share=shard[1],
+                             batch_sizes=[n for c in sized for n in (c.batch_size,
+                                                                     c.eval_batch_size)],
+                             log=lambda m: print(m, flush=True))
   for entry, seed in pairs:
     try:
       record = run_one(config, entry, seed, out, setup)

@@ -174,3 +174,13 @@ def test_both_paths_train_the_same_model_up_to_float_rounding(tiny_data_dir, tmp
   ynnpack, xla = _losses(tmp_path / 'ynnpack'), _losses(tmp_path / 'xla')
   assert len(ynnpack) == 6
   np.testing.assert_allclose(xla, ynnpack, rtol=2e-5)
+
+
+def test_a_probe_times_at_least_one_step_and_at_most_about_twenty_seconds():
+  from isx import cpu_probe
+  assert cpu_probe.keep_timing([], 100.0)
+  assert cpu_probe.keep_timing([0.1], 0.1)  # fewer than MIN_STEPS
+  assert cpu_probe.keep_timing([0.3] * 4, 1.2)  # under MIN_SECONDS
+  assert not cpu_probe.keep_timing([0.8] * 3, 2.4)
+  assert not cpu_probe.keep_timing([15.0], 21.0)  # one GoogleNet step on 2 cores
+  assert not cpu_probe.keep_timing([0.01] * 10, 0.1)
