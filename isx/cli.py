@@ -37,20 +37,20 @@ def quiet_logs():
     logging.get_absl_logger().addFilter(lambda record: '/orbax/' not in record.pathname)
 
 
-def init_distributed(config=None, info=None):
+def init_distributed(config=None):
   """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
   multi-task SLURM step, JAX's own cluster detection. Otherwise a single process: with a
-  config and its dataset's info, XLA:CPU's convolution path and device split are chosen for
-  this host and model (isx.cpu_setup) and printed; returns that choice (None for eval and
-  multi-process runs, where only --cpu_devices applies)."""
+  config, XLA:CPU's convolution path and device split are chosen for
+  this host and model (isx.cpu_setup) and printed; eval and multi-process runs only take a
+  path or device count the user forced. Returns the setup, or None when nothing was set."""
   import jax
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
   cluster = FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1
-  setup = None
   if config is not None and not (explicit or cluster):
-    setup = choose_cpu_setup(config, info)
-  elif FLAGS.cpu_devices:  # before the first device query creates the backend
-    jax.config.update('jax_num_cpu_devices', FLAGS.cpu_devices)
+    setup = choose_cpu_setup(config)
+  else:  # before the first device query creates the backend
+    from isx import cpu_setup
+    setup = cpu_setup.set_up_as_asked(FLAGS.cpu_conv_path, FLAGS.cpu_devices)
   if explicit:
     if os.environ.get('JAX_PLATFORMS') == 'cpu':  # CPU processes need gloo for collectives
       jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -62,11 +62,11 @@ def init_distributed(config=None, info=None):
   return setup
 
 
-def choose_cpu_setup(config, info):
+def choose_cpu_setup(config):
   """isx.cpu_setup for config's model on its dataset's images, from the flags; a bad config
   fails here, before anything is timed."""
   from isx import config_checks, cpu_setup, input_pipeline
-  info = info or input_pipeline.dataset_info(config)
+  info = input_pipeline.dataset_info(config)
   config_checks.validate(config, info, jax_started=False)
   return cpu_setup.set_up(config, info.image_shape, info.num_classes, FLAGS.cpu_conv_path,
                           FLAGS.cpu_devices, log=lambda m: print(m, flush=True))

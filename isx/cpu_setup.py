@@ -155,7 +155,7 @@ def _locked_cache():
 
 
 def probe(workload: dict, path: str, devices: int, cores: int) -> float:
-  """Median ms per train step of workload on (path, devices), in a fresh process limited to
+  """The fastest ms per train step of workload on (path, devices), in a fresh process limited to
   `cores` cores (XLA reads its flags and device count once, when it starts)."""
   flags = [f for f in _xla_flags().split() if not f.lstrip('-').startswith(DEVICE_FLAG + '=')]
   env = {**os.environ, 'XLA_FLAGS': ' '.join(flags + [PATHS[path],
@@ -205,11 +205,9 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
   devices = devices or user_devices()
   split = auto_cpu_devices(batch_sizes, cores)
   fixed_path = None if path == 'auto' else path
-  if user_path_flags():
-    if fixed_path:
-      raise ValueError(f'--cpu_conv_path={path} and XLA_FLAGS ({" ".join(user_path_flags())}) '
-                       f'both choose the convolution path; keep one')
-    return Setup(None, devices or split, 'your XLA_FLAGS choose the convolution path' +
+  if user_path_flags():  # they win, over --cpu_conv_path too
+    ignored = f' (not --cpu_conv_path={path})' if fixed_path else ''
+    return Setup(None, devices or split, f'your XLA_FLAGS choose the convolution path{ignored}' +
                  ('' if devices else f'; split into the most of {cores} cores that divide the '
                   f'batch sizes'))
   pairs = candidates(split, devices, fixed_path)
@@ -261,4 +259,18 @@ def set_up(config, image_shape, num_classes, path=None, devices=None, share=1, b
                  path or os.environ.get('ISX_CPU_CONV_PATH') or 'auto', devices, share, log)
   apply(setup)
   log(setup.line())
+  return setup
+
+
+def set_up_as_asked(path=None, devices=None) -> Setup | None:
+  """For runs that do not choose (isx.eval, multi-process runs): only what the user asked for,
+  a forced path (flag or $ISX_CPU_CONV_PATH) and a device count; 'auto' leaves XLA's default."""
+  path = path or os.environ.get('ISX_CPU_CONV_PATH') or 'auto'
+  if path not in ('auto', *PATHS):
+    raise ValueError(f'unknown --cpu_conv_path {path!r}; choose auto, {", ".join(PATHS)}')
+  forced = path != 'auto' and not accelerator_host() and not user_path_flags()
+  if not forced and not devices:
+    return None
+  setup = Setup(path if forced else None, devices, 'as asked')
+  apply(setup)
   return setup

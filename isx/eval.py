@@ -13,9 +13,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
-  cli.init_distributed()
   from isx import config_checks, evaluate
   try:
+    cli.init_distributed()
     config = cli.config_flag() or config_checks.saved_config(cli.FLAGS.workdir)
     metrics = evaluate.evaluate_workdir(config, cli.FLAGS.workdir)
   except (ValueError, FileNotFoundError, PermissionError) as e:
