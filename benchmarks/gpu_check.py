@@ -4,9 +4,9 @@ Here (no GPU needed), build what the device machine lacks, into an ignored folde
 
   python benchmarks/gpu_check.py prepare [--out .devdata]
 
-  - .devdata/wheels: the wheels of requirements.txt's packages (and their needs) that the device
-    image does not have (DEVICE_HAS; its JAX, flax, optax, orbax, chex and torch are used as
-    they are), for its Python 3.12;
+  - .devdata/wheels: the wheels of requirements.txt's packages (and their needs, at the versions
+    installed here) that the device image does not have (DEVICE_HAS; its JAX, flax, optax,
+    orbax, chex and torch are used as they are), for its Python 3.12;
   - .devdata/fashion-mnist: the four FashionMNIST IDX files (Debian's dataset-fashion-mnist),
     imported there by isx.prepare_data (~20 s): smaller to carry than the prepared dataset.
 
@@ -26,7 +26,6 @@ There (the device tool: carry ['.devdata'], command `bash benchmarks/gpu_check.s
 The tests smoke-run `run` on CPU with tiny sizes (tests/test_gpu_check.py).
 """
 import argparse
-import glob
 import json
 import os
 import re
@@ -50,27 +49,48 @@ PLATFORMS = ('manylinux_2_28_x86_64', 'manylinux_2_27_x86_64', 'manylinux_2_17_x
              'manylinux2014_x86_64', 'manylinux1_x86_64')
 
 
-def _dist_name(wheel: str) -> str:
-  return re.sub(r'[-_.]+', '-', os.path.basename(wheel).split('-')[0]).lower()
+def device_needs(top_level) -> dict:
+  """{dist: version} of top_level and everything they need (this venv's installed versions,
+  the ones the tests pass with), without what the device image has."""
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  from packaging.requirements import Requirement  # pylint: disable=g-import-not-at-top
+  env = {'python_version': '3.12', 'python_full_version': '3.12.3', 'sys_platform': 'linux',
+         'platform_system': 'Linux', 'platform_machine': 'x86_64', 'extra': ''}
+  needs, todo = {}, list(top_level)
+  while todo:
+    name = _normal(todo.pop())
+    if name in needs or name in DEVICE_HAS:
+      continue
+    needs[name] = metadata.version(name)
+    for line in metadata.requires(name) or []:
+      req = Requirement(line)
+      if req.marker is None or req.marker.evaluate(env):
+        todo.append(req.name)
+  return needs
+
+
+def _normal(name: str) -> str:
+  return re.sub(r'[-_.]+', '-', name).lower()
 
 
 def prepare(out: str, idx_dir: str = IDX_DIR, python_version: str = '3.12'):
-  """Fills out/wheels and out/fashion-mnist; prints their size (the carry limit is 64 MiB)."""
+  """Fills out/wheels and out/fashion-mnist; prints their size (the carry limit is 64 MiB).
+  Wheels for the device's Python where PyPI has them; a package with only a source release
+  (promise) is built into a wheel here, which works there if it is pure Python."""
   wheels = os.path.join(out, 'wheels')
   shutil.rmtree(wheels, ignore_errors=True)
-  with tempfile.TemporaryDirectory() as tmp:
-    reqs = os.path.join(tmp, 'requirements.txt')
-    with open(os.path.join(ROOT, 'requirements.txt')) as f, open(reqs, 'w') as g:
-      g.writelines(l for l in f if re.split(r'[=<> ]', l.strip())[0].lower() not in DEVICE_HAS)
-    cmd = [sys.executable, '-m', 'pip', 'download', '-q', '--only-binary=:all:',
-           '--python-version', python_version, '--implementation', 'cp', '-d', tmp, '-r', reqs]
+  os.makedirs(wheels)
+  with open(os.path.join(ROOT, 'requirements.txt')) as f:
+    top = [re.split(r'[=<> ;]', l.strip())[0] for l in f if l.strip() and l[0] != '#']
+  pip = [sys.executable, '-m', 'pip']
+  for name, version in sorted(device_needs(top).items()):
+    cmd = [*pip, 'download', '-q', '--no-deps', '--only-binary=:all:', '--python-version',
+           python_version, '--implementation', 'cp', '-d', wheels, f'{name}=={version}']
     for platform in PLATFORMS:
       cmd += ['--platform', platform]
-    subprocess.run(cmd, check=True)
-    os.makedirs(wheels)
-    for wheel in glob.glob(os.path.join(tmp, '*.whl')):
-      if _dist_name(wheel) not in DEVICE_HAS:
-        shutil.copy(wheel, wheels)
+    if subprocess.run(cmd, capture_output=True).returncode:
+      subprocess.run([*pip, 'wheel', '-q', '--no-deps', '-w', wheels, f'{name}=={version}'],
+                     check=True, capture_output=True)
   data = os.path.join(out, 'fashion-mnist')
   os.makedirs(data, exist_ok=True)
   for name in os.listdir(idx_dir):
@@ -98,7 +118,7 @@ def _train(name, data_dir, workdir, epochs, extra, log) -> dict:
   steps = [r['step'] for r in windows]
   loop = sum((s - prev) / r['steps_per_s'] for r, s, prev in zip(windows, steps, [0] + steps))
   row = {'name': name, 'overrides': extra, 'wall_s_launch_to_metrics': round(wall, 1),
-         'train_loop_s': round(loop, 1), 'steps': metrics['step'],
+         'train_loop_s': round(loop, 3), 'steps': metrics['step'],
          'accuracy': metrics['accuracy'], 'map@r': metrics['map@r'],
          'xla_cpu': next((l for l in p.stdout.splitlines() if l.startswith('XLA:CPU: ')), None),
          'train_losses': [r['train/loss'] for r in windows]}

@@ -211,6 +211,8 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
                  ('' if devices else f'; split into the most of {cores} cores that divide the '
                   f'batch sizes'))
   pairs = candidates(split, devices, fixed_path)
+  if devices and any(b % devices for b in batch_sizes):  # refused once JAX starts; not timed
+    pairs = pairs[:1]
   if len(pairs) == 1:
     (p, d), = pairs
     return Setup(p, d, f'{p} as asked' if fixed_path else 'the only candidate')
