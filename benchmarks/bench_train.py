@@ -410,14 +410,17 @@ def setup_cpu(args, log):
   return cpu_setup.set_up(config, shape, classes, args.cpu_conv_path, args.cpu_devices, log=log)
 
 
-def run_each_model(log) -> dict:
+def run_each_model(args, log) -> dict:
   """--model all: each model in a process of its own, since each may get another setup."""
+  argv = [f'--batch={args.batch}', f'--steps={args.steps}', f'--repeats={args.repeats}',
+          *(['--no_compile'] if args.no_compile else []),
+          *(f'--{k}={getattr(args, k)}' for k in ('weight_decay_form', 'cpu_conv_path',
+                                                  'cpu_devices') if getattr(args, k))]
   results = {}
   for name in CASES:
-    argv = [a for a in sys.argv[1:] if not a.startswith('--model') and a != '--json']
     p = subprocess.run([sys.executable, __file__, f'--model={name}', '--json', *argv],
                        stdout=subprocess.PIPE, text=True, check=True)
-    results[name] = json.loads(p.stdout)
+    results[name] = json.loads(p.stdout)['models'][name]
   log(f'load average at the end: {os.getloadavg()}')
   return results
 
@@ -443,7 +446,7 @@ def main():
   torch.set_num_threads(threads)  # XLA's CPU client also sizes its pool to the core count
   log = lambda msg: print(msg, file=sys.stderr, flush=True)
   if args.model == 'all':
-    results = run_each_model(log)
+    results = run_each_model(args, log)
   else:
     setup = setup_cpu(args, log)
     result = bench_model(args.model, args.batch, args.steps, args.repeats, not args.no_compile,
