@@ -114,9 +114,10 @@ def _train(name, data_dir, workdir, epochs, extra, log) -> dict:
     metrics = json.load(f)
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     logged = [json.loads(l) for l in f]
-  windows = [r for r in logged if 'steps_per_s' in r]
+  windows = [r for r in logged if 'train/steps_per_s' in r]
   steps = [r['step'] for r in windows]
-  loop = sum((s - prev) / r['steps_per_s'] for r, s, prev in zip(windows, steps, [0] + steps))
+  loop = sum((s - prev) / r['train/steps_per_s']
+             for r, s, prev in zip(windows, steps, [0] + steps))
   row = {'name': name, 'overrides': extra, 'wall_s_launch_to_metrics': round(wall, 1),
          'train_loop_s': round(loop, 3), 'steps': metrics['step'],
          'accuracy': metrics['accuracy'], 'map@r': metrics['map@r'],

@@ -162,15 +162,14 @@ def test_isx_main_times_once_prints_and_records_its_choice(tiny_data_dir, tmp_pa
   assert record['reason'] in line
   second = _main(tiny_data_dir, tmp_path / 'b', env)
   assert 'probe' not in second and 'cached measurement' in second
-  forced = _main(tiny_data_dir, tmp_path / 'c', env, '--cpu_conv_path=xla', '--cpu_devices=1')
-  assert "XLA:CPU: XLA's own convolutions (YNNPACK fusions off), 1 device: xla as asked" in forced
 
 
 def test_both_paths_train_the_same_model_up_to_float_rounding(tiny_data_dir, tmp_path):
   env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'ISX_CPU_CONV_PATH')}
   env.update(JAX_PLATFORMS='cpu', PYTHONPATH=ROOT)
   for path in cpu_setup.PATHS:
-    _main(tiny_data_dir, tmp_path / path, env, f'--cpu_conv_path={path}', '--cpu_devices=1')
+    out = _main(tiny_data_dir, tmp_path / path, env, f'--cpu_conv_path={path}', '--cpu_devices=1')
+    assert f'XLA:CPU: {cpu_setup.PATH_NAMES[path]}, 1 device: {path} as asked' in out
   ynnpack, xla = _losses(tmp_path / 'ynnpack'), _losses(tmp_path / 'xla')
   assert len(ynnpack) == 6
   np.testing.assert_allclose(xla, ynnpack, rtol=2e-5)
