@@ -216,8 +216,8 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
   if len(pairs) == 1:
     (p, d), = pairs
     return Setup(p, d, f'{p} as asked' if fixed_path else 'the only candidate')
-  key = json.dumps({'host': host_key(), 'share': share, 'workload': workload['key']},
-                   sort_keys=True)
+  host = host_key()
+  key = json.dumps({'host': host, 'share': share, 'workload': workload['key']}, sort_keys=True)
   digest = hashlib.sha1(key.encode()).hexdigest()
   with _locked_cache() as cache:
     entry = cache.get(digest)
@@ -230,7 +230,7 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
       except (RuntimeError, subprocess.TimeoutExpired) as e:  # never stops a training
         return Setup('ynnpack', devices or split, f'XLA\'s default, since {e}')
       entry = cache[digest] = {'timings': {**(entry or {}).get('timings', {}), **timings},
-                               'host': host_key(), 'workload': workload['key']}
+                               'host': host, 'workload': workload['key']}
   timings = {f'{p}/{d}': entry['timings'][f'{p}/{d}'] for p, d in pairs}
   best = min(timings, key=timings.get)
   p, d = best.split('/')
