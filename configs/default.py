@@ -70,7 +70,7 @@ def get_config():
   c.eval_every_steps = config_dict.placeholder(int)  # None: once per epoch
   c.checkpoint_every_steps = 1000
   c.max_checkpoints_to_keep = 3
-  c.evals = ('accuracy', 'retrieval')  # isx/evals: the final evaluation and isx.eval
+  c.evals = ('accuracy', 'retrieval', 'embedding_norm')  # isx/evals: the final evaluation and isx.eval
   c.loop_evals = ('accuracy',)  # the evaluation every eval_every_steps
   c.retrieval_ks = (1, 5, 10)
   c.knn_block_size = 1024

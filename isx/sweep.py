@@ -10,6 +10,7 @@ interrupted sweep continues where it stopped. Records go to OUT/runs_<i>.jsonl.
 """
 import json
 import os
+import subprocess
 import time
 
 import jax
@@ -44,10 +45,32 @@ def runs(grid: list, only=None, shard=(0, 1)):
   return pairs[shard[0]::shard[1]]
 
 
+def commit() -> str:
+  """The isx commit the sweep runs, '+dirty' when the tree has changes; '' outside a git tree."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=here, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=here,
+                           capture_output=True, text=True, check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return ''
+  return head + ('+dirty' if dirty else '')
+
+
+def resolved_config(cfg) -> dict:
+  """The run's whole config as its workdir's config.json holds it, less the data dir (a path on
+  the machine that ran it), so that results/make_report.py --check can compare a command's."""
+  resolved = json.loads(cfg.to_json_best_effort())
+  resolved['dataset']['data_dir'] = None
+  return resolved
+
+
 def run_one(config, entry: dict, seed: int, out: str, cpu=None) -> dict:
   """Trains one grid entry with one seed through train_and_evaluate; returns its record."""
   cfg = apply_overrides(config, {'plots': False, **entry.get('overrides', {}), 'seed': seed})
   record = {'name': entry['name'], 'seed': seed, 'overrides': entry.get('overrides', {}),
+            'config': resolved_config(cfg), 'commit': commit(),
             'device': jax.devices()[0].device_kind, 'devices': jax.device_count()}
   if cpu is not None:
     record['cpu_conv_path'] = cpu.path

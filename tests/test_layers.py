@@ -3,11 +3,13 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from jax.test_util import check_grads
 
 from isx import heads, layers
-from isx.layers import inward_scale
+from isx.heads._cosine import arcface_target
+from isx.layers import inward_scale, l2_normalize
 
 
 def test_matches_equation_2():
@@ -122,10 +124,55 @@ def test_cosine_heads_by_hand(name, margin):
   expected = cos.copy()
   if name == 'cosface':
     expected[np.arange(5), labels] = target - margin
-  elif name == 'arcface':
-    expected[np.arange(5), labels] = np.cos(np.arccos(target) + margin)
+  elif name == 'arcface':  # cos(theta + m), or past theta = pi - m the reference code's fallback
+    expected[np.arange(5), labels] = np.where(target > np.cos(np.pi - margin),
+                                              np.cos(np.arccos(target) + margin),
+                                              target - margin * np.sin(margin))
   np.testing.assert_allclose(head.apply({'params': params}, x, labels), 10.0 * expected,
                              rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('margin', [0.2, 0.5, 1.0])
+def test_arcface_target_falls_as_the_angle_grows(margin):
+  """The target logit must fall as the feature turns away from its class, all the way to pi."""
+  theta = np.linspace(0.0, np.pi, 2001)
+  target = np.asarray(arcface_target(jnp.asarray(np.cos(theta), jnp.float32), margin))
+  assert np.all(np.diff(target) <= 1e-6), np.argmax(np.diff(target))
+  assert np.all(target <= np.cos(theta) + 1e-6)  # a margin makes the target harder, never easier
+
+
+def _anti_aligned_arcface_run(target_fn):
+  """Features and class weights trained from the old head's degenerate minimum: every feature
+  opposite its own class weight. Returns (final loss, accuracy)."""
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(16, 10)).astype(np.float32)
+  labels = np.repeat(np.arange(10), 8)
+  params = {'w': jnp.asarray(w),
+            'e': jnp.asarray(-w.T[labels] + 0.05 * rng.normal(size=(80, 16)).astype(np.float32))}
+
+  def loss(p):
+    cos = l2_normalize(p['e']) @ l2_normalize(p['w'], axis=0)
+    logits = 30.0 * jnp.where(jax.nn.one_hot(labels, 10) > 0, target_fn(cos, 0.5), cos)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+  opt = optax.adam(1e-2)
+  state = opt.init(params)
+  value_and_grad = jax.jit(jax.value_and_grad(loss))
+  for _ in range(300):
+    value, grads = value_and_grad(params)
+    updates, state = opt.update(grads, state)
+    params = optax.apply_updates(params, updates)
+  cos = l2_normalize(params['e']) @ l2_normalize(params['w'], axis=0)
+  return float(value), float(np.mean(np.argmax(cos, -1) == labels))
+
+
+def test_arcface_leaves_the_minimum_where_the_old_head_stuck():
+  def old_target(cos, margin):  # the head before the fix: cos(theta + m) for every theta
+    return jnp.cos(jnp.arccos(jnp.clip(cos, -1.0 + 1e-6, 1.0 - 1e-6)) + margin)
+
+  old_loss, old_accuracy = _anti_aligned_arcface_run(old_target)
+  assert old_loss < 0.5 and old_accuracy == 0.0  # a low loss, every sample in the wrong class
+  assert _anti_aligned_arcface_run(arcface_target)[1] == 1.0
 
 
 def test_head_defaults_and_bad_heads():

@@ -22,6 +22,10 @@ def test_run_one_trains_through_train_and_evaluate(tiny_config, tmp_path):
   assert record['metrics']['step'] == 6 and record['metrics']['num_examples'] == 37
   saved = json.loads((tmp_path / 'is_1' / 'config.json').read_text())
   assert saved['seed'] == 1 and saved['model']['xi'] == 10.0
+  # The record holds the whole config (less the machine's data dir) and the commit that ran it.
+  saved['dataset']['data_dir'] = None
+  assert record['config'] == saved
+  assert len(record['commit'].split('+')[0]) in (0, 40)
   assert (tmp_path / 'is_1' / 'eval' / 'metrics.json').exists()
 
 

@@ -1,5 +1,5 @@
-"""Metrics by name: config.evals ('accuracy', 'retrieval') names isx/evals/accuracy.py and
-isx/evals/retrieval.py (or module paths). Each module's `compute(outputs, config) -> {name: float}`
+"""Metrics by name: each name in config.evals ('accuracy', 'retrieval', 'embedding_norm') is
+isx/evals/NAME.py (or a module path). Each module's `compute(outputs, config) -> {name: float}`
 gets the whole test split's numpy outputs: 'logits', 'embedding', 'label' and 'index' (dataset
 order). The in-loop eval runs config.loop_evals, the final one and isx.eval run config.evals;
 every value reaches metrics.jsonl and TensorBoard (test/* in the loop, eval/* at the end) and

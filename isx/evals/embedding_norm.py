@@ -1,0 +1,11 @@
+"""The embedding's L2 norms over the test split (median and 10th/90th percentiles): how far from
+a sphere the features fed to the last FC lie, with IS and without."""
+import numpy as np
+
+
+def compute(outputs, config) -> dict:
+  del config
+  norms = np.linalg.norm(np.asarray(outputs['embedding'], np.float64), axis=-1)
+  p10, median, p90 = np.percentile(norms, (10, 50, 90))
+  return {'embedding_norm/median': float(median), 'embedding_norm/p10': float(p10),
+          'embedding_norm/p90': float(p90)}
