@@ -96,11 +96,12 @@ def validate(config, info=None, jax_started=True):
   return config
 
 
-def _flat(tree, prefix=''):
+def flat(tree, prefix='') -> dict:
+  """{dotted key: value} of a nested config dict, tuples as lists (as JSON has them)."""
   out = {}
   for k, v in tree.items():
     if isinstance(v, dict):
-      out.update(_flat(v, f'{prefix}{k}.'))
+      out.update(flat(v, f'{prefix}{k}.'))
     else:
       out[f'{prefix}{k}'] = list(v) if isinstance(v, tuple) else v
   return out
@@ -139,7 +140,7 @@ def upgrade(saved: dict) -> dict:
 
 def differences(saved: dict, config) -> list[str]:
   """Dotted keys where config differs from the (upgraded) saved config, outside MAY_DIFFER."""
-  a, b = _flat(upgrade(saved)), _flat(_as_dict(config))
+  a, b = flat(upgrade(saved)), flat(_as_dict(config))
   return sorted(k for k in b if k not in MAY_DIFFER and a.get(k) != b.get(k))
 
 
@@ -155,7 +156,7 @@ def check_against_workdir(config, workdir, action: str):
     return
   diff = differences(saved, config)
   if diff:
-    shown = ', '.join(f'{k} ({_flat(saved).get(k)!r} -> {_flat(_as_dict(config)).get(k)!r})'
+    shown = ', '.join(f'{k} ({flat(saved).get(k)!r} -> {flat(_as_dict(config)).get(k)!r})'
                       for k in diff[:6])
     raise ValueError(f'cannot {action}: {workdir} was trained with another config; differing: '
                      f'{shown}{" ..." if len(diff) > 6 else ""}. Use the config in '

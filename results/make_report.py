@@ -1,41 +1,49 @@
-"""Turns the sweep records in results/raw/ into results/summary.json, the figures in results/,
-and the markdown tables pasted into RESULTS.md (printed). Needs numpy and matplotlib only.
+"""Turns the sweep records in results/raw/ into results/summary.json, the figures in results/ and
+the generated tables of RESULTS.md (the blocks between `<!-- table:NAME -->` and
+`<!-- /table -->`, rewritten in place).
 
-  python results/make_report.py
+  python results/make_report.py           # rebuild summary.json, the figures, RESULTS.md's tables
+  python results/make_report.py --check   # trains nothing; fails when a record or a table is stale
+
+--check re-resolves every row's printed command with today's code (configs/ + the grid file) and
+compares the result with the config the run recorded, naming the row and the differing fields; it
+also fails when a generated table in RESULTS.md differs from what the records give.
 """
+import argparse
 import collections
 import json
 import os
 import statistics
-
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import subprocess
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 KEYS = ('accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@1', 'precision@5',
-        'precision@10', 'map@r')
-PAPER = {  # the paper's numbers, as fractions (Table 2, Table 6, Appendix A on MNIST)
-    'cls_is': {'accuracy': 0.9300}, 'cls_nois': {'accuracy': 0.8964},
+        'precision@10', 'map@r', 'embedding_norm/median')
+PAPER = {  # the paper's numbers, as fractions (Table 2 and Table 6, FashionMNIST)
     'default_is': {'accuracy': 0.9300}, 'default_nois': {'accuracy': 0.8964},
-    'ret_is': {'recall@1': 0.8875, 'recall@5': 0.9588, 'recall@10': 0.9733,
-               'precision@1': 0.8974, 'precision@5': 0.8990, 'precision@10': 0.9000},
-    'ret_nois': {'recall@1': 0.8675, 'recall@5': 0.9563, 'recall@10': 0.9722,
-                 'precision@1': 0.8670, 'precision@5': 0.8660, 'precision@10': 0.8560},
+    'ret_is': {'recall@1': 0.8875, 'recall@5': 0.9588, 'recall@10': 0.9733},
+    'ret_nois': {'recall@1': 0.8675, 'recall@5': 0.9563, 'recall@10': 0.9722},
 }
-# The earlier grids ran the in-memory sweep of that time; later ones run train_and_evaluate per run.
-EARLIER = 'python -m isx.sweep --config=configs/fashion_mnist_simplenet.py --npz=fashion_mnist.npz'
-CURRENT = ('python -m isx.sweep --config=configs/fashion_mnist_simplenet.py '
-           '--config.dataset.data_dir=DATA --out=OUT')
-EARLIER_GRIDS = ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
-                 'fashion_mnist_warmup')
+BASE_CONFIG = 'configs/fashion_mnist_simplenet.py'
+COMMAND = f'python -m isx.sweep --config={BASE_CONFIG} --config.dataset.data_dir=DATA --out=OUT'
+# Grids whose records re-run from their printed command today (checked by --check).
+CURRENT = ('fashion_mnist_default', 'fashion_mnist_default_retrieval', 'fashion_mnist_heads')
+# Grids of earlier recipes: reported with the commit that made them, no command.
+HISTORY = ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
+           'fashion_mnist_warmup')
+# Config fields that cannot change a run's numbers (paths, logging, which metrics are computed);
+# the rest of isx's MAY_DIFFER (epochs, steps, dtype, eval split) must match.
+MUST_MATCH = ('num_epochs', 'num_train_steps', 'model.dtype', 'dataset.eval_split')
 
 
-def load(name):
+def load(grid):
   runs = collections.defaultdict(list)
-  with open(os.path.join(HERE, 'raw', f'{name}.jsonl')) as f:
+  path = os.path.join(HERE, 'raw', f'{grid}.jsonl')
+  if not os.path.exists(path):  # a grid not run yet
+    return runs
+  with open(path) as f:
     for line in f:
       record = json.loads(line)
       if 'metrics' in record or record.get('diverged'):
@@ -43,53 +51,176 @@ def load(name):
   return runs
 
 
+def grid_entries(grid):
+  with open(os.path.join(HERE, 'grids', f'{grid}.json')) as f:
+    return json.load(f)
+
+
+def first_commit(grid):
+  """The commit that added a history grid's records ('' without git)."""
+  try:
+    out = subprocess.run(['git', 'log', '--diff-filter=A', '--format=%h', '--',
+                          f'results/raw/{grid}.jsonl'], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.split()
+  except (OSError, subprocess.CalledProcessError):
+    return ''
+  return out[-1] if out else ''
+
+
 def summarise(grid, runs, name):
   records = [r for r in runs[name] if 'metrics' in r]
   overrides = runs[name][0]['overrides']
-  per_key = {k: [r['metrics'][k] for r in records] for k in KEYS}
-  base = EARLIER if grid in EARLIER_GRIDS else CURRENT
-  return {
-      'experiment': f'{grid}/{name}',
-      'command': f'{base} --grid=results/grids/{grid}.json --only={name}',
-      'overrides': overrides,
+  per_key = {k: [r['metrics'][k] for r in records if k in r['metrics']] for k in KEYS}
+  row = {
+      'experiment': f'{grid}/{name}', 'grid': grid, 'name': name, 'overrides': overrides,
       'epochs': overrides.get('num_epochs'),
       'seconds': [round(r.get('seconds', r['metrics'].get('train_seconds', 0))) for r in records],
       'seeds': sorted(r['seed'] for r in records),
       'device': records[0]['device'],
-      'metrics': {k: statistics.mean(v) for k, v in per_key.items()},
-      'std': {k: statistics.pstdev(v) for k, v in per_key.items()} if len(records) > 1 else None,
+      'metrics': {k: statistics.mean(v) for k, v in per_key.items() if v},
+      # the sample standard deviation over the seeds (n - 1), the one convention of RESULTS.md
+      'std': {k: statistics.stdev(v) for k, v in per_key.items() if len(v) > 1},
       'diverged': sorted(r['seed'] for r in runs[name]
                          if r.get('diverged') or not r['metrics'].get('finite', True)),
       'paper': PAPER.get(name),
   }
+  if grid in CURRENT:
+    row['command'] = f'{COMMAND} --grid=results/grids/{grid}.json --only={name}'
+  else:
+    row['commit'] = first_commit(grid)
+  return row
 
 
-def pct(row, key):
-  text = f'{100 * row["metrics"][key]:.2f}'
-  if row['std']:
-    text += f' ± {100 * row["std"][key]:.2f}'
+def rows(grid):
+  runs = load(grid)
+  return [summarise(grid, runs, e['name']) for e in grid_entries(grid) if e['name'] in runs]
+
+
+def pct(row, key, scale=100.0):
+  if key not in row['metrics']:
+    return '-'
+  text = f'{scale * row["metrics"][key]:.2f}'
+  if key in row['std']:
+    text += f' ± {scale * row["std"][key]:.2f}'
   return text
 
 
-def table(rows, keys):
-  head = '| run | epochs | seeds | ' + ' | '.join(keys) + ' | paper |'
-  lines = [head, '|' + '---|' * (len(keys) + 4)]
-  for r in rows:
-    paper = ', '.join(f'{k} {100 * v:.2f}' for k, v in (r['paper'] or {}).items()
-                      if k in keys) or '-'
-    lines.append(f'| {r["experiment"]} | {r["epochs"]} | {len(r["seeds"])} | ' +
-                 ' | '.join(pct(r, k) for k in keys) + f' | {paper} |')
+def cell(row, key):
+  return pct(row, key, 1.0) if key == 'embedding_norm/median' else pct(row, key)
+
+
+def table(rows_, keys, label=lambda r: r['experiment'], paper=True):
+  names = {'embedding_norm/median': 'median norm'}
+  head = ['run', 'epochs', 'seeds', *(names.get(k, k) for k in keys)] + (['paper'] if paper else [])
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for r in rows_:
+    cells = [label(r), str(r['epochs']), str(len(r['seeds'])), *(cell(r, k) for k in keys)]
+    if paper:
+      cells.append(', '.join(f'{k} {100 * v:.2f}' for k, v in (r['paper'] or {}).items()
+                             if k in keys) or '-')
+    lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
 
-def xi_figure(grids):
+def commands(rows_):
+  by_grid = collections.defaultdict(list)
+  for r in rows_:
+    by_grid[r['grid']].append(r['name'])
+  return '\n'.join(f'    {COMMAND} --grid=results/grids/{g}.json --only={",".join(n)}'
+                   for g, n in by_grid.items())
+
+
+HEAD_LABELS = {'default_nois': 'softmax', 'default_is': 'softmax + IS (xi 100)',
+               'l2_softmax': 'L2-softmax (alpha 16)', 'normface': 'NormFace (s 16)',
+               'cosface': 'CosFace (s 30, m 0.35)', 'arcface': 'ArcFace (s 30, m 0.5)',
+               'center_nois': 'softmax + center loss', 'center_is': 'softmax + IS + center loss'}
+
+
+def tables(summary):
+  """{table name: markdown}, each table followed by the command that re-runs its rows."""
+  by_grid = collections.defaultdict(list)
+  for r in summary:
+    by_grid[r['grid']].append(r)
+  out = {}
+  default = by_grid['fashion_mnist_default']
+  out['default'] = table(default, ['accuracy', 'recall@1', 'recall@5', 'recall@10',
+                                   'precision@10', 'map@r'])
+  out['retrieval'] = table(by_grid['fashion_mnist_default_retrieval'],
+                           ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'map@r'])
+  heads = default[::-1] + by_grid['fashion_mnist_heads']
+  out['heads'] = table(heads, ['accuracy', 'recall@1', 'map@r', 'embedding_norm/median'],
+                       label=lambda r: HEAD_LABELS.get(r['name'], r['name']), paper=False)
+  for name, group in (('default', default), ('retrieval', by_grid['fashion_mnist_default_retrieval']),
+                      ('heads', heads)):
+    out[name] += '\n\nRe-run with:\n\n' + commands(group)
+  for grid in HISTORY:
+    group = by_grid[grid]
+    out[grid] = (table(group, ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@10',
+                               'map@r']) +
+                 f'\n\nMade at commit `{group[0]["commit"]}`; its grid pins only some fields, so '
+                 'today\'s code re-runs it with another recipe.')
+  return out
+
+
+def fill(markdown, blocks):
+  """RESULTS.md with each `<!-- table:NAME -->` block replaced by blocks[NAME]."""
+  out, lines, i = [], markdown.split('\n'), 0
+  while i < len(lines):
+    out.append(lines[i])
+    if lines[i].startswith('<!-- table:'):
+      name = lines[i][len('<!-- table:'):-len(' -->')]
+      out += ['', blocks[name], '']
+      while not lines[i].startswith('<!-- /table'):
+        i += 1
+      out.append(lines[i])
+    i += 1
+  return '\n'.join(out)
+
+
+def stale_configs():
+  """One line per record whose printed command resolves, today, to another config."""
+  sys.path.insert(0, ROOT)
+  from configs import fashion_mnist_simplenet  # noqa: E402  (isx is only needed here)
+  from isx import config_checks, sweep  # noqa: E402
+  ignored = set(config_checks.MAY_DIFFER) - set(MUST_MATCH)
+  problems = []
+  for grid in CURRENT:
+    entries = {e['name']: e for e in grid_entries(grid)}
+    for records in load(grid).values():
+      for r in records:
+        where = f'{grid}/{r["name"]} seed {r["seed"]}'
+        if r['name'] not in entries:
+          problems.append(f'{where}: not in results/grids/{grid}.json')
+          continue
+        if 'config' not in r:
+          problems.append(f'{where}: the record holds no config; move its grid to HISTORY')
+          continue
+        today = sweep.apply_overrides(fashion_mnist_simplenet.get_config(),
+                                      {'plots': False, **entries[r['name']]['overrides'],
+                                       'seed': r['seed']})
+        flat_saved = config_checks.flat(config_checks.upgrade(r['config']))
+        flat_today = config_checks.flat(json.loads(today.to_json_best_effort()))
+        diff = [f'{k} ({flat_saved.get(k)!r} recorded, {flat_today.get(k)!r} today)'
+                for k in sorted(set(flat_saved) | set(flat_today))
+                if k not in ignored and flat_saved.get(k) != flat_today.get(k)]
+        if diff:
+          problems.append(f'{where}: ' + '; '.join(diff))
+  return problems
+
+
+def figures():
+  import matplotlib  # noqa: E402
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # noqa: E402
+  import numpy as np  # noqa: E402
+
   fig, ax = plt.subplots(figsize=(5, 3.2))
-  for grid, label in grids:
+  for grid, label in (('fashion_mnist_adamw', 'AdamW 0.05'), ('fashion_mnist_l2', 'L2 5e-4')):
     runs = load(grid)
     xis = sorted(float(n[3:]) for n in runs if n.startswith('xi_'))
     accs = [runs[f'xi_{x:g}'][0]['metrics']['accuracy'] for x in xis]
     epochs = runs[f'xi_{xis[0]:g}'][0]['overrides']['num_epochs']
-    ax.plot(xis, accs, 'o-', label=f'{label}, {epochs} epochs')
+    ax.plot(xis, accs, 'o-', label=f'{label}, {epochs} epochs (earlier recipe)')
   ax.set(xscale='log', xlabel='xi', ylabel='FashionMNIST test accuracy', ylim=(0, 1))
   ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
@@ -97,11 +228,9 @@ def xi_figure(grids):
   fig.savefig(os.path.join(HERE, 'xi_sweep.png'), dpi=90)
   plt.close(fig)
 
-
-def feature_figure(prefix):
   fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
   for ax, (name, title) in zip(axes, (('nois', 'without IS'), ('is', 'with IS (xi = 100)'))):
-    data = np.load(os.path.join(HERE, 'raw', f'{prefix}_feat2d_{name}_0.npz'))
+    data = np.load(os.path.join(HERE, 'raw', f'adamw_feat2d_{name}_0.npz'))
     emb, labels = data['embeddings'], data['labels']
     for c in range(10):
       pts = emb[labels == c]
@@ -114,21 +243,30 @@ def feature_figure(prefix):
 
 
 def main():
-  summary, sections = [], []
-  for grid in ('fashion_mnist_default', 'fashion_mnist_default_retrieval', *EARLIER_GRIDS):
-    runs = load(grid)
-    with open(os.path.join(HERE, 'grids', f'{grid}.json')) as f:
-      order = [entry['name'] for entry in json.load(f)]
-    rows = [summarise(grid, runs, n) for n in order if n in runs]
-    summary += rows
-    sections.append(f'### {grid}\n\n' + table(rows, ['accuracy', 'recall@1', 'recall@5',
-                                                       'recall@10', 'precision@10', 'map@r']))
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--check', action='store_true', help='check only; write nothing')
+  args = parser.parse_args()
+  summary = [row for grid in (*CURRENT, *HISTORY) for row in rows(grid)]
+  results_md = os.path.join(ROOT, 'RESULTS.md')
+  with open(results_md) as f:
+    markdown = f.read()
+  filled = fill(markdown, tables(summary))
+  if args.check:
+    problems = stale_configs()
+    if filled != markdown:
+      problems.append('RESULTS.md: a generated table differs from the records; run '
+                      'python results/make_report.py')
+    for p in problems:
+      print(f'stale: {p}', file=sys.stderr)
+    print(f'make_report --check: {len(problems)} problem(s)')
+    return 1 if problems else 0
   with open(os.path.join(HERE, 'summary.json'), 'w') as f:
     json.dump(summary, f, indent=1)
-  xi_figure([('fashion_mnist_adamw', 'AdamW 0.05'), ('fashion_mnist_l2', 'L2 5e-4')])
-  feature_figure('adamw')
-  print('\n\n'.join(sections))
+  with open(results_md, 'w') as f:
+    f.write(filled)
+  figures()
+  return 0
 
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())
