@@ -1,11 +1,17 @@
-"""Flags and start-up shared by the train (isx.main) and eval (isx.eval) binaries."""
+"""Flags, start-up and the error policy shared by isx.main, isx.eval, isx.sweep and
+isx.prepare_data."""
 import os
+import re
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
+# Errors a user fixes, each reported in one line by every binary: bad values (ValueError),
+# files, folders, disks and downloads (OSError, isx's DownloadError among them), a diverged run
+# (FloatingPointError).
+USER_ERRORS = (ValueError, OSError, FloatingPointError)
 config_flags.DEFINE_config_file('config', None, 'configs/NAME.py[:VARIANT]: the experiment '
                                  '(isx.eval: defaults to the one WORKDIR was trained with).',
                                  lock_config=True)
@@ -24,7 +30,6 @@ flags.DEFINE_enum('cpu_conv_path', None, ['auto', 'ynnpack', 'xla'], 'XLA:CPU co
                   'xla (YNNPACK fusions off; multi-threaded), or auto: the faster for this host '
                   'and model, timed once and cached (isx/cpu_setup.py). Default: '
                   '$ISX_CPU_CONV_PATH, else auto. XLA_FLAGS that choose a path win.')
-flags.mark_flags_as_required(['workdir'])
 
 
 def quiet_logs():
@@ -84,7 +89,29 @@ def parse_flags(argv):
   except OSError as e:  # a missing config file, met by a --config.KEY override
     fail(_load_error(e))
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
-    fail(f'bad --config override: {e.args[0]}' if isinstance(e, KeyError) and e.args else e)
+    if isinstance(e, KeyError) and e.args:
+      fail(f'bad --config override: {e.args[0]}')
+    fail(_config_traceback(str(e)) or e)
+
+
+def _config_traceback(message: str):
+  """ml_collections puts the whole traceback of a config's get_config in its message: the
+  error itself and where in the config it was raised, or None for any other message."""
+  if 'Traceback (most recent call last)' not in message:
+    return None
+  frames = [f for f in re.findall(r'File "([^"]+)", line (\d+)', message)
+            if 'site-packages' not in f[0]]
+  where = f' ({frames[-1][0]}, line {frames[-1][1]})' if frames else ''
+  return f'cannot load --config: {message.strip().splitlines()[-1].strip()}{where}'
+
+
+def workdir_flag() -> str:
+  """--workdir; an empty one (an unset shell variable) would write into the current folder."""
+  workdir = FLAGS.workdir
+  if workdir is None or not workdir.strip():
+    fail(f'--workdir is required and must not be empty (got {workdir!r}): name the run\'s '
+         f'folder, e.g. --workdir=workdirs/NAME')
+  return workdir
 
 
 def config_flag():

@@ -64,6 +64,17 @@ def validate(config, info=None, jax_started=True):
     problems.append(f'profile_steps must be () or (first, last) with 0 <= first < last, got {window!r}')
   if config.num_train_steps is None and not config.num_epochs > 0:
     problems.append(f'num_epochs must be positive (or set num_train_steps), got {config.num_epochs!r}')
+  if (info is not None and config.num_train_steps is None and not _positive_int(config, 'batch_size')
+      and config.num_epochs > 0):
+    per_epoch = info.num_train // config.batch_size
+    if int(config.num_epochs * per_epoch) < 1:
+      problems.append(
+          f'num_epochs={config.num_epochs} of {per_epoch} steps ({info.num_train} training '
+          f'examples / batch_size {config.batch_size}) trains 0 steps; use a batch_size of at '
+          f'most {info.num_train}, more epochs, or num_train_steps')
+  clip = config.grad_clip_norm
+  if not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip >= 0):
+    problems.append(f'grad_clip_norm must be 0 (off) or a positive finite number, got {clip!r}')
   if config.warmup_steps < 0 or config.weight_decay < 0:
     problems.append('warmup_steps and weight_decay must not be negative')
   if not config.retrieval_ks or any(not isinstance(k, int) or k < 1 for k in config.retrieval_ks):

@@ -13,12 +13,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
+  workdir = cli.workdir_flag()
   from isx import config_checks, evaluate
   try:
     cli.init_distributed()
-    config = cli.config_flag() or config_checks.saved_config(cli.FLAGS.workdir)
-    metrics = evaluate.evaluate_workdir(config, cli.FLAGS.workdir)
-  except (ValueError, FileNotFoundError, PermissionError) as e:
+    config = cli.config_flag() or config_checks.saved_config(workdir)
+    metrics = evaluate.evaluate_workdir(config, workdir)
+  except cli.USER_ERRORS as e:
     cli.fail(e)
   print(evaluate.summary(metrics), flush=True)
 

@@ -37,7 +37,11 @@ def eval_outputs(exp: Experiment, state):
 
 
 def compute_metrics(outputs, names, config) -> dict:
-  return {**evals.compute(outputs, names, config), 'num_examples': int(len(outputs['label']))}
+  """config's evals, the number of examples, and how many of their embeddings hold a non-finite
+  value (a diverged checkpoint's: the metrics are still written, and say so)."""
+  nonfinite = int(np.sum(~np.all(np.isfinite(outputs['embedding']), axis=-1)))
+  return {**evals.compute(outputs, names, config), 'num_examples': int(len(outputs['label'])),
+          'num_nonfinite_embeddings': nonfinite}
 
 
 def write_results(workdir: str, metrics: dict, outputs) -> str:
@@ -55,6 +59,9 @@ def write_results(workdir: str, metrics: dict, outputs) -> str:
 def summary(metrics: dict) -> str:
   """One line: accuracy, Recall@K, Precision@K and MAP@R when measured, then any other metric."""
   parts, shown = [], {'step', 'num_examples'}
+  if metrics.get('num_nonfinite_embeddings'):
+    parts.append(f'{metrics["num_nonfinite_embeddings"]} embeddings NOT FINITE')
+  shown.add('num_nonfinite_embeddings')
   if 'accuracy' in metrics:
     parts.append(f'accuracy {100 * metrics["accuracy"]:.2f}% on {metrics["num_examples"]} test '
                  f'examples')
@@ -102,6 +109,9 @@ def evaluate_workdir(config, workdir: str) -> dict:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train first with '
                             f'python -m isx.main --config=... --workdir={workdir}')
   config_checks.check_against_workdir(config, workdir, 'evaluate')
+  if (epath.Path(workdir) / 'eval').exists() and not (epath.Path(workdir) / 'eval').is_dir():
+    raise FileExistsError(f'{workdir}/eval is a file, where isx.eval writes its metrics.json and '
+                          f'embeddings.npz: move it away and run again')
   exp = Experiment.create(config, workdir, info)
   if exp.restored is None:
     raise FileNotFoundError(f'no checkpoint in {exp.mngr.directory}; train first with '

@@ -7,21 +7,19 @@ from absl import app, flags
 
 from isx import cli
 
-USER_ERRORS = (ValueError, OSError, FloatingPointError)  # OSError: files, dirs, disks
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
+  workdir = cli.workdir_flag()
   config = cli.config_flag()
   if config is None:
     cli.fail('--config is required: --config=configs/NAME.py (see configs/)')
   from isx import train
   try:
     cpu = cli.init_distributed(config)
-    train.train_and_evaluate(config, cli.FLAGS.workdir, cpu)
-  except USER_ERRORS as e:
+    train.train_and_evaluate(config, workdir, cpu)
+  except cli.USER_ERRORS as e:
     cli.fail(e)
   except train.Preempted as e:
     cli.stop(e)

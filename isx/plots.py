@@ -54,7 +54,7 @@ def _save(fig, path):
   plt.close(fig)
 
 
-def retrieval_examples(embeddings, labels, read_images, path, queries=8, k=8, seed=0):
+def retrieval_examples(embeddings, labels, read_images, path, queries=8, k=8, seed=0, title=''):
   """Rows of: a test query, then its k nearest other test examples (Euclidean, as Recall@K
   counts them), each framed green when of the query's class and red when not. Returns the
   queries, their neighbours and the same-class mask that the picture shows."""
@@ -82,15 +82,17 @@ def retrieval_examples(embeddings, labels, read_images, path, queries=8, k=8, se
       for spine in ax.spines.values():
         spine.set(color=color, linewidth=2.5)
   axes[0, 0].set_title('query', fontsize=8)
-  axes[0, 1].set_title(f'{nn.shape[1]} nearest (green: same class)', fontsize=8, loc='left')
+  axes[0, 1].set_title(f'{nn.shape[1]} nearest (green: same class){title}', fontsize=8,
+                       loc='left')
   _save(fig, path)
   return q, nn, labels[nn] == labels[q][:, None]
 
 
-def embedding_norms(named, path):
+def embedding_norms(named, path, title=''):
   """Histograms of the L2 norm of the embedding (the PReLU output fed to the last FC), one per
   run, e.g. {'with IS': ..., 'without IS': ...}: IS bounds what the FC after it can grow."""
   fig, ax = plt.subplots(figsize=(6, 3.5))
+  ax.set_title(title, fontsize=8)
   norms = {name: np.linalg.norm(e, axis=1) for name, e in named.items()}
   every = np.concatenate(list(norms.values()))
   positive = every[every > 0]
@@ -114,9 +116,16 @@ def plot_workdir(workdir: str, read_images=None):
   if npz.exists():
     with npz.open('rb') as f:
       data = dict(np.load(f))
-    embeddings, labels = data['embeddings'], data['labels']
-    embedding_norms({workdir.name: embeddings}, workdir / 'embedding_norms.png')
+    # A diverged checkpoint's non-finite embeddings are left out, and each picture says so.
+    finite = np.all(np.isfinite(data['embeddings']), axis=1)
+    kept = np.flatnonzero(finite)
+    embeddings, labels = data['embeddings'][kept], data['labels'][kept]
+    note = (f' ({len(finite) - len(kept)} of {len(finite)} embeddings not finite, not shown)'
+            if len(kept) < len(finite) else '')
+    if len(kept):
+      embedding_norms({workdir.name: embeddings}, workdir / 'embedding_norms.png', note.strip())
     if read_images is not None and len(labels) > 1:
-      retrieval_examples(embeddings, labels, read_images, workdir / 'retrieval_examples.png')
-    if embeddings.shape[1] == 2:
-      feature_scatter(embeddings, labels, workdir / 'features.png')
+      retrieval_examples(embeddings, labels, lambda i: read_images(kept[i]),
+                         workdir / 'retrieval_examples.png', title=note)
+    if embeddings.shape[1] == 2 and len(kept):
+      feature_scatter(embeddings, labels, workdir / 'features.png', title=note.strip())

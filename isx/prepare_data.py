@@ -11,6 +11,7 @@ import time
 from absl import app
 from absl import flags
 
+from isx import cli
 from isx.datasets import idx, store, urdu_characters
 
 _DATASETS = (*idx.DATASETS, urdu_characters.NAME)
@@ -39,6 +40,9 @@ def prepare(name: str, data_dir: str, overwrite: bool):
 
 def main(argv):
   del argv
+  if not _DATA_DIR.value.strip():  # an unset shell variable: would write into this folder
+    cli.fail('--data_dir must not be empty: name the TFDS data dir to write, e.g. '
+             '--data_dir=workdirs/tfds')
   name, data_dir = _DATASET.value, os.path.abspath(_DATA_DIR.value)
   try:
     if store.dataset_dir(name, data_dir) and not _OVERWRITE.value:
@@ -48,10 +52,11 @@ def main(argv):
       path = prepare(name, data_dir, _OVERWRITE.value)
       print(f'Wrote {path} in {time.time() - start:.0f} s.')
   except idx.PrepareDataError as e:
-    raise SystemExit(f'error: {e}') from None
+    cli.fail(e)
   except OSError as e:  # e.g. an unwritable --data_dir
-    raise SystemExit(f'error: cannot write {data_dir} ({e.strerror or e}); choose another '
-                     f'--data_dir') from None
+    cli.fail(f'cannot write {data_dir} ({e.strerror or e}); choose another --data_dir')
+  except cli.USER_ERRORS as e:
+    cli.fail(e)
   sizes = store.split_sizes(name, data_dir)
   config = {'fashion_mnist': 'fashion_mnist_simplenet', 'mnist': 'mnist_simplenet'}.get(
       name, 'urdu_simplenet')

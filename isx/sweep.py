@@ -15,11 +15,9 @@ import time
 
 import jax
 from absl import app, flags
-from ml_collections import config_flags
 
-from isx import cpu_setup, input_pipeline, train
+from isx import cli, cpu_setup, input_pipeline, train
 
-config_flags.DEFINE_config_file('config', None, 'Base experiment config.', lock_config=True)
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
 flags.DEFINE_string('out', None, 'Folder for the runs\' workdirs and runs_<shard>.jsonl.')
 flags.DEFINE_string('only', None, 'Comma-separated run names to run from the grid.')
@@ -33,10 +31,41 @@ def apply_overrides(config, overrides: dict):
   for key, value in overrides.items():
     *parents, leaf = key.split('.')
     node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
+    try:
+      for parent in parents:
+        node = node[parent]
+      node[leaf] = value
+    except (KeyError, AttributeError, TypeError) as e:
+      detail = e.args[0] if isinstance(e, KeyError) and e.args else e
+      raise ValueError(f'grid override {key}={value!r}: {detail}') from None
   return config
+
+
+def read_grid(path) -> list:
+  """The grid file, checked: a JSON list of entries, each with a name."""
+  try:
+    with open(path) as f:
+      grid = json.load(f)
+  except FileNotFoundError:
+    raise FileNotFoundError(f'--grid {path} not found; see results/grids/ for grids') from None
+  except json.JSONDecodeError as e:
+    raise ValueError(f'--grid {path} is not JSON ({e}); see results/grids/ for examples') from None
+  if not isinstance(grid, list) or not all(isinstance(e, dict) and 'name' in e for e in grid):
+    raise ValueError(f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} '
+                     f'entries; see results/grids/ for examples')
+  return grid
+
+
+def parse_shard(text: str) -> tuple:
+  """'i/n' -> (i, n), refusing what would run nothing."""
+  try:
+    i, n = (int(v) for v in text.split('/'))
+  except ValueError:
+    i, n = -1, 0
+  if not 0 <= i < n:
+    raise ValueError(f'--shard={text} must be i/n with 0 <= i < n, e.g. --shard=0/2 and '
+                     f'--shard=1/2 for two processes')
+  return i, n
 
 
 def runs(grid: list, only=None, shard=(0, 1)):
@@ -83,32 +112,53 @@ def run_one(config, entry: dict, seed: int, out: str, cpu=None) -> dict:
 
 
 def main(argv):
-  del argv
-  config, out = flags.FLAGS.config, flags.FLAGS.out
-  with open(flags.FLAGS.grid) as f:
-    grid = json.load(f)
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.quiet_logs()
+  config, out = cli.config_flag(), flags.FLAGS.out
+  if config is None or not flags.FLAGS.grid or not (out or '').strip():
+    cli.fail('--config, --grid and --out are required: python -m isx.sweep '
+             '--config=configs/NAME.py --grid=results/grids/GRID.json --out=FOLDER')
+  try:
+    sweep(config, out)
+  except train.Preempted as e:  # the same command resumes this run
+    cli.stop(e)
+  except cli.USER_ERRORS as e:
+    cli.fail(e)
+
+
+def sweep(config, out: str):
+  """Runs this shard's (entry, seed) pairs, appending one record per run to its runs file."""
+  grid = read_grid(flags.FLAGS.grid)
   only = set(flags.FLAGS.only.split(',')) if flags.FLAGS.only else None
-  shard = tuple(int(v) for v in flags.FLAGS.shard.split('/'))
-  os.makedirs(out, exist_ok=True)
+  unknown = sorted((only or set()) - {e['name'] for e in grid})
+  if unknown:
+    raise ValueError(f'--only names runs that --grid {flags.FLAGS.grid} does not have: '
+                     f'{", ".join(unknown)}; choose from {", ".join(e["name"] for e in grid)}')
+  shard = parse_shard(flags.FLAGS.shard)
   pairs = runs(grid, only, shard)
   sized = [apply_overrides(config, entry.get('overrides', {})) for entry, _ in pairs]
-  setup = None
-  if sized:  # as isx.main does, with the cores shared among the sweep's n processes
-    info = input_pipeline.dataset_info(sized[0])
-    setup = cpu_setup.set_up(sized[0], info.image_shape, info.num_classes, share=shard[1],
-                             batch_sizes=[n for c in sized for n in (c.batch_size,
-                                                                     c.eval_batch_size)],
-                             log=lambda m: print(m, flush=True))
+  if not pairs:  # more processes than runs: this one has nothing to do
+    print(f'shard {flags.FLAGS.shard}: no runs', flush=True)
+    return
+  os.makedirs(out, exist_ok=True)
+  # as isx.main does, with the cores shared among the sweep's n processes
+  info = input_pipeline.dataset_info(sized[0])
+  setup = cpu_setup.set_up(sized[0], info.image_shape, info.num_classes,
+                           cli.FLAGS.cpu_conv_path, cli.FLAGS.cpu_devices, share=shard[1],
+                           batch_sizes=[n for c in sized for n in (c.batch_size,
+                                                                   c.eval_batch_size)],
+                           log=lambda m: print(m, flush=True))
   for entry, seed in pairs:
-    try:
-      record = run_one(config, entry, seed, out, setup)
-    except train.Preempted as e:  # the same command resumes this run
-      raise SystemExit(str(e)) from None
+    record = run_one(config, entry, seed, out, setup)
     print(json.dumps(record), flush=True)
     if jax.process_index() == 0:
       with open(os.path.join(out, f'runs_{shard[0]}.jsonl'), 'a') as f:
         f.write(json.dumps(record) + '\n')
 
 
+flags.adopt_module_key_flags(cli)  # --help lists --config and the CPU flags
+
+
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

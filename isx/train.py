@@ -1,4 +1,5 @@
 """train_and_evaluate(config, workdir): the training loop around the compiled step."""
+import contextlib
 import json
 import signal
 import sys
@@ -13,6 +14,7 @@ from jax.experimental import multihost_utils
 from isx import checkpointing, config_checks, evaluate, input_pipeline, models
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
+from isx.workdir_lock import WorkdirLock
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -117,6 +119,13 @@ def train_and_evaluate(config, workdir: str, cpu=None) -> dict:
   info = input_pipeline.dataset_info(config)
   config_checks.validate(config, info)
   check_workdir(workdir)
+  # One writer per workdir: process 0 holds the lock; a gs:// workdir has no O_EXCL to lock with.
+  held = jax.process_index() == 0 and '://' not in str(workdir)
+  with WorkdirLock(workdir) if held else contextlib.nullcontext():
+    return _train_and_evaluate(config, workdir, cpu, info)
+
+
+def _train_and_evaluate(config, workdir: str, cpu, info) -> dict:
   config_checks.check_against_workdir(config, workdir, 'resume')
   exp = Experiment.create(config, workdir, info)
   info, steps, state, mngr = exp.info, exp.total_steps, exp.state, exp.mngr

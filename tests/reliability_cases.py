@@ -3,9 +3,11 @@ processes and README's "Bad input" table is generated from (`python tests/reliab
 
 Placeholders: {data} a tiny prepared data_dir, {done} a finished workdir (2 steps, evaluated),
 {new} a workdir that must not be created, {empty} an empty data_dir, {bad_py} a config file
-with a syntax error. Every case must exit 1, print exactly one `error:` line that holds the
-expected text (`...` stands for anything) and no traceback, create no {new} and leave {done}
-byte-for-byte unchanged.
+with a syntax error, {grid} a valid 1-run sweep grid, {typo_grid} a grid with a mistyped key,
+{eval_file} a finished workdir whose eval/ is a file. Every case must exit 1, print exactly one
+`error:` line that holds the expected text (`...` stands for anything) and no traceback, create
+no {new}, add nothing to the repository's top folder (the current one) and leave {done}
+byte-for-byte unchanged. Downloads go to a closed local port (ISX_DATASET_SOURCES).
 """
 import re
 
@@ -51,6 +53,37 @@ CASES = [
      'cannot evaluate: ... was trained with another config; differing: model.inward_scale'),
     ('eval of a mistyped workdir', 'eval', ['--workdir={new}'],
      'no checkpoint in .../checkpoints; train first with python -m isx.main'),
+    ('empty --workdir (an unset variable)', 'main', ['--workdir='],
+     "--workdir is required and must not be empty (got ''): name the run's folder..."),
+    ('whitespace --workdir', 'eval', ['--workdir= '],
+     "--workdir is required and must not be empty (got ' ')"),
+    ('config variant that does not exist', 'main',
+     ['--workdir={new}', '--config=configs/fashion_mnist_simplenet.py:nope'],
+     "cannot load --config: ValueError: unknown config variant 'nope'; choose one of: baseline "
+     '...(.../configs/default.py, line ...)'),
+    ('a batch larger than the training split', 'main',
+     ['--workdir={new}', '--config.batch_size=128'],
+     'num_epochs=... of 0 steps (96 training examples / batch_size 128) trains 0 steps; use a '
+     'batch_size of at most 96, more epochs, or num_train_steps'),
+    ('negative grad_clip_norm', 'main', ['--workdir={new}', '--config.grad_clip_norm=-1'],
+     'grad_clip_norm must be 0 (off) or a positive finite number, got -1.0'),
+    ('eval when the dataset cannot be downloaded', 'eval',
+     ['--workdir={done}', '--config.dataset.data_dir={empty}'],
+     'cannot download http://127.0.0.1:9/...'),
+    ('eval when WORKDIR/eval is a file', 'eval', ['--workdir={eval_file}'],
+     '.../eval is a file, where isx.eval writes its metrics.json and embeddings.npz: move it '
+     'away and run again'),
+    ('sweep grid that is not JSON', 'sweep', ['--grid={bad_py}', '--out={new}'],
+     '--grid ...bad.py is not JSON (...); see results/grids/ for examples'),
+    ('sweep grid with a mistyped key', 'sweep', ['--grid={typo_grid}', '--out={new}'],
+     "grid override modell.xi=1: 'modell'..."),
+    ('sweep grid file missing', 'sweep', ['--grid={new}.json', '--out={new}'],
+     '--grid ...new.json not found; see results/grids/ for grids'),
+    ('sweep without --out', 'sweep', ['--grid={grid}'],
+     '--config, --grid and --out are required: python -m isx.sweep ...'),
+    ('sweep shard beyond the count', 'sweep', ['--grid={grid}', '--out={new}', '--shard=3/2'],
+     '--shard=3/2 must be i/n with 0 <= i < n, e.g. --shard=0/2 and --shard=1/2 for two '
+     'processes'),
 ]
 
 
@@ -62,7 +95,8 @@ def pattern(line: str) -> str:
 def markdown() -> str:
   rows = ['| bad input | command | the one line on stderr (exit 1) |', '|---|---|---|']
   for case, binary, args, line in CASES:
-    names = {'{done}': 'FINISHED', '{new}': 'NEW', '{empty}': 'EMPTY_DIR', '{bad_py}': 'BAD.py'}
+    names = {'{done}': 'FINISHED', '{new}': 'NEW', '{empty}': 'EMPTY_DIR', '{bad_py}': 'BAD.py',
+             '{grid}': 'GRID.json', '{typo_grid}': 'TYPO_GRID.json', '{eval_file}': 'FINISHED'}
     shown = [re.sub('|'.join(map(re.escape, names)), lambda m: names[m.group()], a) for a in args]
     command = f'isx.{binary} ' + ' '.join(shown)
     rows.append(f'| {case} | `{command}` | `error: {line}` |')

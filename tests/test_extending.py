@@ -154,5 +154,5 @@ def test_plugins_that_do_not_exist_are_named_in_one_message(toylab):
   for text in ("unknown model 'toylab.nope'; choose one of googlenet, lenet, simplenet",
                "unknown head 'sphereface'; choose one of arcface, cosface, l2_softmax, normface",
                "unknown loss 'triplet'; choose one of center, contrastive, softmax",
-               "unknown eval 'toylab.f1'; choose one of accuracy, retrieval"):
+               "unknown eval 'toylab.f1'; choose one of accuracy, embedding_norm, retrieval"):
     assert text in str(e.value)

@@ -210,31 +210,46 @@ def _digest(folder) -> dict:
 
 @pytest.fixture(scope='module')
 def finished(tiny_data_dir, tmp_path_factory):
-  """A finished (trained and evaluated) 2-step workdir, and a config file that is not Python."""
+  """A finished (trained and evaluated) 2-step workdir, a copy whose eval/ is a file, a config
+  file that is not Python, sweep grids, and download sources that cannot be reached."""
+  import shutil
   root = tmp_path_factory.mktemp('finished')
   _run(_args(tiny_data_dir, str(root / 'done'), 2))
+  shutil.copytree(root / 'done', root / 'eval_file')
+  shutil.rmtree(root / 'eval_file' / 'eval')
+  (root / 'eval_file' / 'eval').write_text('')
   (root / 'bad.py').write_text('def get_config(:\n')
   (root / 'empty').mkdir()
+  (root / 'grid.json').write_text(json.dumps([{'name': 'a', 'overrides': {'model.xi': 1}}]))
+  (root / 'typo_grid.json').write_text(json.dumps([{'name': 'a', 'overrides': {'modell.xi': 1}}]))
+  (root / 'sources.json').write_text(json.dumps(
+      {'fashion_mnist': [['http://127.0.0.1:9/train-images-idx3-ubyte.gz', 1, '0' * 64,
+                          'train-images-idx3-ubyte.gz']]}))
   return root
 
 
 # One real process per row of tests/reliability_cases.py, whose table README shows.
 @pytest.mark.parametrize('case,binary,extra,line', reliability_cases.CASES,
                          ids=[c[0] for c in reliability_cases.CASES])
-def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_path, case,
-                                                   binary, extra, line):
+def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_path,
+                                                   monkeypatch, case, binary, extra, line):
   done, new = finished / 'done', tmp_path / 'new'
-  before = _digest(done)
+  before, top = _digest(done), sorted(os.listdir(ROOT))
   fill = dict(data=tiny_data_dir, done=done, new=new, empty=finished / 'empty',
-              bad_py=finished / 'bad.py')
-  args = [a for a in _args(tiny_data_dir, '', 2) if not a.startswith('--workdir')]
+              bad_py=finished / 'bad.py', grid=finished / 'grid.json',
+              typo_grid=finished / 'typo_grid.json', eval_file=finished / 'eval_file')
+  # No step count: a case may stand for an epoch-based run (the configs' default).
+  args = [a for a in _args(tiny_data_dir, '', 2)
+          if not a.startswith(('--workdir', '--config.num_train_steps'))]
   args[2] = f'isx.{binary}'
+  monkeypatch.setenv('ISX_DATASET_SOURCES', str(finished / 'sources.json'))
   p = _run(args + [a.format(**fill) for a in extra], check=False)
   errors = [x for x in p.stderr.splitlines() if x.startswith('error:')]
   assert p.returncode == 1 and 'Traceback' not in p.stderr, p.stderr[-2000:]
   assert len(errors) == 1 and re.search(reliability_cases.pattern(line), errors[0]), errors
   assert not new.exists()
   assert _digest(done) == before
+  assert sorted(os.listdir(ROOT)) == top  # nothing written into the current folder
 
 
 def test_readme_bad_input_table_is_the_tested_one():

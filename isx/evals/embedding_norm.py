@@ -6,6 +6,9 @@ import numpy as np
 def compute(outputs, config) -> dict:
   del config
   norms = np.linalg.norm(np.asarray(outputs['embedding'], np.float64), axis=-1)
+  norms = norms[np.isfinite(norms)]  # evaluate.compute_metrics counts the others
+  if not norms.size:
+    return {}
   p10, median, p90 = np.percentile(norms, (10, 50, 90))
   return {'embedding_norm/median': float(median), 'embedding_norm/p10': float(p10),
           'embedding_norm/p90': float(p90)}
