@@ -187,7 +187,12 @@ def train_steps(state: TrainState, batches, rng, *, config, objective, schedule)
   if jax.tree.leaves(batches)[0].shape[0] == 1:
     state, metrics = step(state, jax.tree.map(lambda x: x[0], batches))
     return state, jax.tree.map(lambda m: m[None], metrics)
-  return jax.lax.scan(step, state, batches, unroll=jax.default_backend() == 'cpu')
+  unroll = jax.default_backend() == 'cpu' and not _FORCE_ROLLED
+  return jax.lax.scan(step, state, batches, unroll=unroll)
+
+
+# Tests set this to run the rolled loop that accelerators run on CPU too (tests/test_train.py).
+_FORCE_ROLLED = False
 
 
 def eval_step(state: TrainState, batch, *, config):

@@ -11,3 +11,18 @@ def test_embedding_norm_percentiles():
   metrics = evals.load('embedding_norm')({'embedding': embedding}, None)
   assert metrics == pytest.approx({'embedding_norm/median': 5.0, 'embedding_norm/p10': 1.0,
                                    'embedding_norm/p90': 9.0})
+
+
+def test_metrics_of_a_diverged_checkpoint_are_written_and_count_the_non_finite(tiny_config):
+  from isx import evaluate
+  rng = np.random.default_rng(0)
+  embedding = rng.normal(size=(32, 4)).astype(np.float32)
+  embedding[:3, 1] = np.nan
+  outputs = {'embedding': embedding, 'logits': rng.normal(size=(32, 10)).astype(np.float32),
+             'label': np.arange(32) % 10, 'index': np.arange(32)}
+  tiny_config.retrieval_ks = (1, 5)
+  metrics = evaluate.compute_metrics(outputs, ('accuracy', 'retrieval', 'embedding_norm'),
+                                     tiny_config)
+  assert metrics['num_nonfinite_embeddings'] == 3 and metrics['num_examples'] == 32
+  assert np.isfinite(metrics['embedding_norm/median'])
+  assert '3 embeddings NOT FINITE' in evaluate.summary({**metrics, 'step': 7})

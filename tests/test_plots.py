@@ -38,3 +38,18 @@ def test_training_and_the_eval_binary_write_the_pictures(tiny_config, tmp_path):
     os.remove(os.path.join(workdir, name))
   evaluate.evaluate_workdir(tiny_config, workdir)
   assert all(os.path.exists(os.path.join(workdir, name)) for name in names)
+
+
+def test_a_diverged_eval_still_draws_its_finite_embeddings_and_says_how_many_it_left_out(tmp_path):
+  rng = np.random.default_rng(0)
+  embeddings = rng.normal(size=(40, 2)).astype(np.float32)
+  embeddings[:5] = np.nan
+  (tmp_path / 'eval').mkdir()
+  np.savez(tmp_path / 'eval' / 'embeddings.npz', embeddings=embeddings,
+           labels=np.arange(40) % 4, logits=np.zeros((40, 4), np.float32))
+  images = np.zeros((40, 4, 4, 1), np.uint8)
+  seen = []
+  plots.plot_workdir(str(tmp_path), read_images=lambda i: seen.append(np.asarray(i)) or images[i])
+  for name in ('embedding_norms.png', 'retrieval_examples.png', 'features.png'):
+    assert Image.open(tmp_path / name).size[0] > 0
+  assert seen and (np.concatenate([np.ravel(s) for s in seen]) >= 5).all()  # finite rows only

@@ -445,3 +445,19 @@ def test_a_save_that_cannot_fit_is_refused_before_orbax_writes(monkeypatch):
                      match=r'cannot write checkpoint 3 to /runs/x/checkpoints: it needs about '
                            r'2.0 MiB and 2.0 MiB are free; free some space'):
     checkpointing.save(Watched(), _state())
+
+
+def test_a_workdir_in_training_is_refused_to_a_second_training(tiny_data_dir, finished, tmp_path):
+  import shutil
+  assert not (finished / 'done' / '.isx-lock').exists()  # a finished training let go of it
+  workdir = tmp_path / 'busy'
+  shutil.copytree(finished / 'done', workdir)
+  # A live holder on this host: this test process stands in for the first training.
+  (workdir / '.isx-lock').write_text(json.dumps(
+      {'host': socket.gethostname(), 'pid': os.getpid(), 'started': time.time()}))
+  before = _digest(workdir)
+  p = _run(_args(tiny_data_dir, str(workdir), 4), check=False)
+  assert p.returncode == 1 and 'Traceback' not in p.stderr
+  assert re.search(rf'^error: .*busy is being trained by pid {os.getpid()} on .*; wait for it or '
+                   r'stop it, or choose another --workdir$', p.stderr.strip(), re.M), p.stderr
+  assert _digest(workdir) == before

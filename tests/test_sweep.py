@@ -1,5 +1,7 @@
 """isx.sweep: grids of overrides x seeds, each run through train_and_evaluate."""
+import glob
 import json
+import os
 
 import pytest
 
@@ -36,5 +38,39 @@ def test_a_diverged_run_is_recorded_not_raised(tiny_config, tmp_path):
 
 
 def test_apply_overrides_rejects_unknown_keys():
-  with pytest.raises(KeyError):
+  with pytest.raises(ValueError, match=r'grid override model.xii=10.0: Key "xii" does not exist'):
     sweep.apply_overrides(fashion_mnist_simplenet.get_config(), {'model.xii': 10.0})
+
+
+@pytest.mark.parametrize('text, want', [('0/1', (0, 1)), ('1/2', (1, 2)), ('3/4', (3, 4))])
+def test_parse_shard_reads_i_of_n(text, want):
+  assert sweep.parse_shard(text) == want
+
+
+@pytest.mark.parametrize('text', ['2/2', '-1/2', '0/0', '1', 'a/b', '1/2/3'])
+def test_parse_shard_refuses_shards_that_run_nothing(text):
+  with pytest.raises(ValueError, match=r'must be i/n with 0 <= i < n'):
+    sweep.parse_shard(text)
+
+
+def test_read_grid_names_what_is_wrong(tmp_path):
+  good = tmp_path / 'good.json'
+  good.write_text(json.dumps([{'name': 'a', 'overrides': {}, 'seeds': [0, 1]}]))
+  assert sweep.read_grid(good)[0]['seeds'] == [0, 1]
+  with pytest.raises(FileNotFoundError, match='not found; see results/grids/'):
+    sweep.read_grid(tmp_path / 'missing.json')
+  broken = tmp_path / 'broken.json'
+  broken.write_text('[{"name": ')
+  with pytest.raises(ValueError, match='is not JSON'):
+    sweep.read_grid(broken)
+  nameless = tmp_path / 'nameless.json'
+  nameless.write_text(json.dumps({'overrides': {}}))
+  with pytest.raises(ValueError, match='must be a JSON list'):
+    sweep.read_grid(nameless)
+
+
+def test_every_shipped_grid_reads_and_resolves():
+  for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), '..', 'results', 'grids',
+                                            '*.json'))):
+    for entry, _ in sweep.runs(sweep.read_grid(path)):
+      sweep.apply_overrides(fashion_mnist_simplenet.get_config(), entry['overrides'])
