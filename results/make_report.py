@@ -26,10 +26,14 @@ PAPER = {  # the paper's numbers, as fractions (Table 2 and Table 6, FashionMNIS
     'ret_is': {'recall@1': 0.8875, 'recall@5': 0.9588, 'recall@10': 0.9733},
     'ret_nois': {'recall@1': 0.8675, 'recall@5': 0.9563, 'recall@10': 0.9722},
 }
+# Appendix A's xi sweep ran on MNIST, not FashionMNIST: a shape to compare, not a number.
+PAPER_XI = {'xi_100': {'accuracy': 0.9933}, 'xi_1e3': {'accuracy': 0.9020},
+            'xi_1e4': {'accuracy': 0.4884}, 'xi_1e5': {'accuracy': 0.2110}}
 BASE_CONFIG = 'configs/fashion_mnist_simplenet.py'
 COMMAND = f'python -m isx.sweep --config={BASE_CONFIG} --config.dataset.data_dir=DATA --out=OUT'
 # Grids whose records re-run from their printed command today (checked by --check).
-CURRENT = ('fashion_mnist_default', 'fashion_mnist_default_retrieval', 'fashion_mnist_heads')
+CURRENT = ('fashion_mnist_default', 'fashion_mnist_default_retrieval', 'fashion_mnist_heads',
+           'fashion_mnist_xi', 'fashion_mnist_2d')
 # Grids of earlier recipes: reported with the commit that made them, no command.
 HISTORY = ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
            'fashion_mnist_warmup')
@@ -68,7 +72,7 @@ def first_commit(grid):
 
 
 def summarise(grid, runs, name):
-  records = [r for r in runs[name] if 'metrics' in r]
+  records = sorted((r for r in runs[name] if 'metrics' in r), key=lambda r: r['seed'])
   overrides = runs[name][0]['overrides']
   per_key = {k: [r['metrics'][k] for r in records if k in r['metrics']] for k in KEYS}
   row = {
@@ -78,11 +82,12 @@ def summarise(grid, runs, name):
       'seeds': sorted(r['seed'] for r in records),
       'device': records[0]['device'],
       'metrics': {k: statistics.mean(v) for k, v in per_key.items() if v},
+      'per_seed': {k: v for k, v in per_key.items() if v},
       # the sample standard deviation over the seeds (n - 1), the one convention of RESULTS.md
       'std': {k: statistics.stdev(v) for k, v in per_key.items() if len(v) > 1},
       'diverged': sorted(r['seed'] for r in runs[name]
                          if r.get('diverged') or not r['metrics'].get('finite', True)),
-      'paper': PAPER.get(name),
+      'paper': (PAPER_XI if grid == 'fashion_mnist_xi' else PAPER).get(name),
   }
   if grid in CURRENT:
     row['command'] = f'{COMMAND} --grid=results/grids/{grid}.json --only={name}'
@@ -109,12 +114,18 @@ def cell(row, key):
   return pct(row, key, 1.0) if key == 'embedding_norm/median' else pct(row, key)
 
 
-def table(rows_, keys, label=lambda r: r['experiment'], paper=True):
+def table(rows_, keys, label=lambda r: r['experiment'], paper=True, per_seed=None):
+  """A markdown table; per_seed names a metric also listed seed by seed."""
   names = {'embedding_norm/median': 'median norm'}
-  head = ['run', 'epochs', 'seeds', *(names.get(k, k) for k in keys)] + (['paper'] if paper else [])
+  head = ['run', 'epochs', 'seeds', *(names.get(k, k) for k in keys)]
+  head += [f'{per_seed}, per seed'] if per_seed else []
+  head += ['paper'] if paper else []
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for r in rows_:
-    cells = [label(r), str(r['epochs']), str(len(r['seeds'])), *(cell(r, k) for k in keys)]
+    seeds = ','.join(map(str, r['seeds']))
+    cells = [label(r), str(r['epochs']), seeds, *(cell(r, k) for k in keys)]
+    if per_seed:
+      cells.append(' / '.join(f'{100 * v:.2f}' for v in r['per_seed'].get(per_seed, [])) or '-')
     if paper:
       cells.append(', '.join(f'{k} {100 * v:.2f}' for k, v in (r['paper'] or {}).items()
                              if k in keys) or '-')
@@ -144,14 +155,23 @@ def tables(summary):
   out = {}
   default = by_grid['fashion_mnist_default']
   out['default'] = table(default, ['accuracy', 'recall@1', 'recall@5', 'recall@10',
-                                   'precision@10', 'map@r'])
+                                   'precision@10', 'map@r'], per_seed='accuracy')
   out['retrieval'] = table(by_grid['fashion_mnist_default_retrieval'],
-                           ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'map@r'])
-  heads = default[::-1] + by_grid['fashion_mnist_heads']
+                           ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'map@r'],
+                           per_seed='recall@1')
+  order = list(HEAD_LABELS)  # softmax, + IS, the normalising heads, then center loss
+  heads = sorted(default + by_grid['fashion_mnist_heads'], key=lambda r: order.index(r['name']))
   out['heads'] = table(heads, ['accuracy', 'recall@1', 'map@r', 'embedding_norm/median'],
-                       label=lambda r: HEAD_LABELS.get(r['name'], r['name']), paper=False)
+                       label=lambda r: HEAD_LABELS.get(r['name'], r['name']), paper=False,
+                       per_seed='accuracy')
+  out['xi'] = table(by_grid['fashion_mnist_xi'],
+                    ['accuracy', 'recall@1', 'map@r', 'embedding_norm/median'],
+                    label=lambda r: f'xi = {r["overrides"]["model.xi"]:g}')
+  out['features_2d'] = table(by_grid['fashion_mnist_2d'],
+                             ['accuracy', 'recall@1', 'map@r', 'embedding_norm/median'], paper=False)
   for name, group in (('default', default), ('retrieval', by_grid['fashion_mnist_default_retrieval']),
-                      ('heads', heads)):
+                      ('heads', heads), ('xi', by_grid['fashion_mnist_xi']),
+                      ('features_2d', by_grid['fashion_mnist_2d'])):
     out[name] += '\n\nRe-run with:\n\n' + commands(group)
   for grid in HISTORY:
     group = by_grid[grid]
@@ -214,32 +234,46 @@ def figures():
   import matplotlib.pyplot as plt  # noqa: E402
   import numpy as np  # noqa: E402
 
-  fig, ax = plt.subplots(figsize=(5, 3.2))
-  for grid, label in (('fashion_mnist_adamw', 'AdamW 0.05'), ('fashion_mnist_l2', 'L2 5e-4')):
+  fig, ax = plt.subplots(figsize=(5.5, 3.4))
+  runs = load('fashion_mnist_xi')
+  if runs:
+    points = sorted((r[0]['overrides']['model.xi'], r[0]['metrics']['accuracy'])
+                    for r in runs.values() if 'metrics' in r[0])
+    ax.plot(*zip(*points), 'o-', color='C0', label='default recipe, 10 epochs')
+  paper = sorted((float(n[3:]), v['accuracy']) for n, v in PAPER_XI.items())
+  ax.plot(*zip(*paper), 's:', color='k', label='paper (MNIST)')
+  for grid, label, color in (('fashion_mnist_adamw', 'earlier recipe, AdamW 0.05', 'C1'),
+                             ('fashion_mnist_l2', 'earlier recipe, L2 5e-4', 'C2')):
     runs = load(grid)
     xis = sorted(float(n[3:]) for n in runs if n.startswith('xi_'))
     accs = [runs[f'xi_{x:g}'][0]['metrics']['accuracy'] for x in xis]
     epochs = runs[f'xi_{xis[0]:g}'][0]['overrides']['num_epochs']
-    ax.plot(xis, accs, 'o-', label=f'{label}, {epochs} epochs (earlier recipe)')
-  ax.set(xscale='log', xlabel='xi', ylabel='FashionMNIST test accuracy', ylim=(0, 1))
-  ax.legend(fontsize=8)
+    ax.plot(xis, accs, '.--', color=color, alpha=0.5, label=f'{label}, {epochs} epochs')
+  ax.set(xscale='log', xlabel='xi', ylabel='test accuracy (FashionMNIST; paper: MNIST)',
+         ylim=(0, 1))
+  ax.legend(fontsize=7)
   ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(os.path.join(HERE, 'xi_sweep.png'), dpi=90)
   plt.close(fig)
 
-  fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
-  for ax, (name, title) in zip(axes, (('nois', 'without IS'), ('is', 'with IS (xi = 100)'))):
-    data = np.load(os.path.join(HERE, 'raw', f'adamw_feat2d_{name}_0.npz'))
-    emb, labels = data['embeddings'], data['labels']
-    for c in range(10):
-      pts = emb[labels == c]
-      ax.scatter(pts[:, 0], pts[:, 1], s=0.5, label=str(c), rasterized=True)
-    ax.set_title(f'FashionMNIST test, 2-D embedding, {title}', fontsize=9)
-  axes[1].legend(markerscale=10, fontsize=7, loc='center left', bbox_to_anchor=(1, 0.5))
-  fig.tight_layout()
-  fig.savefig(os.path.join(HERE, 'features_2d.png'), dpi=90)
-  plt.close(fig)
+  for prefix, out, what in (('default_feat2d', 'features_2d.png', 'default recipe'),
+                            ('adamw_feat2d', 'features_2d_earlier.png', 'earlier recipe')):
+    paths = {n: os.path.join(HERE, 'raw', f'{prefix}_{n}_0.npz') for n in ('nois', 'is')}
+    if not all(os.path.exists(p) for p in paths.values()):
+      continue
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
+    for ax, (name, title) in zip(axes, (('nois', 'without IS'), ('is', 'with IS (xi = 100)'))):
+      data = np.load(paths[name])
+      emb, labels = data['embeddings'], data['labels']
+      for c in range(10):
+        pts = emb[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=0.5, label=str(c), rasterized=True)
+      ax.set_title(f'FashionMNIST test, 2-D embedding, {title} ({what})', fontsize=8)
+    axes[1].legend(markerscale=10, fontsize=7, loc='center left', bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, out), dpi=90)
+    plt.close(fig)
 
 
 def main():

@@ -44,7 +44,7 @@ def arcface_target(cos, margin: float):
   away from its class: pointing every feature opposite its class weight gives a target logit of
   s cos(pi + m) against s cos(pi) for the others, a loss of log(1 + 9 exp(-s (1 - cos m))) = 0.21
   for s 30, m 0.5 and 10 classes. That is where the old head sat, at 10% test accuracy
-  (RESULTS.md, "The heads"). The fallback keeps the target logit decreasing in theta.
+  (RESULTS.md, History: "the comparison heads"). The fallback keeps the target logit decreasing in theta.
   """
   # cos(theta + m) = cos cos m - sin sin m: no arccos, whose gradient is infinite at +-1.
   sin = jnp.sqrt(jnp.clip(1.0 - cos * cos, 1e-7, 1.0))
