@@ -1,5 +1,6 @@
 """Flags, start-up and the error policy shared by isx.main, isx.eval, isx.sweep and
 isx.prepare_data."""
+import errno
 import os
 import re
 import sys
@@ -137,5 +138,9 @@ def stop(message):
 
 def fail(error):
   """One line on stderr and a non-zero exit, instead of a traceback, for errors a user fixes."""
+  if isinstance(error, OSError) and error.errno == errno.ENOSPC:  # a write isx did not name
+    where = f' writing {error.filename}' if error.filename else ''
+    error = (f'no space left on the device{where}; free some space or choose another '
+             f'--workdir. Saved checkpoints are kept')
   print('error: ' + ' '.join(str(error).split()), file=sys.stderr, flush=True)
   sys.exit(1)

@@ -44,15 +44,25 @@ def compute_metrics(outputs, names, config) -> dict:
           'num_nonfinite_embeddings': nonfinite}
 
 
+class EvalWriteError(OSError):
+  pass
+
+
 def write_results(workdir: str, metrics: dict, outputs) -> str:
   """Writes eval/metrics.json and eval/embeddings.npz (process 0 only); returns the folder."""
   out_dir = epath.Path(workdir) / 'eval'
   if jax.process_index() == 0:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / 'embeddings.npz').open('wb') as f:
-      np.savez(f, embeddings=outputs['embedding'].astype(np.float32),
-               labels=outputs['label'].astype(np.int64), logits=outputs['logits'].astype(np.float32))
-    (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    try:
+      out_dir.mkdir(parents=True, exist_ok=True)
+      with (out_dir / 'embeddings.npz').open('wb') as f:
+        np.savez(f, embeddings=outputs['embedding'].astype(np.float32),
+                 labels=outputs['label'].astype(np.int64),
+                 logits=outputs['logits'].astype(np.float32))
+      (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    except OSError as e:  # e.g. a full disk: the checkpoint it evaluated is already saved
+      raise EvalWriteError(f'cannot write the eval results to {out_dir} ({e.strerror or e}); '
+                           f'free some space, then python -m isx.eval --workdir={workdir} '
+                           f'writes them again from the saved checkpoint') from None
   return out_dir
 
 

@@ -26,3 +26,28 @@ def test_metrics_of_a_diverged_checkpoint_are_written_and_count_the_non_finite(t
   assert metrics['num_nonfinite_embeddings'] == 3 and metrics['num_examples'] == 32
   assert np.isfinite(metrics['embedding_norm/median'])
   assert '3 embeddings NOT FINITE' in evaluate.summary({**metrics, 'step': 7})
+
+
+def test_a_full_disk_while_writing_eval_results_says_the_checkpoint_is_kept(tmp_path, monkeypatch):
+  import errno
+  from isx import evaluate
+
+  def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, 'No space left on device')
+  monkeypatch.setattr(np, 'savez', full)
+  outputs = {'embedding': np.zeros((2, 3)), 'label': np.zeros(2), 'logits': np.zeros((2, 4))}
+  with pytest.raises(OSError) as e:
+    evaluate.write_results(str(tmp_path), {'accuracy': 1.0}, outputs)
+  assert str(e.value) == (f'cannot write the eval results to {tmp_path}/eval (No space left on '
+                          f'device); free some space, then python -m isx.eval '
+                          f'--workdir={tmp_path} writes them again from the saved checkpoint')
+
+
+def test_an_unnamed_full_disk_error_still_says_what_to_do(capsys):
+  import errno
+  from isx import cli
+  with pytest.raises(SystemExit):
+    cli.fail(OSError(errno.ENOSPC, 'No space left on device', 'run/metrics.jsonl'))
+  assert capsys.readouterr().err == ('error: no space left on the device writing run/metrics.jsonl; '
+                                     'free some space or choose another --workdir. Saved '
+                                     'checkpoints are kept\n')
