@@ -249,8 +249,8 @@ def figures():
     accs = [runs[f'xi_{x:g}'][0]['metrics']['accuracy'] for x in xis]
     epochs = runs[f'xi_{xis[0]:g}'][0]['overrides']['num_epochs']
     ax.plot(xis, accs, '.--', color=color, alpha=0.5, label=f'{label}, {epochs} epochs')
-  ax.set(xscale='log', xlabel='xi', ylabel='test accuracy (FashionMNIST; paper: MNIST)',
-         ylim=(0, 1))
+  ax.set(xscale='log', xlabel='xi', ylabel='test accuracy', ylim=(0, 1),
+         title='FashionMNIST (the paper: MNIST)')
   ax.legend(fontsize=7)
   ax.grid(alpha=0.3)
   fig.tight_layout()
