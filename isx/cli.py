@@ -57,9 +57,9 @@ def init_distributed(config=None):
   else:  # before the first device query creates the backend
     from isx import cpu_setup
     setup = cpu_setup.set_up_as_asked(FLAGS.cpu_conv_path, FLAGS.cpu_devices)
+  if (explicit or cluster) and os.environ.get('JAX_PLATFORMS') == 'cpu':
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU collectives need it
   if explicit:
-    if os.environ.get('JAX_PLATFORMS') == 'cpu':  # CPU processes need gloo for collectives
-      jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   elif cluster:
     jax.distributed.initialize()

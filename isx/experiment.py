@@ -45,11 +45,14 @@ class Experiment:
     init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
     state = step_lib.create_train_state(config, model, info.image_shape, objective, steps,
                                         init_rng)
+    # Replicated before the restore, so that Orbax reads straight into the global sharding:
+    # restored arrays committed to one process's device cannot be moved across hosts.
+    state = jax.device_put(state, step_lib.replicated(mesh))
     mngr, restored = None, None
     if workdir is not None:
       mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
       state, restored = checkpointing.restore_latest(mngr, state)
-    state = jax.device_put(state, step_lib.replicated(mesh))
+      state = jax.device_put(state, step_lib.replicated(mesh))
     train_fn, eval_fn = step_lib.compile_steps(config, mesh, objective, steps)
     return cls(config, info, mesh, model, objective, steps, state, train_fn, eval_fn, mngr,
                restored)

@@ -5,7 +5,8 @@
 #SBATCH --gres=gpu:8
 #SBATCH --time=24:00:00
 #SBATCH --output=slurm-%x-%j.out
-# Multi-node GPU training of isx under SLURM, one process per GPU.
+# Multi-node GPU training of isx under SLURM, one process per GPU (or, with GPUS_PER_NODE=0,
+# CPU-only: TASKS_PER_NODE processes per node).
 #
 #   bash launch/gpu_slurm.sh install              # once, on the login node
 #   bash launch/gpu_slurm.sh submit [FLAGS...]    # sbatch this script with NODES/GPUS_PER_NODE
@@ -23,13 +24,16 @@ Usage: launch/gpu_slurm.sh [--dry_run] COMMAND [FLAGS...]
 
 Commands:
   install          create the venv (VENV) with requirements + jax[JAX_CUDA]
-  submit [FLAGS]   sbatch this script for NODES x GPUS_PER_NODE processes
-  run [FLAGS]      inside an allocation: srun isx.main, one process per GPU
+  submit [FLAGS]   sbatch this script for NODES x TASKS_PER_NODE processes
+  run [FLAGS]      inside an allocation: srun isx.main, one process per task
                    (the default when started by sbatch without a command)
 FLAGS (e.g. --config.model.inward_scale=False) are passed on to isx.main.
 
 Settings (environment variables):
   NODES=2  GPUS_PER_NODE=8  TIME_LIMIT=24:00:00  JOB_NAME=isx  PARTITION=  ACCOUNT=
+  TASKS_PER_NODE default GPUS_PER_NODE (one process per GPU)
+  GPUS_PER_NODE=0 a CPU cluster: no --gres, JAX_PLATFORMS=cpu, TASKS_PER_NODE default 1,
+                 install takes plain jax
   CONFIG         default configs/cifar100_googlenet.py
   RUN_NAME       default: the config file's base name
   WORKDIR        default <repo>/workdirs/$RUN_NAME (must be on a shared filesystem)
@@ -69,6 +73,7 @@ fi
 
 NODES=${NODES:-2}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+if [[ $GPUS_PER_NODE == 0 ]]; then TASKS_PER_NODE=${TASKS_PER_NODE:-1}; else TASKS_PER_NODE=${TASKS_PER_NODE:-$GPUS_PER_NODE}; fi
 TIME_LIMIT=${TIME_LIMIT:-24:00:00}
 JOB_NAME=${JOB_NAME:-isx}
 PARTITION=${PARTITION:-}
@@ -86,12 +91,17 @@ LOG_DIR=${LOG_DIR:-$ROOT/workdirs/slurm_logs}
 cmd_install() {
   [[ -n $JAX_VERSION ]] || { echo "gpu_slurm.sh: cannot read jax== from requirements.txt; set JAX_VERSION" >&2; exit 1; }
   run_cmd "$PYTHON" -m venv "$VENV"
-  run_cmd "$VENV/bin/pip" install -r "$ROOT/requirements.txt" "jax[$JAX_CUDA]==$JAX_VERSION" -e "$ROOT"
+  local jax="jax[$JAX_CUDA]==$JAX_VERSION"
+  [[ $GPUS_PER_NODE == 0 ]] && jax="jax==$JAX_VERSION"
+  run_cmd "$VENV/bin/pip" install -r "$ROOT/requirements.txt" "$jax" -e "$ROOT"
 }
 
 cmd_submit() {
-  local opts=(--job-name="$JOB_NAME" --nodes="$NODES" --ntasks-per-node="$GPUS_PER_NODE"
-              --gres=gpu:"$GPUS_PER_NODE" --time="$TIME_LIMIT" --chdir="$ROOT"
+  # --gres=none overrides the header's GPU request on a CPU cluster.
+  local gres=gpu:$GPUS_PER_NODE
+  [[ $GPUS_PER_NODE == 0 ]] && gres=none
+  local opts=(--job-name="$JOB_NAME" --nodes="$NODES" --ntasks-per-node="$TASKS_PER_NODE"
+              --gres="$gres" --time="$TIME_LIMIT" --chdir="$ROOT"
               --output="$LOG_DIR/%x-%j.out")
   [[ -n $PARTITION ]] && opts+=(--partition="$PARTITION")
   [[ -n $ACCOUNT ]] && opts+=(--account="$ACCOUNT")
@@ -104,12 +114,13 @@ cmd_run() {
   if [[ $DRY_RUN != 1 && -z ${SLURM_JOB_ID:-} ]]; then
     echo "gpu_slurm.sh: run needs a SLURM allocation (use submit, sbatch or salloc)" >&2; exit 1
   fi
-  local env_vars=(PYTHONUNBUFFERED=1)
+  local env_vars=(PYTHONUNBUFFERED=1) bind=(--gpu-bind=none)
   [[ -n $TFDS_DATA_DIR ]] && env_vars+=(TFDS_DATA_DIR="$TFDS_DATA_DIR")
+  if [[ $GPUS_PER_NODE == 0 ]]; then env_vars+=(JAX_PLATFORMS=cpu); bind=(); fi
   run_cmd mkdir -p "$LOG_DIR"
   # srun takes the task layout from the allocation. --kill-on-bad-exit stops the other
   # processes if one dies (they would hang in collectives); %t gives one log per process.
-  run_cmd srun --kill-on-bad-exit=1 --gpu-bind=none --output="$LOG_DIR/isx-%j-%t.log" \
+  run_cmd srun --kill-on-bad-exit=1 ${bind[@]+"${bind[@]}"} --output="$LOG_DIR/isx-%j-%t.log" \
     env "${env_vars[@]}" "$VENV/bin/python" -m isx.main \
     --config="$CONFIG" --workdir="$WORKDIR" --jax_distributed ${EXTRA[@]+"${EXTRA[@]}"}
 }

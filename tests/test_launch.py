@@ -277,6 +277,20 @@ def test_slurm_submit(env, tmp_path):
   assert sbatch[script + 1:] == ['run', '--config.model.inward_scale=False']
 
 
+def test_slurm_cpu_mode_asks_no_gpus(env, tmp_path):
+  env.update(NODES='1', GPUS_PER_NODE='0', TASKS_PER_NODE='2', VENV=str(tmp_path / 'venv'),
+             LOG_DIR=str(tmp_path / 'logs'))
+  _, pip = lines(sh('gpu_slurm.sh', '--dry_run', 'install', env=env))
+  assert f'jax=={JAX_PIN}' in pip and not any(a.startswith('jax[') for a in pip)
+  _, sbatch = lines(sh('gpu_slurm.sh', '--dry_run', 'submit', env=env))
+  assert '--gres=none' in sbatch and '--ntasks-per-node=2' in sbatch  # none beats the header
+  _, srun = lines(sh('gpu_slurm.sh', '--dry_run', 'run', env=env))
+  assert 'JAX_PLATFORMS=cpu' in srun and not any(a.startswith('--gpu-bind') for a in srun)
+  env.pop('TASKS_PER_NODE')
+  _, sbatch = lines(sh('gpu_slurm.sh', '--dry_run', 'submit', env=env))
+  assert '--ntasks-per-node=1' in sbatch
+
+
 def test_slurm_run(env):
   env.update(TFDS_DATA_DIR='/shared/tfds', WORKDIR='/shared/runs/a')
   _, srun = lines(sh('gpu_slurm.sh', '--dry_run', 'run', '--config.seed=3', env=env))

@@ -348,14 +348,17 @@ def _free_port():
 def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
   single, multi = str(tmp_path / 'single'), str(tmp_path / 'multi')
   # One process with two devices vs two processes with one device each: the same global mesh,
-  # global batch and seed.
+  # global batch and seed. The two processes stop at step 4 and resume: a restore committed
+  # to one process's device once failed ("does not support cross-host device transfers").
   _run(_args(tiny_data_dir, single, 8), devices=2)
-  port = _free_port()
-  procs = [_start(_args(tiny_data_dir, multi, 8, f'--coordinator_address=127.0.0.1:{port}',
-                        '--num_processes=2', f'--process_id={i}')) for i in range(2)]
-  for proc in procs:
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
+  for steps in (4, 8):
+    port = _free_port()
+    procs = [_start(_args(tiny_data_dir, multi, steps, f'--coordinator_address=127.0.0.1:{port}',
+                          '--num_processes=2', f'--process_id={i}')) for i in range(2)]
+    outs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_, err) in zip(procs, outs):
+      assert proc.returncode == 0, err[-3000:]
+  assert 'resuming from the checkpoint at step 4' in outs[0][0]
   losses = lambda w: [r['train/loss'] for r in _logged_steps(w) if 'train/loss' in r]
   assert len(losses(single)) == 8
   np.testing.assert_allclose(losses(multi), losses(single), rtol=1e-6)

@@ -1,0 +1,98 @@
+"""The SLURM path for real: launch/gpu_slurm.sh submits 2-task CPU jobs to a one-node controller
+started here (tests/slurm_cluster.py), and JAX's own SLURM detection forms the run.
+
+Skipped, with the reason in pytest's summary (-rs), where slurm-wlm and munge are not installed
+or the tests do not run as root; .ci/run installs them.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import slurm_cluster  # tests/
+import test_reliability as rel  # tests/: the same tiny isx.main runs
+
+WHY_NOT = slurm_cluster.missing()
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory):
+  c = slurm_cluster.Cluster(tmp_path_factory.mktemp('slurm'))
+  try:
+    c.start()
+    yield c
+  finally:
+    c.stop()
+
+
+def _submit(cluster, data_dir, workdir, logs, steps, *flags) -> str:
+  """`gpu_slurm.sh submit` in its CPU mode: 1 node x 2 tasks, one simulated device each."""
+  env = {**rel._env(1), 'SLURM_CONF': cluster.conf, 'PATH': cluster.env['PATH'],
+         'GPUS_PER_NODE': '0', 'TASKS_PER_NODE': '2', 'NODES': '1', 'TIME_LIMIT': '30:00',
+         'CONFIG': 'configs/fashion_mnist_simplenet.py', 'WORKDIR': str(workdir),
+         'LOG_DIR': str(logs), 'VENV': sys.prefix}
+  assert os.path.exists(os.path.join(sys.prefix, 'bin', 'python'))
+  isx_flags = rel._args(data_dir, workdir, steps, *flags)[5:]  # after --config, --workdir
+  p = subprocess.run(['bash', 'launch/gpu_slurm.sh', 'submit', *isx_flags, '--verbosity=0'],
+                     cwd=rel.ROOT, env=env, capture_output=True, text=True, timeout=60)
+  assert p.returncode == 0, p.stderr
+  return re.search(r'Submitted batch job (\d+)', p.stdout).group(1)
+
+
+def _task_logs(logs, job):
+  return [(logs / f'isx-{job}-{t}.log').read_text() for t in range(2)]
+
+
+def _finished(cluster, job, logs) -> list[str]:
+  state = cluster.wait(job)
+  task_logs = _task_logs(logs, job) if (logs / f'isx-{job}-0.log').exists() else []
+  assert state['JobState'] == 'COMPLETED', (state, [l[-3000:] for l in task_logs],
+                                            cluster.logs())
+  return task_logs
+
+
+def test_a_slurm_job_is_one_2_process_run_equal_to_the_local_one(cluster, tiny_data_dir,
+                                                                 tiny_config, tmp_path):
+  job = _submit(cluster, tiny_data_dir, tmp_path / 'slurm', tmp_path / 'logs', 8)
+  task_logs = _finished(cluster, job, tmp_path / 'logs')
+  for t, log in enumerate(task_logs):  # JAX read SLURM's variables: no coordinator flags
+    assert f'process {t} of 2, 1 local / 2 global devices' in log, log[-3000:]
+  single = str(tmp_path / 'single')  # one process with two devices: the same global mesh
+  rel._run(rel._args(tiny_data_dir, single, 8), devices=2)
+  losses = lambda w: [r['train/loss'] for r in rel._logged_steps(w) if 'train/loss' in r]
+  assert len(losses(single)) == 8
+  np.testing.assert_allclose(losses(tmp_path / 'slurm'), losses(single), rtol=1e-6)
+  (p_slurm, step), (p_single, _) = (rel._final_params(tiny_config, str(tmp_path / 'slurm')),
+                                    rel._final_params(tiny_config, single))
+  assert step == 8
+  rel._assert_same_params(p_slurm, p_single)
+
+
+def test_scancel_then_resubmit_resumes_from_the_checkpoint(cluster, tiny_data_dir, tiny_config,
+                                                           tmp_path):
+  workdir, logs = tmp_path / 'slurm', tmp_path / 'logs'
+  flags = ('--config.checkpoint_every_steps=1000',)  # only the save on scancel's SIGTERM
+  job = _submit(cluster, tiny_data_dir, workdir, logs, 200, *flags)
+  end = time.time() + 300
+  while len(rel._logged_steps(workdir)) < 3:
+    assert time.time() < end and cluster.job(job)['JobState'] in ('PENDING', 'RUNNING'), (
+        cluster.job(job), cluster.logs())
+    time.sleep(0.05)
+  cluster.cancel(job)
+  assert cluster.wait(job)['JobState'] == 'CANCELLED'
+  saved = [int(s) for s in os.listdir(workdir / 'checkpoints')]
+  assert len(saved) == 1 and 3 <= saved[0] < 200, (saved, _task_logs(logs, job))
+
+  again = _submit(cluster, tiny_data_dir, workdir, logs, 200, *flags)
+  log0 = _finished(cluster, again, logs)[0]
+  assert f'resuming from the checkpoint at step {saved[0]}' in log0, log0[-3000:]
+  # Every step logged once: the first job's up to its checkpoint, the second job's after it.
+  # (That a resumed run equals an uninterrupted one is test_reliability's.)
+  steps = [r['step'] for r in rel._logged_steps(workdir) if 'train/loss' in r]
+  assert steps == list(range(1, 201)), steps
+  assert rel._final_params(tiny_config, str(workdir))[1] == 200
