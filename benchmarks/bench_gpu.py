@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 import bench_train as twin
-from isx import losses, models, step as step_lib
+from isx import mesh as mesh_lib
+from isx.experiment import Experiment
 
 PEAK_TFLOPS = {'H100': {'float32': 494.0, 'bfloat16': 989.0},  # SXM dense: TF32, bf16
                'H200': {'float32': 494.0, 'bfloat16': 989.0}}
@@ -42,20 +43,16 @@ def isx_runner(name, dtype, batch, per_dispatch):
   config = cfg_module.get_config()
   config.batch_size, config.model.dtype = batch, dtype
   config.warmup_steps, config.lr_schedule = 0, 'constant'  # as the twin
-  mesh = step_lib.make_mesh(jax.devices()[:1])
-  model = models.create_model(config.model, classes)
-  # The step-level API rather than isx.experiment, which reads TFDS: the GPU machine has none.
-  objective = losses.Objective(config.loss, classes, model.embedding_dim)
-  state = step_lib.create_train_state(config, model, shape, objective, 10_000, jax.random.key(0))
+  exp = Experiment.create(config, info=twin.bench_info(config, shape, classes),
+                          mesh=mesh_lib.make_mesh(jax.devices()[:1]))
+  mesh, state, train_fn = exp.mesh, exp.state, exp.train_fn
   variables = jax.device_get({'params': state.params, 'batch_stats': state.batch_stats})
-  state = jax.device_put(state, step_lib.replicated(mesh))
-  train_fn, _ = step_lib.compile_steps(config, mesh, objective, 10_000)
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (batch, *shape), np.uint8)
   labels = rng.integers(0, classes, (batch,)).astype(np.int64)
-  chunk = step_lib.to_global({'image': np.broadcast_to(images, (per_dispatch, *images.shape)),
+  chunk = mesh_lib.to_global({'image': np.broadcast_to(images, (per_dispatch, *images.shape)),
                               'label': np.broadcast_to(labels, (per_dispatch, batch))},
-                             step_lib.chunk_sharding(mesh))
+                             mesh_lib.chunk_sharding(mesh))
   key = jax.random.key(1)
   compiled = train_fn.lower(state, chunk, key).compile()
   flops = twin.cost_flops(compiled, 1) / per_dispatch

@@ -30,7 +30,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import fashion_mnist_simplenet  # noqa: E402
-from isx import cpu_setup, input_pipeline, step as step_lib, train  # noqa: E402
+from isx import cpu_setup, input_pipeline, mesh as mesh_lib, train  # noqa: E402
 from isx.experiment import Experiment
 
 
@@ -75,11 +75,11 @@ def main():
   exp = Experiment.create(config, info=info)
   mesh, train_fn = exp.mesh, exp.train_fn
   init = jax.device_get(exp.state)
-  fresh = lambda: jax.device_put(init, step_lib.replicated(mesh))  # the step donates its state
+  fresh = lambda: jax.device_put(init, mesh_lib.replicated(mesh))  # the step donates its state
   rng = jax.random.key(1)
   wait = train.waits_for_each_dispatch(mesh)
-  chunk = step_lib.chunk_sharding(mesh)
-  premade = [step_lib.to_global(jax.tree.map(lambda x: x[None], b), chunk) for b in
+  chunk = mesh_lib.chunk_sharding(mesh)
+  premade = [mesh_lib.to_global(jax.tree.map(lambda x: x[None], b), chunk) for b in
              itertools.islice(input_pipeline.train_batches(config, info), steps)]
   from_premade = lambda: (lambda it: lambda k: next(it))(iter(premade))
   run_steps(train_fn, fresh(), from_premade(), 2, rng, config.log_every_steps, wait)  # compile

@@ -49,7 +49,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from configs import cifar100_googlenet, fashion_mnist_simplenet
-from isx import cpu_setup, losses, models, step as step_lib
+from isx import cpu_setup, mesh as mesh_lib
+from isx.dataset_info import DatasetInfo
+from isx.experiment import Experiment
 from isx.models.googlenet import INCEPTION
 
 # model -> (config module, image shape, classes, default steps per repeat, default repeats)
@@ -292,27 +294,29 @@ def bench_config(name, batch, weight_decay_form=None):
   return config
 
 
+def bench_info(config, shape, classes) -> DatasetInfo:
+  """A dataset's info with the benchmark's images; num_train only sizes the lr schedule."""
+  return DatasetInfo('benchmark', classes, tuple(shape), num_train=10_000 * config.batch_size,
+                     num_eval=config.eval_batch_size)
+
+
 def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_form=None):
   _, shape, classes, default_steps, default_repeats = CASES[name]
   steps, repeats = steps or default_steps, repeats or default_repeats
   config = bench_config(name, batch, weight_decay_form)
-  mesh = step_lib.make_mesh()
-  model = models.create_model(config.model, classes)
-  # The step-level API rather than isx.experiment, which reads TFDS: the GPU machine has none.
-  objective = losses.Objective(config.loss, classes, model.embedding_dim)
-  state = step_lib.create_train_state(config, model, shape, objective, 10_000, jax.random.key(0))
+  # The Experiment isx.main trains with; an info instead of the dataset (no TFDS on a GPU image).
+  exp = Experiment.create(config, info=bench_info(config, shape, classes))
+  mesh, state, train_fn, eval_fn = exp.mesh, exp.state, exp.train_fn, exp.eval_fn
   variables = jax.device_get({'params': state.params, 'batch_stats': state.batch_stats})
-  state = jax.device_put(state, step_lib.replicated(mesh))
-  train_fn, eval_fn = step_lib.compile_steps(config, mesh, objective, 10_000)
 
   rng = np.random.default_rng(0)
   np_batch = {'image': rng.integers(0, 256, (batch, *shape), dtype=np.uint8),
               'label': rng.integers(0, classes, (batch,)).astype(np.int64)}
-  data = step_lib.data_sharding(mesh)
-  jbatch = step_lib.to_global(np_batch, data)
+  data = mesh_lib.data_sharding(mesh)
+  jbatch = mesh_lib.to_global(np_batch, data)
   # One step per dispatch, as the PyTorch twin: the train function takes stacked [K, ...] batches.
-  jchunk = step_lib.to_global(jax.tree.map(lambda x: x[None], np_batch),
-                              step_lib.chunk_sharding(mesh))
+  jchunk = mesh_lib.to_global(jax.tree.map(lambda x: x[None], np_batch),
+                              mesh_lib.chunk_sharding(mesh))
   key = jax.random.key(1)
   compiled = train_fn.lower(state, jchunk, key).compile()
   flops = cost_flops(compiled, mesh.devices.size)

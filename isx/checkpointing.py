@@ -21,10 +21,12 @@ from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
+from isx.workdir import Workdir
+
 
 def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
-      epath.Path(workdir if '://' in workdir else os.path.abspath(workdir)) / 'checkpoints',
+      Workdir(workdir if '://' in workdir else os.path.abspath(workdir)).checkpoints,
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
@@ -147,7 +149,7 @@ def _drop_abandoned_read_reports():
 
 
 def _set_aside(mngr, step: int, reason: str):
-  damaged = epath.Path(mngr.directory).parent / 'damaged_checkpoints'
+  damaged = Workdir(str(epath.Path(mngr.directory).parent)).damaged_checkpoints
   target = damaged / f'{step}-{int(time.time())}'
   logging.warning('checkpoint %d in %s is damaged (%s); moved to %s, trying an older one',
                   step, mngr.directory, reason, target)

@@ -11,9 +11,9 @@ import os
 
 import jax
 import ml_collections
-from etils import epath
 
-from isx import evals, heads, losses, models, step as step_lib
+from isx import evals, heads, losses, mesh as mesh_lib, models
+from isx.workdir import Workdir
 
 MAY_DIFFER = (
     'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers',
@@ -23,7 +23,6 @@ MAY_DIFFER = (
     'steps_per_dispatch', 'model.dtype',  # the same float32 params train or evaluate either way
     'evals', 'loop_evals', 'profile_steps',
 )
-CONFIG_FILE = 'config.json'
 # Fields added since the first saved configs, with the value that older workdirs trained with.
 ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32',
                'evals': ['accuracy', 'retrieval'], 'loop_evals': ['accuracy'], 'profile_steps': []}
@@ -57,7 +56,7 @@ def validate(config, info=None, jax_started=True):
     problems.append(problem and f'{problem}, or None {meaning}')
   for key in ('batch_size', 'eval_batch_size'):  # before a workdir is made (no mesh yet)
     if jax_started and not _positive_int(config, key):
-      problems.append(step_lib.batch_size_problem(config[key], jax.device_count(), key))
+      problems.append(mesh_lib.batch_size_problem(config[key], jax.device_count(), key))
   window = tuple(config.profile_steps)
   if window and not (len(window) == 2 and all(isinstance(v, int) for v in window) and
                      0 <= window[0] < window[1]):
@@ -156,7 +155,7 @@ def differences(saved: dict, config) -> list[str]:
 
 
 def load_saved(workdir) -> dict | None:
-  path = epath.Path(workdir) / CONFIG_FILE
+  path = Workdir(workdir).config_file
   return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -171,7 +170,7 @@ def check_against_workdir(config, workdir, action: str):
                       for k in diff[:6])
     raise ValueError(f'cannot {action}: {workdir} was trained with another config; differing: '
                      f'{shown}{" ..." if len(diff) > 6 else ""}. Use the config in '
-                     f'{epath.Path(workdir) / CONFIG_FILE} (isx.eval does when --config is left '
+                     f'{Workdir(workdir).config_file} (isx.eval does when --config is left '
                      f'out) or a new --workdir')
 
 
@@ -179,7 +178,7 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
   """The config a workdir was trained with, locked, as isx.eval uses it without --config."""
   saved = load_saved(workdir)
   if saved is None:
-    raise FileNotFoundError(f'{epath.Path(workdir) / CONFIG_FILE} not found: {workdir} holds no '
+    raise FileNotFoundError(f'{Workdir(workdir).config_file} not found: {workdir} holds no '
                             f'isx run; pass --config, or check --workdir')
   return config_from_dict(saved)
 
@@ -201,4 +200,4 @@ def save(config, workdir):
   data_dir = config.dataset.data_dir
   if data_dir and '://' not in data_dir:
     config.dataset.data_dir = os.path.abspath(data_dir)
-  (epath.Path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
+  (Workdir(workdir).config_file).write_text(config.to_json_best_effort(indent=2))

@@ -38,19 +38,19 @@ def main():
 
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np
-  from isx import config_checks, losses, models, step as step_lib
+  from isx import config_checks, mesh as mesh_lib
+  from isx.dataset_info import DatasetInfo
+  from isx.experiment import Experiment
   config = config_checks.config_from_dict(workload['config'])
   shape, classes = tuple(workload['image_shape']), workload['num_classes']
-  mesh = step_lib.make_mesh()
-  model = models.create_model(config.model, classes)
-  objective = losses.Objective(config.loss, classes, model.embedding_dim)
-  state = step_lib.create_train_state(config, model, shape, objective, 10_000, jax.random.key(0))
-  state = jax.device_put(state, step_lib.replicated(mesh))
-  train_fn, _ = step_lib.compile_steps(config, mesh, objective, 10_000)
+  # num_train only sizes the lr schedule, which does not change a step's cost.
+  info = DatasetInfo('probe', classes, shape, num_train=10_000 * config.batch_size, num_eval=1)
+  exp = Experiment.create(config, info=info)
+  state, train_fn = exp.state, exp.train_fn
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (1, config.batch_size, *shape), dtype=np.uint8),
            'label': rng.integers(0, classes, (1, config.batch_size)).astype(np.int32)}
-  batch = step_lib.to_global(batch, step_lib.chunk_sharding(mesh))
+  batch = mesh_lib.to_global(batch, mesh_lib.chunk_sharding(exp.mesh))
   key = jax.random.key(1)
   for _ in range(WARMUP_STEPS):  # the first compiles; the next still run slower (allocations)
     state, metrics = train_fn(state, batch, key)

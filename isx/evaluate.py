@@ -5,12 +5,12 @@ import json
 import jax
 import numpy as np
 from absl import logging
-from etils import epath
 from jax.experimental import multihost_utils
 
-from isx import config_checks, evals, input_pipeline, step as step_lib
+from isx import evals, input_pipeline, mesh as mesh_lib
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
+from isx.workdir import Workdir
 
 
 def collect_outputs(eval_fn, state, batches, sharding):
@@ -18,7 +18,7 @@ def collect_outputs(eval_fn, state, batches, sharding):
   dataset order, every example exactly once (padding dropped by mask, order by index)."""
   chunks = {'logits': [], 'embedding': [], 'label': [], 'index': [], 'mask': []}
   for local in batches:
-    batch = step_lib.to_global(local, sharding)
+    batch = mesh_lib.to_global(local, sharding)
     out = eval_fn(state, batch)
     gathered = multihost_utils.process_allgather(
         {**out, 'label': batch['label'], 'index': batch['index'], 'mask': batch['mask']},
@@ -50,15 +50,16 @@ class EvalWriteError(OSError):
 
 def write_results(workdir: str, metrics: dict, outputs) -> str:
   """Writes eval/metrics.json and eval/embeddings.npz (process 0 only); returns the folder."""
-  out_dir = epath.Path(workdir) / 'eval'
+  wd = Workdir(workdir)
+  out_dir = wd.eval_dir
   if jax.process_index() == 0:
     try:
       out_dir.mkdir(parents=True, exist_ok=True)
-      with (out_dir / 'embeddings.npz').open('wb') as f:
+      with wd.embeddings.open('wb') as f:
         np.savez(f, embeddings=outputs['embedding'].astype(np.float32),
                  labels=outputs['label'].astype(np.int64),
                  logits=outputs['logits'].astype(np.float32))
-      (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2, sort_keys=True))
+      wd.eval_metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True))
     except OSError as e:  # e.g. a full disk: the checkpoint it evaluated is already saved
       raise EvalWriteError(f'cannot write the eval results to {out_dir} ({e.strerror or e}); '
                            f'free some space, then python -m isx.eval --workdir={workdir} '
@@ -108,27 +109,10 @@ def write_plots(config, info, workdir: str):
 
 def evaluate_workdir(config, workdir: str) -> dict:
   """isx.eval: scores the newest good checkpoint in workdir; fails if there is none."""
-  info = input_pipeline.dataset_info(config)
-  config_checks.validate(config, info)
-  try:
-    has_checkpoints = (epath.Path(workdir) / 'checkpoints').is_dir()  # and create nothing there
-  except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
-    raise PermissionError(f'workdir {workdir} cannot be read ({" ".join(str(e).split())[:200]})'
-                          ) from None
-  if not has_checkpoints:
-    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train first with '
-                            f'python -m isx.main --config=... --workdir={workdir}')
-  config_checks.check_against_workdir(config, workdir, 'evaluate')
-  if (epath.Path(workdir) / 'eval').exists() and not (epath.Path(workdir) / 'eval').is_dir():
-    raise FileExistsError(f'{workdir}/eval is a file, where isx.eval writes its metrics.json and '
-                          f'embeddings.npz: move it away and run again')
-  exp = Experiment.create(config, workdir, info)
-  if exp.restored is None:
-    raise FileNotFoundError(f'no checkpoint in {exp.mngr.directory}; train first with '
-                            f'python -m isx.main --config=... --workdir={workdir}')
-  writer = MetricWriter(workdir, resume_step=None)
-  metrics = evaluate_state(exp, exp.state, workdir, writer)
-  writer.close()
+  with Experiment.open(config, workdir, 'evaluate') as exp:
+    writer = MetricWriter(workdir, resume_step=None)
+    metrics = evaluate_state(exp, exp.state, workdir, writer)
+    writer.close()
   if config.plots and jax.process_index() == 0:
     write_plots(config, exp.info, workdir)
   return metrics

@@ -1,27 +1,34 @@
-"""Experiment: what a config builds once, shared by isx.main, isx.eval, isx.sweep and benchmarks/."""
+"""Experiment: what a config builds once, shared by isx.main, isx.eval, isx.sweep, the CPU probe
+and benchmarks/. It needs no TFDS or Grain when given the dataset's info.
+
+    with Experiment.open(config, WORKDIR, 'train') as exp:   # or 'evaluate'
+
+is the one way into a workdir, for train and eval alike.
+"""
+import contextlib
 import dataclasses
 from typing import Any, Optional
 
 import jax
+import optax
 import orbax.checkpoint as ocp
 
-from isx import checkpointing, input_pipeline, losses, models, step as step_lib
-
-
-def total_steps(config, info) -> int:
-  if config.num_train_steps is not None:
-    return int(config.num_train_steps)
-  return int(config.num_epochs * input_pipeline.steps_per_epoch(info, config.batch_size))
+from isx import checkpointing, config_checks, losses, mesh as mesh_lib, models, optim
+from isx import step as step_lib
+from isx.workdir import Workdir
+from isx.workdir_lock import WorkdirLock
+from isx.dataset_info import DatasetInfo, total_steps
 
 
 @dataclasses.dataclass
 class Experiment:
   config: Any
-  info: input_pipeline.DatasetInfo
+  info: DatasetInfo
   mesh: jax.sharding.Mesh
   model: Any  # a flax module, isx.models.common.EmbeddingModel
   objective: losses.Objective
   total_steps: int
+  schedule: optax.Schedule  # the learning rate by step: the optimiser's, and the logged one
   state: step_lib.TrainState  # replicated over the mesh; restored when a checkpoint was found
   train_fn: Any  # jitted (state, [K, batch] batches, rng) -> (state, [K] metrics)
   eval_fn: Any  # jitted (state, batch) -> {'logits', 'embedding'}
@@ -29,34 +36,66 @@ class Experiment:
   restored: Optional[int] = None  # the step of the restored checkpoint
 
   @classmethod
-  def create(cls, config, workdir: Optional[str] = None,
-             info: Optional[input_pipeline.DatasetInfo] = None) -> 'Experiment':
+  def create(cls, config, workdir: Optional[str] = None, info: Optional[DatasetInfo] = None,
+             mesh: Optional[jax.sharding.Mesh] = None) -> 'Experiment':
     """Data info, mesh, model, loss, state (restored from workdir's newest good checkpoint) and
     the compiled steps; one line for a config that cannot work (batch vs devices, image size).
-    `info` stands in for the dataset when batches come from elsewhere (benchmarks, tests)."""
-    info = input_pipeline.dataset_info(config) if info is None else info
-    mesh = step_lib.make_mesh()
-    step_lib.check_batch_size(config.batch_size, mesh)
-    step_lib.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
+    `info` stands in for the dataset when batches come from elsewhere (benchmarks, the CPU
+    probe, tests); `mesh` defaults to every device."""
+    if info is None:
+      from isx import input_pipeline  # TFDS: only when the dataset itself is read
+      info = input_pipeline.dataset_info(config)
+    mesh = mesh_lib.make_mesh() if mesh is None else mesh
+    mesh_lib.check_batch_size(config.batch_size, mesh)
+    mesh_lib.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
     model = models.create_model(config.model, info.num_classes)
     models.check_input_shape(model, info.image_shape)
     objective = losses.Objective(config.loss, info.num_classes, model.embedding_dim)
     steps = total_steps(config, info)
+    schedule = optim.learning_rate_schedule(config, steps)
     init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
-    state = step_lib.create_train_state(config, model, info.image_shape, objective, steps,
+    state = step_lib.create_train_state(config, model, info.image_shape, objective, schedule,
                                         init_rng)
     # Replicated before the restore, so that Orbax reads straight into the global sharding:
     # restored arrays committed to one process's device cannot be moved across hosts.
-    state = jax.device_put(state, step_lib.replicated(mesh))
+    state = jax.device_put(state, mesh_lib.replicated(mesh))
     mngr, restored = None, None
     if workdir is not None:
       mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
       state, restored = checkpointing.restore_latest(mngr, state)
-      state = jax.device_put(state, step_lib.replicated(mesh))
-    train_fn, eval_fn = step_lib.compile_steps(config, mesh, objective, steps)
-    return cls(config, info, mesh, model, objective, steps, state, train_fn, eval_fn, mngr,
-               restored)
+      state = jax.device_put(state, mesh_lib.replicated(mesh))
+    train_fn, eval_fn = step_lib.compile_steps(config, mesh, objective, schedule)
+    return cls(config, info, mesh, model, objective, steps, schedule, state, train_fn, eval_fn,
+               mngr, restored)
+
+  @classmethod
+  @contextlib.contextmanager
+  def open(cls, config, workdir: str, purpose: str):
+    """The Experiment of config in workdir, for purpose 'train' (resumes from the newest good
+    checkpoint; process 0 holds the workdir's lock until the block ends) or 'evaluate' (reads
+    only, and needs a checkpoint). It checks the config against its dataset and against the
+    config the workdir was trained with; every refusal is one line, before anything is written.
+    The dataset is located once: its info travels with the Experiment."""
+    from isx import input_pipeline  # TFDS and Grain: for the binaries only
+    if purpose not in ('train', 'evaluate'):
+      raise ValueError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
+    info = input_pipeline.dataset_info(config)
+    config_checks.validate(config, info)
+    wd = Workdir(str(workdir))
+    if purpose == 'train':
+      wd.make_writable()
+    else:
+      wd.check_evaluable()
+    # One writer per workdir: process 0 holds the lock; gs:// has no O_EXCL to lock with.
+    held = purpose == 'train' and jax.process_index() == 0 and '://' not in wd.root
+    with WorkdirLock(wd.root) if held else contextlib.nullcontext():
+      config_checks.check_against_workdir(config, wd.root,
+                                          'resume' if purpose == 'train' else 'evaluate')
+      exp = cls.create(config, wd.root, info)
+      if purpose == 'evaluate' and exp.restored is None:
+        raise FileNotFoundError(wd.no_checkpoint())
+      yield exp
 
   @property
   def data_sharding(self):
-    return step_lib.data_sharding(self.mesh)
+    return mesh_lib.data_sharding(self.mesh)

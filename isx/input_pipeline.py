@@ -16,7 +16,6 @@ Two ways to feed the step, with identical batches:
 Eval: each process reads a contiguous slice; every example carries its global index, so results
 are put back in dataset order, each example exactly once.
 """
-import dataclasses
 import functools
 import os
 import queue
@@ -29,22 +28,14 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from isx import registry, step as step_lib
+from isx import mesh as mesh_lib, registry
+from isx.dataset_info import DatasetInfo, steps_per_epoch, streams
 from isx.datasets import sources, store
 
 SUPPORTED = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn_cropped', 'imagenet2012',
              'urdu_characters')
 IMAGENET_SIZE = 224
 _FOREVER = 2 ** 40  # steps: the train stream has no natural end
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-  name: str
-  num_classes: int
-  image_shape: tuple
-  num_train: int
-  num_eval: int
 
 
 def data_dir(config) -> epath.Path:
@@ -97,6 +88,8 @@ def builder(config):
 
 
 def dataset_info(config) -> DatasetInfo:
+  """What the rest of isx needs of config's dataset, located (and prepared if asked) once: the
+  readers below open it again from info.path."""
   b = builder(config)
   shape = tuple(b.info.features['image'].shape)
   if config.dataset.name == 'imagenet2012':
@@ -108,7 +101,14 @@ def dataset_info(config) -> DatasetInfo:
                        f'{", ".join(splits)}')
   return DatasetInfo(config.dataset.name, b.info.features['label'].num_classes, shape,
                      splits[config.dataset.train_split].num_examples,
-                     splits[config.dataset.eval_split].num_examples)
+                     splits[config.dataset.eval_split].num_examples, str(b.data_dir))
+
+
+def _source(info: DatasetInfo, split: str):
+  if info.path is None:
+    raise ValueError(f'dataset info {info.name!r} has no path: it stands in for a dataset '
+                     f'(benchmarks), and no examples can be read from it')
+  return _builder_at(info.path).as_data_source(split)
 
 
 def process_range(num_examples: int, process_index=None, process_count=None):
@@ -116,10 +116,6 @@ def process_range(num_examples: int, process_index=None, process_count=None):
   p = jax.process_index() if process_index is None else process_index
   n = jax.process_count() if process_count is None else process_count
   return p * num_examples // n, (p + 1) * num_examples // n
-
-
-def _streams(info: DatasetInfo) -> bool:
-  return info.name == 'imagenet2012'
 
 
 def _fit(image: np.ndarray, shape) -> np.ndarray:
@@ -151,14 +147,6 @@ def _read(source, indices, shape) -> dict:
           'label': np.asarray([e['label'] for e in examples], np.int64)}
 
 
-def steps_per_epoch(info: DatasetInfo, global_batch: int) -> int:
-  """Train batches per epoch; streamed, every process takes as many as its smallest shard allows."""
-  if not _streams(info):
-    return info.num_train // global_batch
-  smallest = info.num_train // jax.process_count()
-  return smallest // (global_batch // jax.process_count())
-
-
 @functools.lru_cache(maxsize=2)
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
   """The permutation of n examples that epoch `epoch` of a run seeded `seed` walks through."""
@@ -173,7 +161,7 @@ def local_indices(config, info: DatasetInfo, step: int) -> np.ndarray:
     raise ValueError(f'batch_size={config.batch_size} is larger than the {info.num_train} '
                      f'training examples; use a smaller batch_size')
   epoch, i = divmod(step, per_epoch)
-  if _streams(info):  # this process's own slice, in its own order
+  if streams(info):  # this process's own slice, in its own order
     start, end = process_range(info.num_train)
     return start + epoch_order(config.seed, epoch, end - start)[i * local:(i + 1) * local]
   first = i * config.batch_size + jax.process_index() * local
@@ -189,7 +177,7 @@ def _grain(config, num_items, load):
 
 def train_batches(config, info: DatasetInfo, start_step: int = 0):
   """This process's numpy batches {'image' uint8, 'label'} from start_step on, read on the host."""
-  source = builder(config).as_data_source(config.dataset.train_split)
+  source = _source(info, config.dataset.train_split)
   local_indices(config, info, start_step)  # fail now on a batch larger than the split
   load = lambda k: _read(source, local_indices(config, info, start_step + k), info.image_shape)
   return _grain(config, _FOREVER, load)
@@ -197,7 +185,7 @@ def train_batches(config, info: DatasetInfo, start_step: int = 0):
 
 def load_split(config, info: DatasetInfo, split: str) -> dict:
   """A whole split as numpy arrays {'image', 'label'} (for device-resident training)."""
-  source = builder(config).as_data_source(split)
+  source = _source(info, split)
   chunk = 4096
   parts = _grain(config, -(-len(source) // chunk), lambda k: _read(
       source, np.arange(k * chunk, min((k + 1) * chunk, len(source))), info.image_shape))
@@ -207,17 +195,17 @@ def load_split(config, info: DatasetInfo, split: str) -> dict:
 
 def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
   """take(k) -> the global batches of the next k steps stacked [k, batch, ...], from start_step
-  on, sharded for the compiled step (step_lib.chunk_sharding) and fed as config asks."""
-  chunk = step_lib.chunk_sharding(mesh)
+  on, sharded for the compiled step (mesh_lib.chunk_sharding) and fed as config asks."""
+  chunk = mesh_lib.chunk_sharding(mesh)
   if not config.dataset.device_resident:
-    per_step = prefetch(train_batches(config, info, start_step), step_lib.data_sharding(mesh))
+    per_step = prefetch(train_batches(config, info, start_step), mesh_lib.data_sharding(mesh))
     stack = jax.jit(lambda *b: jax.tree.map(lambda *x: jnp.stack(x), *b), out_shardings=chunk)
     return lambda k: stack(*(next(per_step) for _ in range(k)))
-  if _streams(info):
+  if streams(info):
     raise ValueError(f'dataset {info.name!r} is too large to keep on the devices; set '
                      f'--config.dataset.device_resident=False')
   split = load_split(config, info, config.dataset.train_split)
-  resident = jax.device_put(split, step_lib.replicated(mesh))
+  resident = jax.device_put(split, mesh_lib.replicated(mesh))
   gather = jax.jit(lambda arrays, idx: jax.tree.map(lambda a: a[idx], arrays),
                    out_shardings=chunk)
   next_step = start_step
@@ -226,13 +214,13 @@ def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
     nonlocal next_step
     idx = np.stack([local_indices(config, info, s) for s in range(next_step, next_step + k)])
     next_step += k
-    return gather(resident, step_lib.to_global(idx, chunk))
+    return gather(resident, mesh_lib.to_global(idx, chunk))
   return take
 
 
 def read_eval_images(config, info: DatasetInfo, indices) -> np.ndarray:
   """Images of the eval split at `indices` (dataset order), e.g. for retrieval pictures."""
-  source = builder(config).as_data_source(config.dataset.eval_split)
+  source = _source(info, config.dataset.eval_split)
   return _read(source, np.asarray(indices), info.image_shape)['image']
 
 
@@ -243,7 +231,7 @@ def eval_batches(config, info: DatasetInfo):
   add all-padding batches), so that each global batch is complete; mask = 0 marks padding.
   """
   local_batch = config.eval_batch_size // jax.process_count()
-  source = builder(config).as_data_source(config.dataset.eval_split)
+  source = _source(info, config.dataset.eval_split)
   start, end = process_range(info.num_eval)
   longest = max(e - s for s, e in (process_range(info.num_eval, p) for p in
                                    range(jax.process_count())))
@@ -267,7 +255,7 @@ def prefetch(iterator, sharding, size=2):
   def worker():
     try:
       for batch in iterator:
-        q.put(step_lib.to_global(batch, sharding))
+        q.put(mesh_lib.to_global(batch, sharding))
     except Exception as e:  # surfaced in the consumer, not lost in the thread
       q.put(e)
     q.put(sentinel)

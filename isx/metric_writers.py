@@ -10,7 +10,8 @@ import time
 import jax
 import numpy as np
 import tensorboardX
-from etils import epath
+
+from isx.workdir import Workdir
 
 
 class MetricWriter:
@@ -21,7 +22,7 @@ class MetricWriter:
     None (the eval binary) keeps every record and appends."""
     self.enabled = jax.process_index() == 0 if enabled is None else enabled
     if self.enabled:
-      path = epath.Path(workdir) / 'metrics.jsonl'
+      path = Workdir(workdir).metrics_file
       path.parent.mkdir(parents=True, exist_ok=True)
       if resume_step is not None:
         kept = [r for r in read_jsonl(workdir) if r['step'] <= resume_step]
@@ -46,7 +47,7 @@ class MetricWriter:
 
 
 def read_jsonl(workdir: str):
-  path = epath.Path(workdir) / 'metrics.jsonl'
+  path = Workdir(workdir).metrics_file
   if not path.exists():
     return []
   with path.open() as f:

@@ -10,6 +10,7 @@ from etils import epath  # noqa: E402
 
 from isx import retrieval  # noqa: E402
 from isx.metric_writers import read_jsonl  # noqa: E402
+from isx.workdir import Workdir  # noqa: E402
 
 
 def learning_curves(records, path):
@@ -112,7 +113,7 @@ def plot_workdir(workdir: str, read_images=None):
   records = read_jsonl(workdir)
   if records:
     learning_curves(records, workdir / 'learning_curves.png')
-  npz = workdir / 'eval' / 'embeddings.npz'
+  npz = Workdir(str(workdir)).embeddings
   if npz.exists():
     with npz.open('rb') as f:
       data = dict(np.load(f))

@@ -1,20 +1,18 @@
 """train_and_evaluate(config, workdir): the training loop around the compiled step."""
-import contextlib
 import json
 import signal
 import sys
-import time
 
 import jax
-import numpy as np
 import tqdm
-from etils import epath
 from jax.experimental import multihost_utils
 
 from isx import checkpointing, config_checks, evaluate, input_pipeline, models
+from isx.dataset_info import steps_per_epoch
 from isx.experiment import Experiment
+from isx.log_window import LogWindow
 from isx.metric_writers import MetricWriter
-from isx.workdir_lock import WorkdirLock
+from isx.workdir import Workdir
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -23,22 +21,6 @@ class NonFiniteLossError(FloatingPointError):
 
 class Preempted(Exception):
   """A checkpoint was saved on SIGTERM/SIGINT; the binaries exit with its message."""
-
-
-def check_workdir(workdir: str):
-  """Creates workdir and its checkpoints/ (local, or remote such as gs:// through etils.epath,
-  as Orbax and TFDS do) and checks that this process can write to both; one line if not. An
-  unwritable checkpoints/ found only at the first save made Orbax retry for minutes."""
-  try:
-    for path in (epath.Path(workdir), epath.Path(workdir) / 'checkpoints'):
-      path.mkdir(parents=True, exist_ok=True)
-      probe = path / f'.write_test_{jax.process_index()}'  # one per process
-      probe.write_text('')
-      probe.unlink()
-  except Exception as e:  # noqa: BLE001  OSError locally; gcsfs/auth/network errors remotely
-    reason = getattr(e, 'strerror', None) or ' '.join(str(e).split())[:200] or type(e).__name__
-    raise PermissionError(f'workdir {workdir} is not writable ({reason}); '
-                          f'choose another --workdir') from None
 
 
 class _SigtermFlag:
@@ -100,83 +82,35 @@ def waits_for_each_dispatch(mesh) -> bool:
   return len(local) > 1 and local[0].platform == 'cpu'
 
 
-def _stacked(history, key) -> np.ndarray:
-  """One metric over the steps in history (a list of per-dispatch [k] arrays)."""
-  return np.concatenate([np.reshape(a, -1) for a in jax.device_get([m[key] for m in history])]
-                        or [np.zeros(0)])
-
-
-def _first_nonfinite(history, first_step):
-  bad = np.flatnonzero(~np.isfinite(_stacked(history, 'loss')) |
-                       ~_stacked(history, 'params_finite').astype(bool))
-  return None if bad.size == 0 else first_step + int(bad[0]) + 1
-
-
 def train_and_evaluate(config, workdir: str, cpu=None) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation.
   cpu: the isx.cpu_setup.Setup this process started with, recorded in WORKDIR/cpu_setup.json
   so that timings can be compared."""
-  info = input_pipeline.dataset_info(config)
-  config_checks.validate(config, info)
-  check_workdir(workdir)
-  # One writer per workdir: process 0 holds the lock; a gs:// workdir has no O_EXCL to lock with.
-  held = jax.process_index() == 0 and '://' not in str(workdir)
-  with WorkdirLock(workdir) if held else contextlib.nullcontext():
-    return _train_and_evaluate(config, workdir, cpu, info)
+  with Experiment.open(config, workdir, 'train') as exp:
+    return _train_and_evaluate(exp, Workdir(workdir), cpu)
 
 
-def _train_and_evaluate(config, workdir: str, cpu, info) -> dict:
-  config_checks.check_against_workdir(config, workdir, 'resume')
-  exp = Experiment.create(config, workdir, info)
-  info, steps, state, mngr = exp.info, exp.total_steps, exp.state, exp.mngr
+def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
+  config, info, workdir = exp.config, exp.info, wd.root
+  state, steps, mngr = exp.state, exp.total_steps, exp.mngr
   start = int(jax.device_get(state.step))
-  if exp.restored is not None and jax.process_index() == 0:
-    print(f'resuming from the checkpoint at step {start}', flush=True)
   writer = MetricWriter(workdir, resume_step=start)
-  if jax.process_index() == 0:
-    config_checks.save(config, workdir)
-    if cpu is not None:
-      (epath.Path(workdir) / 'cpu_setup.json').write_text(json.dumps(cpu.record(), indent=1))
-    (epath.Path(workdir) / 'parameters.txt').write_text(models.parameter_overview(state.params))
-    total = sum(p.size for p in jax.tree.leaves(state.params))
-    print(f'{type(exp.model).__name__}: {total:,} parameters (each array in '
-          f'{workdir}/parameters.txt)', flush=True)
-  per_epoch = input_pipeline.steps_per_epoch(info, config.batch_size)
-  eval_every = config.eval_every_steps or per_epoch
+  _write_run_files(exp, wd, cpu, start)
+  eval_every = config.eval_every_steps or steps_per_epoch(info, config.batch_size)
+  periods = (config.log_every_steps, eval_every, config.checkpoint_every_steps)
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
-  sigterm = _SigtermFlag()
+  sigterm, window = _SigtermFlag(), LogWindow(start)
   batches = input_pipeline.global_train_batches(config, info, exp.mesh, start)
-  history, history_start = [], start
-  bar = tqdm.tqdm(total=steps, initial=start, disable=jax.process_index() != 0,
-                  mininterval=1.0 if sys.stderr.isatty() else 30.0, desc='train', unit='step')
-  timer = (start, time.perf_counter())
-
-  def check_finite():  # before every log write and every save
-    bad = _first_nonfinite(history, history_start)
-    if bad is not None:
-      last = mngr.latest_step()
-      kept = (f'The last good checkpoint (step {last}) is kept in {mngr.directory}' if last
-              is not None else 'No checkpoint had been saved yet')
-      raise NonFiniteLossError(
-          f'loss or weights became non-finite at step {bad}; stopped without saving. {kept}. '
-          f'Try a lower learning_rate or grad_clip_norm')
-
-  def take_means():  # the log window: every step since the last log write
-    nonlocal history, history_start
-    means = {k: float(np.mean(_stacked(history, k))) for k in history[0] if k != 'params_finite'}
-    history, history_start = [], history_start + sum(len(m['loss']) for m in history)
-    return means
-
-  profile = _ProfileWindow(config.profile_steps, epath.Path(workdir) / 'profile')
+  profile = _ProfileWindow(config.profile_steps, wd.profile)
   wait = waits_for_each_dispatch(exp.mesh)
-  try:  # an error line starts on a line of its own, not after the bar
+  with tqdm.tqdm(total=steps, initial=start, disable=jax.process_index() != 0, desc='train',
+                 mininterval=1.0 if sys.stderr.isatty() else 30.0, unit='step') as bar:
     s = start
     while s < steps:
-      k = chunk_length(s, steps, config.steps_per_dispatch,
-                       (config.log_every_steps, eval_every, config.checkpoint_every_steps))
+      k = chunk_length(s, steps, config.steps_per_dispatch, periods)
       profile.before(s)
       state, metrics = exp.train_fn(state, batches(k), step_rng)
-      history.append(metrics)
+      window.add(metrics)
       if wait:
         jax.block_until_ready(metrics)
       s += k
@@ -185,11 +119,8 @@ def _train_and_evaluate(config, workdir: str, cpu, info) -> dict:
       # Asked for every step of the chunk: JAX's multi-host sync point counts steps one by one.
       stop = any([sigterm.should_stop(t) for t in range(s - k + 1, s + 1)])
       if s % config.log_every_steps == 0 or s == steps or stop:
-        check_finite()
-        means = take_means()
-        now = time.perf_counter()
-        means['steps_per_s'] = (s - timer[0]) / max(now - timer[1], 1e-9)
-        timer = (s, now)
+        _check_finite(window, mngr)
+        means = window.take_means(s)
         writer.write(s, means)
         bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
       if s % eval_every == 0 and s != steps:
@@ -199,17 +130,12 @@ def _train_and_evaluate(config, workdir: str, cpu, info) -> dict:
         if jax.process_index() == 0:
           bar.write('test ' + evaluate.summary({**tested, 'step': s}))
       if s % config.checkpoint_every_steps == 0 or s == steps or stop:
-        check_finite()
+        _check_finite(window, mngr)
         checkpointing.save(mngr, state, force=stop or s == steps)
       if stop:
         checkpointing.finish(mngr)
-        bar.close()
         raise Preempted(f'{sigterm.name}: saved a checkpoint at step {s} in {mngr.directory}; '
                         f'run the same command again to continue')
-  except BaseException:
-    bar.close()
-    raise
-  bar.close()
   checkpointing.finish(mngr)
   metrics = evaluate.evaluate_state(exp, state, workdir, writer)
   if jax.process_index() == 0:
@@ -218,3 +144,31 @@ def _train_and_evaluate(config, workdir: str, cpu, info) -> dict:
       evaluate.write_plots(config, info, workdir)
   writer.close()
   return metrics
+
+
+def _write_run_files(exp, wd, cpu, start):
+  """Process 0: the config, the CPU setup and the parameter table in the workdir, and what the
+  run starts from."""
+  if jax.process_index() != 0:
+    return
+  if exp.restored is not None:
+    print(f'resuming from the checkpoint at step {start}', flush=True)
+  config_checks.save(exp.config, wd.root)
+  if cpu is not None:
+    wd.cpu_setup.write_text(json.dumps(cpu.record(), indent=1))
+  wd.parameters.write_text(models.parameter_overview(exp.state.params))
+  total = sum(p.size for p in jax.tree.leaves(exp.state.params))
+  print(f'{type(exp.model).__name__}: {total:,} parameters (each array in {wd.parameters})',
+        flush=True)
+
+
+def _check_finite(window, mngr):
+  """Before every log write and every save: stops, saving nothing, at a non-finite step."""
+  bad = window.first_nonfinite()
+  if bad is not None:
+    last = mngr.latest_step()
+    kept = (f'The last good checkpoint (step {last}) is kept in {mngr.directory}' if last
+            is not None else 'No checkpoint had been saved yet')
+    raise NonFiniteLossError(
+        f'loss or weights became non-finite at step {bad}; stopped without saving. {kept}. '
+        f'Try a lower learning_rate or grad_clip_norm')

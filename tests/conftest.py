@@ -42,13 +42,14 @@ def make_tiny_images(n, seed):
 @pytest.fixture(scope='session')
 def tiny_data_dir(tmp_path_factory):
   """A tiny 'fashion_mnist' (96 train / 37 test) written through the real TFDS path."""
+  import idx_files  # tests/
   from isx.datasets import idx
   root = tmp_path_factory.mktemp('tiny_fmnist')
   (root / 'idx').mkdir()
   for prefix, n, seed in (('train', 96, 0), ('t10k', 37, 1)):
     images, labels = make_tiny_images(n, seed)
-    idx.write_idx(root / 'idx' / f'{prefix}-images-idx3-ubyte', images)
-    idx.write_idx(root / 'idx' / f'{prefix}-labels-idx1-ubyte', labels)
+    idx_files.write_idx(root / 'idx' / f'{prefix}-images-idx3-ubyte', images)
+    idx_files.write_idx(root / 'idx' / f'{prefix}-labels-idx1-ubyte', labels)
   idx.prepare_idx_dataset('fashion_mnist', root / 'idx', root / 'tfds')
   return str(root / 'tfds')
 

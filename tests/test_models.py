@@ -99,22 +99,23 @@ def test_inward_scale_lands_on_the_1_over_xi_sphere_in_its_dtype(dtype, rtol):
 
 def test_bfloat16_compute_tracks_float32_with_float32_params_and_loss():
   # SimpleNet only: XLA:CPU takes minutes to compile GoogleNet's bfloat16 step.
-  from isx import step as step_lib
+  from isx import mesh as mesh_lib, optim, step as step_lib
   config = default.get_config()
   config.learning_rate, config.warmup_steps = 1e-3, 0
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (3, 32, 28, 28, 1), np.uint8),
            'label': rng.integers(0, 10, (3, 32))}
-  mesh = step_lib.make_mesh(jax.devices()[:1])
+  mesh = mesh_lib.make_mesh(jax.devices()[:1])
+  schedule = optim.learning_rate_schedule(config, 100)
   losses, params = {}, {}
   for dtype in ('float32', 'bfloat16'):
     config.model.dtype = dtype
     model = models.create_model(config.model, 10)
     objective = isx_losses.Objective(config.loss, 10, model.embedding_dim)
-    state = step_lib.create_train_state(config, model, (28, 28, 1), objective, 100,
+    state = step_lib.create_train_state(config, model, (28, 28, 1), objective, schedule,
                                         jax.random.key(0))
     init = jax.device_get(state.params)
-    train_fn, _ = step_lib.compile_steps(config, mesh, objective, 100)
+    train_fn, _ = step_lib.compile_steps(config, mesh, objective, schedule)
     state, metrics = train_fn(state, batch, jax.random.key(1))  # 3 steps in one scan
     assert metrics['loss'].dtype == jnp.float32
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves((state.params, state.opt_state))

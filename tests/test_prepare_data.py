@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from isx.datasets import idx
+from isx.datasets import idx, store
+
+import idx_files  # tests/
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _SIZES = {'train': 20, 'test': 8}
@@ -25,8 +27,8 @@ def _write_idx_dir(path, gz, seed=0):
   for split, n in _SIZES.items():
     images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, n, dtype=np.uint8)
-    idx.write_idx(path / f'{_PREFIXES[split]}-images-idx3-ubyte{suffix}', images)
-    idx.write_idx(path / f'{_PREFIXES[split]}-labels-idx1-ubyte{suffix}', labels)
+    idx_files.write_idx(path / f'{_PREFIXES[split]}-images-idx3-ubyte{suffix}', images)
+    idx_files.write_idx(path / f'{_PREFIXES[split]}-labels-idx1-ubyte{suffix}', labels)
     arrays[split] = images, labels
   return arrays
 
@@ -73,13 +75,13 @@ def test_is_idempotent_and_overwrites(tmp_path):
 
   idx.prepare_idx_dataset('mnist', tmp_path / 'idx', data_dir, overwrite=True)
   assert _load_sorted('mnist', 'test', data_dir) == _sorted_examples(*new)
-  assert idx.split_sizes('mnist', data_dir) == _SIZES
+  assert store.split_sizes('mnist', data_dir) == _SIZES
 
 
 def test_read_idx_roundtrip(tmp_path):
   array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
   for name in ('a', 'a.gz'):
-    idx.write_idx(tmp_path / name, array)
+    idx_files.write_idx(tmp_path / name, array)
     np.testing.assert_array_equal(idx.read_idx(tmp_path / name), array)
 
 
@@ -106,7 +108,7 @@ def test_corrupt_files(tmp_path, content, error):
 
 def test_mismatched_counts(tmp_path):
   _write_idx_dir(tmp_path, gz=False)
-  idx.write_idx(tmp_path / 'train-labels-idx1-ubyte', np.zeros(3, np.uint8))
+  idx_files.write_idx(tmp_path / 'train-labels-idx1-ubyte', np.zeros(3, np.uint8))
   with pytest.raises(idx.PrepareDataError, match='do not belong together'):
     idx.read_split('mnist', tmp_path, 'train')
 
@@ -152,7 +154,7 @@ def test_cli_empty_files_and_unwritable_data_dir_fail_in_one_line(tmp_path):
   result = _cli('--dataset=mnist', f'--idx_dir={tmp_path / "idx"}', f'--data_dir={blocker / "x"}')
   assert result.returncode == 1 and 'Traceback' not in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith('error: cannot write')
-  idx.write_idx(tmp_path / 'idx' / 'train-images-idx3-ubyte', np.zeros((0, 28, 28), np.uint8))
-  idx.write_idx(tmp_path / 'idx' / 'train-labels-idx1-ubyte', np.zeros(0, np.uint8))
+  idx_files.write_idx(tmp_path / 'idx' / 'train-images-idx3-ubyte', np.zeros((0, 28, 28), np.uint8))
+  idx_files.write_idx(tmp_path / 'idx' / 'train-labels-idx1-ubyte', np.zeros(0, np.uint8))
   result = _cli('--dataset=mnist', f'--idx_dir={tmp_path / "idx"}', f'--data_dir={tmp_path / "d"}')
   assert result.returncode == 1 and 'holds no images' in result.stderr

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from isx import checkpointing, cpu_setup, evaluate, train
-from isx import step as step_lib
+from isx import mesh as mesh_lib, step as step_lib
 from isx.experiment import Experiment
 
 import reliability_cases  # tests/: the bad-input table
@@ -387,8 +387,8 @@ def test_many_cpu_devices_never_deadlock_in_the_all_reduce(tiny_data_dir, tmp_pa
   assert p.returncode == 0, p.stderr[-3000:]
   assert 'step 200: accuracy' in p.stdout
   assert _local_devices(p.stderr) == 8  # a device count in XLA_FLAGS is the user's choice
-  assert train.waits_for_each_dispatch(step_lib.make_mesh(jax.devices()[:2]))
-  assert not train.waits_for_each_dispatch(step_lib.make_mesh(jax.devices()[:1]))
+  assert train.waits_for_each_dispatch(mesh_lib.make_mesh(jax.devices()[:2]))
+  assert not train.waits_for_each_dispatch(mesh_lib.make_mesh(jax.devices()[:1]))
 
 
 def test_isx_main_splits_the_cpu_by_default(tiny_data_dir, tmp_path):

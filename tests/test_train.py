@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from isx import evaluate, input_pipeline, losses, models, retrieval, step as step_lib, train
+from isx import evaluate, input_pipeline, losses, models, optim, retrieval, step as step_lib, train
+from isx import mesh as mesh_lib
 from isx.experiment import Experiment
 
 
@@ -98,18 +99,13 @@ def test_padded_eval_scores_every_example_once(tiny_config, eval_batch_size):
 def test_sharded_step_on_8_devices_matches_1_device(tiny_config):
   assert jax.device_count() == 8
   info = input_pipeline.dataset_info(tiny_config)
-  model = models.create_model(tiny_config.model, info.num_classes)
   batch = next(input_pipeline.train_batches(tiny_config, info))
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
-    mesh = step_lib.make_mesh(devices)
-    objective = losses.Objective(tiny_config.loss, info.num_classes, model.embedding_dim)
-    state = step_lib.create_train_state(tiny_config, model, info.image_shape, objective, 10,
-                                        jax.random.key(0))
-    state = jax.device_put(state, step_lib.replicated(mesh))
-    train_fn, _ = step_lib.compile_steps(tiny_config, mesh, objective, 10)
-    global_batch = step_lib.to_global(jax.tree.map(lambda x: x[None], batch),
-                                      step_lib.chunk_sharding(mesh))
+    exp = Experiment.create(tiny_config, info=info, mesh=mesh_lib.make_mesh(devices))
+    state, train_fn = exp.state, exp.train_fn
+    global_batch = mesh_lib.to_global(jax.tree.map(lambda x: x[None], batch),
+                                      mesh_lib.chunk_sharding(exp.mesh))
     assert len(global_batch['image'].sharding.device_set) == len(devices)
     for _ in range(3):
       state, metrics = train_fn(state, global_batch, jax.random.key(1))
@@ -174,8 +170,8 @@ def test_constant_lr_without_warmup_trains_one_step_per_dispatch(tiny_config):
   tiny_config.lr_schedule, tiny_config.warmup_steps = 'constant', 0
   exp = Experiment.create(tiny_config)
   batch = next(input_pipeline.train_batches(tiny_config, exp.info))
-  _, metrics = exp.train_fn(exp.state, step_lib.to_global(jax.tree.map(lambda x: x[None], batch),
-                                                          step_lib.chunk_sharding(exp.mesh)),
+  _, metrics = exp.train_fn(exp.state, mesh_lib.to_global(jax.tree.map(lambda x: x[None], batch),
+                                                          mesh_lib.chunk_sharding(exp.mesh)),
                             jax.random.key(1))
   assert metrics['learning_rate'].shape == (1,)
   assert float(metrics['learning_rate'][0]) == pytest.approx(tiny_config.learning_rate)
@@ -188,8 +184,8 @@ def test_metric_losses_train_and_center_state_moves(tiny_config, loss_name):
   state, before = exp.state, jax.device_get(exp.state.loss_state)
   batches = input_pipeline.train_batches(tiny_config, exp.info)
   for _ in range(2):
-    state, metrics = exp.train_fn(state, step_lib.to_global(jax.tree.map(lambda x: x[None], next(
-        batches)), step_lib.chunk_sharding(exp.mesh)), jax.random.key(1))
+    state, metrics = exp.train_fn(state, mesh_lib.to_global(jax.tree.map(lambda x: x[None], next(
+        batches)), mesh_lib.chunk_sharding(exp.mesh)), jax.random.key(1))
   term = 'loss_' + loss_name.split('+')[1]
   assert np.isfinite(float(metrics[term][0])) and float(metrics[term][0]) > 0
   if loss_name == 'softmax+center':
@@ -204,7 +200,7 @@ def test_lr_schedule_warms_up_linearly_then_follows_its_shape(name):
   from configs import default
   config = default.get_config()
   config.lr_schedule, config.warmup_steps, config.learning_rate = name, 200, 0.01
-  lr = step_lib.learning_rate_schedule(config, total_steps=1000)
+  lr = optim.learning_rate_schedule(config, total_steps=1000)
   np.testing.assert_allclose([lr(0), lr(100), lr(200)], [0.0, 0.005, 0.01], rtol=1e-6)
   after = {'constant': (0.01, 0.01), 'cosine': (0.005, 0.0), 'step': (1e-3, 1e-4)}[name]
   np.testing.assert_allclose([lr(600), lr(1000)], after, rtol=1e-5, atol=1e-9)
@@ -298,19 +294,20 @@ def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config, monkey
   info = input_pipeline.dataset_info(tiny_config)
   model = models.create_model(tiny_config.model, info.num_classes)
   objective = losses.Objective(tiny_config.loss, info.num_classes, model.embedding_dim)
-  mesh = step_lib.make_mesh(jax.devices()[:1])
-  train_fn, _ = step_lib.compile_steps(tiny_config, mesh, objective, 10)
+  mesh = mesh_lib.make_mesh(jax.devices()[:1])
+  schedule = optim.learning_rate_schedule(tiny_config, 10)
+  train_fn, _ = step_lib.compile_steps(tiny_config, mesh, objective, schedule)
   it = input_pipeline.train_batches(tiny_config, info)
   batches = [next(it) for _ in range(4)]
   results = []
   for chunks in ([batches], [[b] for b in batches]):  # one rolled K=4 call, or four K=1 calls
     state = jax.device_put(step_lib.create_train_state(tiny_config, model, info.image_shape,
-                                                       objective, 10, jax.random.key(0)),
-                           step_lib.replicated(mesh))
+                                                       objective, schedule, jax.random.key(0)),
+                           mesh_lib.replicated(mesh))
     losses_ = []
     for chunk in chunks:
-      stacked = step_lib.to_global(jax.tree.map(lambda *x: np.stack(x), *chunk),
-                                   step_lib.chunk_sharding(mesh))
+      stacked = mesh_lib.to_global(jax.tree.map(lambda *x: np.stack(x), *chunk),
+                                   mesh_lib.chunk_sharding(mesh))
       if len(chunk) == 4:  # the loop really is rolled: one while loop, not four step bodies
         assert 'while' in train_fn.lower(state, stacked, jax.random.key(1)).as_text()
       state, metrics = train_fn(state, stacked, jax.random.key(1))

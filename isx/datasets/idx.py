@@ -45,18 +45,6 @@ class PrepareDataError(ValueError):
   """A user-fixable problem with the inputs; the message says what to do."""
 
 
-def write_idx(path, array) -> None:
-  """Writes a uint8 array as an IDX file, gzipped if `path` ends in .gz."""
-  array = np.asarray(array)
-  if array.dtype != np.uint8:
-    raise ValueError(f'IDX writer supports uint8 only, got {array.dtype}')
-  header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(
-      f'>{array.ndim}I', *array.shape)
-  opener = gzip.open if pathlib.Path(path).suffix == '.gz' else open
-  with opener(path, 'wb') as f:
-    f.write(header + array.tobytes())
-
-
 def read_idx(path) -> np.ndarray:
   """Reads an uncompressed or gzipped (by file name) IDX file of uint8s."""
   path = pathlib.Path(path)
@@ -127,12 +115,6 @@ def is_prepared(name: str, data_dir) -> bool:
   """Whether DATA_DIR holds a complete `name` dataset that isx can read."""
   _check_name(name)
   return store.dataset_dir(name, data_dir) is not None
-
-
-def split_sizes(name: str, data_dir) -> dict[str, int]:
-  """Number of examples per split of the prepared dataset."""
-  _check_name(name)
-  return store.split_sizes(name, data_dir)
 
 
 def _examples(images, labels):
