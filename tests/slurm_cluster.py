@@ -5,6 +5,7 @@ Needs Debian's slurm-wlm and munge (`apt-get install slurm-wlm munge`) and root,
 the jobs. `missing()` says what is missing, so the test can say why it skips.
 """
 import os
+import random
 import shutil
 import signal
 import socket
@@ -39,6 +40,9 @@ def _config(root, munge_socket) -> str:
   cpus = max(2, os.cpu_count() or 1)  # two tasks even on one core (config_overrides)
   return '\n'.join([
       'ClusterName=isxtest',
+      # JAX's coordinator port is 61440 + job id % 4096: a random first id keeps two such
+      # clusters on one machine (concurrent test runs) off each other's ports.
+      f'FirstJobId={random.randrange(1, 1 << 20)}',
       f'SlurmctldHost={NODE}(127.0.0.1)',
       f'SlurmctldPort={_free_port()}', f'SlurmdPort={_free_port()}',
       'SlurmUser=root', 'SlurmdUser=root',

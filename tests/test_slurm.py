@@ -56,28 +56,14 @@ def _finished(cluster, job, logs) -> list[str]:
   return task_logs
 
 
-def test_a_slurm_job_is_one_2_process_run_equal_to_the_local_one(cluster, tiny_data_dir,
-                                                                 tiny_config, tmp_path):
-  job = _submit(cluster, tiny_data_dir, tmp_path / 'slurm', tmp_path / 'logs', 8)
-  task_logs = _finished(cluster, job, tmp_path / 'logs')
-  for t, log in enumerate(task_logs):  # JAX read SLURM's variables: no coordinator flags
-    assert f'process {t} of 2, 1 local / 2 global devices' in log, log[-3000:]
-  single = str(tmp_path / 'single')  # one process with two devices: the same global mesh
-  rel._run(rel._args(tiny_data_dir, single, 8), devices=2)
-  losses = lambda w: [r['train/loss'] for r in rel._logged_steps(w) if 'train/loss' in r]
-  assert len(losses(single)) == 8
-  np.testing.assert_allclose(losses(tmp_path / 'slurm'), losses(single), rtol=1e-6)
-  (p_slurm, step), (p_single, _) = (rel._final_params(tiny_config, str(tmp_path / 'slurm')),
-                                    rel._final_params(tiny_config, single))
-  assert step == 8
-  rel._assert_same_params(p_slurm, p_single)
-
-
-def test_scancel_then_resubmit_resumes_from_the_checkpoint(cluster, tiny_data_dir, tiny_config,
-                                                           tmp_path):
-  workdir, logs = tmp_path / 'slurm', tmp_path / 'logs'
+def test_a_slurm_job_cancelled_and_resubmitted_equals_the_local_run(cluster, tiny_data_dir,
+                                                                    tiny_config, tmp_path):
+  """One test, to start few jobs: JAX's SLURM detection forms one 2-process run; scancel
+  mid-run saves a checkpoint; the same command resubmitted resumes from it; and the result
+  equals one uninterrupted process with two devices (the same global mesh)."""
+  workdir, logs, steps = tmp_path / 'slurm', tmp_path / 'logs', 100
   flags = ('--config.checkpoint_every_steps=1000',)  # only the save on scancel's SIGTERM
-  job = _submit(cluster, tiny_data_dir, workdir, logs, 200, *flags)
+  job = _submit(cluster, tiny_data_dir, workdir, logs, steps, *flags)
   end = time.time() + 300
   while len(rel._logged_steps(workdir)) < 3:
     assert time.time() < end and cluster.job(job)['JobState'] in ('PENDING', 'RUNNING'), (
@@ -85,14 +71,22 @@ def test_scancel_then_resubmit_resumes_from_the_checkpoint(cluster, tiny_data_di
     time.sleep(0.05)
   cluster.cancel(job)
   assert cluster.wait(job)['JobState'] == 'CANCELLED'
+  for t, log in enumerate(_task_logs(logs, job)):  # JAX read SLURM's variables: no flags
+    assert f'process {t} of 2, 1 local / 2 global devices' in log, log[-3000:]
   saved = [int(s) for s in os.listdir(workdir / 'checkpoints')]
-  assert len(saved) == 1 and 3 <= saved[0] < 200, (saved, _task_logs(logs, job))
+  assert len(saved) == 1 and 3 <= saved[0] < steps, (saved, _task_logs(logs, job))
 
-  again = _submit(cluster, tiny_data_dir, workdir, logs, 200, *flags)
+  again = _submit(cluster, tiny_data_dir, workdir, logs, steps, *flags)
   log0 = _finished(cluster, again, logs)[0]
   assert f'resuming from the checkpoint at step {saved[0]}' in log0, log0[-3000:]
-  # Every step logged once: the first job's up to its checkpoint, the second job's after it.
-  # (That a resumed run equals an uninterrupted one is test_reliability's.)
-  steps = [r['step'] for r in rel._logged_steps(workdir) if 'train/loss' in r]
-  assert steps == list(range(1, 201)), steps
-  assert rel._final_params(tiny_config, str(workdir))[1] == 200
+  logged = [r['step'] for r in rel._logged_steps(workdir) if 'train/loss' in r]
+  assert logged == list(range(1, steps + 1)), logged  # each step once, from one job or the other
+
+  local = str(tmp_path / 'local')
+  rel._run(rel._args(tiny_data_dir, local, steps, *flags), devices=2)
+  losses = lambda w: [r['train/loss'] for r in rel._logged_steps(w) if 'train/loss' in r]
+  np.testing.assert_allclose(losses(workdir), losses(local), rtol=1e-6)
+  (p_slurm, step), (p_local, _) = (rel._final_params(tiny_config, str(workdir)),
+                                   rel._final_params(tiny_config, local))
+  assert step == steps
+  rel._assert_same_params(p_slurm, p_local)
