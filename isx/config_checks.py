@@ -200,4 +200,4 @@ def save(config, workdir):
   data_dir = config.dataset.data_dir
   if data_dir and '://' not in data_dir:
     config.dataset.data_dir = os.path.abspath(data_dir)
-  (Workdir(workdir).config_file).write_text(config.to_json_best_effort(indent=2))
+  Workdir(workdir).config_file.write_text(config.to_json_best_effort(indent=2))

@@ -15,9 +15,9 @@ import orbax.checkpoint as ocp
 
 from isx import checkpointing, config_checks, losses, mesh as mesh_lib, models, optim
 from isx import step as step_lib
+from isx.dataset_info import DatasetInfo, total_steps
 from isx.workdir import Workdir
 from isx.workdir_lock import WorkdirLock
-from isx.dataset_info import DatasetInfo, total_steps
 
 
 @dataclasses.dataclass
@@ -63,6 +63,7 @@ class Experiment:
     if workdir is not None:
       mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
       state, restored = checkpointing.restore_latest(mngr, state)
+      # A no-op for today's checkpoints; an older one's converted arrays still need placing.
       state = jax.device_put(state, mesh_lib.replicated(mesh))
     train_fn, eval_fn = step_lib.compile_steps(config, mesh, objective, schedule)
     return cls(config, info, mesh, model, objective, steps, schedule, state, train_fn, eval_fn,
