@@ -1,9 +1,15 @@
 """Defaults every experiment starts from; each configs/NAME.py imports and edits them.
 
 python -m isx.main --config=configs/fashion_mnist_simplenet.py --workdir=workdirs/fmnist
+
+The plug-ins' own settings (the head's scale and margin, each loss term's, each eval's) are not
+written here: `variant` fills them in from the plug-ins' defaults (isx.config_checks.
+fill_defaults), so that the command line can set them: --config.model.head.margin=0.3.
 """
 import ml_collections
 from ml_collections import config_dict
+
+from isx import config_checks, datasets
 
 
 def model(name='simplenet', **fields):
@@ -14,9 +20,8 @@ def model(name='simplenet', **fields):
       inward_scale=True,
       xi=100.0,
       embedding_dim=256,
-      head='softmax',  # isx/heads: softmax | l2_softmax | normface | cosface | arcface
-      head_scale=config_dict.placeholder(float),  # None: the head's default (alpha / s)
-      head_margin=config_dict.placeholder(float),  # None: the head's default (cosface 0.35, arcface 0.5)
+      # isx/heads: softmax | l2_softmax | normface | cosface | arcface, then the head's settings
+      head=ml_collections.ConfigDict({'name': 'softmax'}),
       dtype='float32',  # compute dtype: float32 | bfloat16 (params, Adam state, loss stay float32)
   ), **fields})
 
@@ -36,13 +41,9 @@ def get_config():
   ))
   # SimpleNet's conv_activation: 'relu' (the authors' code, the default) or 'none' (paper text)
   c.model = model('simplenet', conv_activation='relu')
-  c.loss = ml_collections.ConfigDict(dict(
-      name='softmax',  # terms in isx/losses joined by '+': softmax | softmax+contrastive | softmax+center
-      margin=1.0,  # contrastive margin m
-      contrastive_weight=1.0,
-      center_weight=0.01,
-      center_alpha=0.5,  # center update rate
-  ))
+  # Terms in isx/losses joined by '+': softmax | softmax+contrastive | softmax+center; each
+  # term's settings (weight, ...) in loss.<term>.
+  c.loss = ml_collections.ConfigDict(dict(name='softmax'))
   c.batch_size = 128  # global, over all devices and processes
   c.eval_batch_size = 1000
   c.num_epochs = 20
@@ -67,27 +68,49 @@ def get_config():
   c.steps_per_dispatch = 1
   c.profile_steps = ()  # (first, last): a jax.profiler trace of those steps in WORKDIR/profile
   c.log_every_steps = 50
-  c.eval_every_steps = config_dict.placeholder(int)  # None: once per epoch
   c.checkpoint_every_steps = 1000
   c.max_checkpoints_to_keep = 3
-  c.evals = ('accuracy', 'retrieval', 'embedding_norm')  # isx/evals: the final evaluation and isx.eval
-  c.loop_evals = ('accuracy',)  # the evaluation every eval_every_steps
-  c.retrieval_ks = (1, 5, 10)
-  c.knn_block_size = 1024
+  # isx/evals, each run at the end and by isx.eval; every_steps: also in the loop every N steps
+  # (None: once per epoch; 0, the default: never). retrieval's settings: ks, block_size.
+  c.evals = ml_collections.ConfigDict({
+      'accuracy': {'every_steps': config_dict.placeholder(int)}, 'retrieval': {},
+      'embedding_norm': {}})
   c.plots = True
   return c
 
 
-VARIANTS = {'baseline': 'the paper\'s without-IS arm: model.inward_scale=False, nothing else changed'}
+VARIANTS = {
+    'baseline': 'the paper\'s without-IS arm: model.inward_scale=False, nothing else changed',
+    'dataset=NAME': 'the dataset NAME (isx/datasets, or a module path) with its default settings',
+    'model=NAME': 'the model NAME (isx/models, or a module path) with its default fields',
+    'head=NAME': 'the head NAME (isx/heads, or a module path) with its default settings',
+    'loss=TERMS': 'the loss TERMS (e.g. softmax+center) with each term\'s default settings',
+    'evals=NAMES': 'the evals NAMES (e.g. accuracy+retrieval), those of the config keeping theirs',
+}
 
 
 def variant(c, arg):
-  """Applies the variant named after the config path (`--config=configs/NAME.py:VARIANT`)."""
-  if arg in (None, ''):
-    return c
-  if arg not in VARIANTS:
-    raise ValueError(f'unknown config variant {arg!r}; choose one of: ' +
-                     '; '.join(f'{k} ({v})' for k, v in VARIANTS.items()))
-  if arg == 'baseline':
-    c.model.inward_scale = False
-  return c
+  """Applies the comma-separated variants named after the config path
+  (`--config=configs/NAME.py:baseline,head=arcface`), then fills in the settings of every
+  plug-in the config names, so that the command line can set any of them."""
+  for part in filter(None, (arg or '').split(',')):
+    key, _, value = part.partition('=')
+    if part == 'baseline':
+      c.model.inward_scale = False
+    elif key == 'dataset' and value:
+      for setting in [k for k in c.dataset if k not in datasets.CORE]:  # the config's dataset's
+        del c.dataset[setting]
+      c.dataset.name = value
+    elif key == 'model' and value:
+      c.model = model(value, head=c.model.head)
+    elif key == 'evals' and value:
+      c.evals = {n.rsplit('.', 1)[-1]: c.evals.get(n, {}) if '.' not in n else {'type': n}
+                 for n in value.split('+')}
+    elif key == 'head' and value:
+      c.model.head = {'name': value}
+    elif key == 'loss' and value:
+      c.loss = {'name': value}
+    else:
+      raise ValueError(f'unknown config variant {part!r}; use a comma-separated list of: ' +
+                       '; '.join(f'{k} ({v})' for k, v in VARIANTS.items()))
+  return config_checks.fill_defaults(c)

@@ -14,7 +14,5 @@ from configs import default
 def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = 'fashion_mnist'
-  c.loss.name = 'softmax+contrastive'
-  c.loss.margin = 1.0
-  c.loss.contrastive_weight = 1.0
+  c.loss.name = 'softmax+contrastive'  # its margin and weight: the term's defaults, 1 and 1
   return default.variant(c, arg)

@@ -23,6 +23,5 @@ def get_config(arg=None):
   c.warmup_steps = 5000
   c.checkpoint_every_steps = 5000
   c.log_every_steps = 200
-  c.eval_every_steps = 25_000
-  c.retrieval_ks = (1, 5, 10)
+  c.evals.accuracy.every_steps = 25_000
   return default.variant(c, arg)

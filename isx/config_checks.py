@@ -1,9 +1,12 @@
 """The config, checked once before anything is written, and the config a workdir remembers.
 
-`validate` lists every bad value in one message. `WORKDIR/config.json` holds the config that
-trained the workdir; a resume or an eval whose config differs from it in a field that changes
-the model, the loss, the optimiser or the data is refused, naming the fields. The fields in
-MAY_DIFFER are where a run may change its mind (paths, batch size of eval, logging, how long).
+`validate` lists every bad value in one message and returns the config with every plug-in's
+settings filled in (`resolve`): the dataset, the model, its head, the loss terms and the evals
+each declare and check their own (isx.registry.settings), so nothing here knows their fields.
+`WORKDIR/config.json` holds the resolved config that trained the workdir; a resume or an eval
+whose config differs from it in a field that changes the model, the loss, the optimiser or the
+data is refused, naming the fields. Paths, logging, how long and the evals (`may_differ`) are
+where a run may change its mind.
 """
 import json
 import math
@@ -12,20 +15,27 @@ import os
 import jax
 import ml_collections
 
-from isx import evals, heads, losses, mesh as mesh_lib, models
+from isx import datasets, evals, heads, losses, mesh as mesh_lib, models
 from isx.workdir import Workdir
 
 MAY_DIFFER = (
     'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers',
-    'dataset.eval_split',
-    'eval_batch_size', 'knn_block_size', 'retrieval_ks', 'log_every_steps', 'eval_every_steps',
-    'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps',
-    'steps_per_dispatch', 'model.dtype',  # the same float32 params train or evaluate either way
-    'evals', 'loop_evals', 'profile_steps',
+    'dataset.eval_split', 'eval_batch_size', 'log_every_steps', 'checkpoint_every_steps',
+    'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps', 'steps_per_dispatch',
+    'model.dtype',  # the same float32 params train or evaluate either way
+    'profile_steps',
 )
-# Fields added since the first saved configs, with the value that older workdirs trained with.
-ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32',
-               'evals': ['accuracy', 'retrieval'], 'loop_evals': ['accuracy'], 'profile_steps': []}
+# Core fields added since the first saved configs, with the value that older workdirs trained with.
+ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32', 'profile_steps': []}
+
+
+def may_differ(key: str) -> bool:
+  """Whether the dotted config key may differ between the training of a workdir and a resume or
+  an eval of it: the fields above, every eval's settings (evals never change a model) and the
+  dataset plug-in's (they say how to prepare a dataset that is then found prepared)."""
+  first, _, rest = key.partition('.')
+  return (key in MAY_DIFFER or first == 'evals' or
+          (first == 'dataset' and rest.partition('.')[0] not in datasets.CORE))
 
 
 def _positive_int(config, key):
@@ -40,20 +50,18 @@ def _get(config, key):
 
 
 def validate(config, info=None, jax_started=True):
-  """Raises ValueError with one line per problem, or returns the config unchanged. With the
-  dataset's info, also checks that the eval split has enough examples for retrieval_ks.
-  jax_started=False: before JAX starts (isx.cpu_setup), without the batch sizes' device
-  check, which would start it."""
+  """Raises ValueError with one line per problem, or returns the config resolved (`resolve`).
+  With the dataset's info, the plug-ins also check their settings against the dataset (e.g.
+  retrieval's ks against the eval split's size). jax_started=False: before JAX starts
+  (isx.cpu_setup), without the batch sizes' device check, which would start it."""
   problems = [_positive_int(config, k) for k in (
       'batch_size', 'eval_batch_size', 'log_every_steps', 'checkpoint_every_steps',
-      'max_checkpoints_to_keep', 'knn_block_size', 'model.embedding_dim', 'steps_per_dispatch')]
+      'max_checkpoints_to_keep', 'model.embedding_dim', 'steps_per_dispatch')]
   lr = config.learning_rate
   if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
     problems.append(f'learning_rate must be a positive finite number, got {lr!r}')
-  for key, meaning in (('num_train_steps', 'to use num_epochs'),
-                       ('eval_every_steps', 'for once per epoch')):
-    problem = config[key] is not None and _positive_int(config, key)
-    problems.append(problem and f'{problem}, or None {meaning}')
+  problem = config.num_train_steps is not None and _positive_int(config, 'num_train_steps')
+  problems.append(problem and f'{problem}, or None to use num_epochs')
   for key in ('batch_size', 'eval_batch_size'):  # before a workdir is made (no mesh yet)
     if jax_started and not _positive_int(config, key):
       problems.append(mesh_lib.batch_size_problem(config[key], jax.device_count(), key))
@@ -76,11 +84,6 @@ def validate(config, info=None, jax_started=True):
     problems.append(f'grad_clip_norm must be 0 (off) or a positive finite number, got {clip!r}')
   if config.warmup_steps < 0 or config.weight_decay < 0:
     problems.append('warmup_steps and weight_decay must not be negative')
-  if not config.retrieval_ks or any(not isinstance(k, int) or k < 1 for k in config.retrieval_ks):
-    problems.append(f'retrieval_ks must be positive integers, got {tuple(config.retrieval_ks)!r}')
-  if info is not None and max(config.retrieval_ks, default=0) >= info.num_eval:
-    problems.append(f'retrieval_ks {tuple(config.retrieval_ks)} asks for more neighbours than the '
-                    f'{info.num_eval - 1} other examples of the eval split; use smaller ones')
   if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line
     problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
   choices = {'lr_schedule': ('constant', 'cosine', 'step'), 'weight_decay_form': ('adamw', 'l2'),
@@ -88,14 +91,12 @@ def validate(config, info=None, jax_started=True):
   for key, allowed in choices.items():
     if _get(config, key) not in allowed:
       problems.append(f'unknown {key} {_get(config, key)!r}; choose one of {", ".join(allowed)}')
-  # Building the (lazy) model checks its name, fields and values before a workdir exists; the
-  # head alone too, so that an unknown model does not hide an unknown head.
-  plugins = [lambda: models.create_model(config.model, num_classes=2),
-             lambda: heads.check(config.model.head, config.model.head_scale,
-                                 config.model.head_margin)]
-  plugins += [lambda t=t: losses.load(t) for t in config.loss.name.split('+')]
-  plugins += [lambda e=e: evals.load(e) for e in (*config.evals, *config.loop_evals)]
-  for check in plugins:
+  # Each plug-in checks its own settings, every one reported; building the (lazy) model checks
+  # its name, fields and values before a workdir exists.
+  for check in (lambda: datasets.settings(config.dataset), lambda: heads.resolve(config.model.head),
+                lambda: losses.resolve(config.loss),
+                lambda: evals.resolve(config.evals, info),
+                lambda: models.create_model(config.model, num_classes=2)):
     try:
       check()
     except ValueError as e:
@@ -103,7 +104,42 @@ def validate(config, info=None, jax_started=True):
   problems = list(dict.fromkeys(p for p in problems if p))  # a bad head is met twice
   if problems:
     raise ValueError('; '.join(problems))
+  return resolve(config, info)
+
+
+def resolve(config, info=None) -> ml_collections.ConfigDict:
+  """A locked copy of config with every plug-in's settings filled in from its defaults: the
+  dataset's, the model's own fields, model.head's, each loss term's, each eval's. One line for
+  the first unknown name, unknown setting or bad value."""
+  config = config.copy_and_resolve_references()
+  config.unlock()
+  config.dataset.update(datasets.settings(config.dataset))
+  _fill(config.model, models.own_settings(config.model.name))
+  config.model.head = heads.resolve(config.model.head)
+  config.loss = losses.resolve(config.loss)
+  config.evals = evals.resolve(config.evals, info)
+  config.lock()
   return config
+
+
+def fill_defaults(config):
+  """Adds to config, in place, each setting of its plug-ins that it does not set, at the
+  plug-in's default, keeping what it sets: the config files call it (configs/default.variant)
+  so that the command line can override every setting (--config.model.head.margin=0.3)."""
+  _fill(config.dataset, datasets.settings(config.dataset))
+  _fill(config.model, models.own_settings(config.model.name))
+  _fill(config.model.head, heads.resolve(config.model.head))
+  _fill(config.loss, losses.resolve(config.loss))
+  _fill(config.evals, evals.resolve(config.evals))
+  return config
+
+
+def _fill(node, resolved: dict):
+  for key, value in resolved.items():
+    if key not in node:
+      node[key] = value
+    elif isinstance(value, dict):
+      _fill(node[key], value)
 
 
 def flat(tree, prefix='') -> dict:
@@ -122,10 +158,11 @@ def _as_dict(config) -> dict:
 
 
 def upgrade(saved: dict) -> dict:
-  """A config.json written by an older isx, in today's form: the fields added since with the
-  values those runs used; the old special values (num_train_steps -1, eval_every_steps 0,
-  head_scale 0, head_margin < 0) as None;
-  and without the model fields that every model once carried but this model does not take."""
+  """A config.json written by an older isx, in today's form and resolved: the core fields added
+  since with the values those runs used; the old special value num_train_steps -1 as None; the
+  flat plug-in fields of before the plug-ins owned their settings (model.head_scale, loss.margin,
+  loss.center_alpha, retrieval_ks, loop_evals, ...) moved into the plug-ins' own settings; and
+  without the model fields that every model once carried but this model does not take."""
   saved = json.loads(json.dumps(saved))
   for key, value in ADDED_SINCE.items():
     *parents, leaf = key.split('.')
@@ -135,23 +172,70 @@ def upgrade(saved: dict) -> dict:
     node.setdefault(leaf, value)
   if saved.get('num_train_steps') == -1:  # once 'from num_epochs'
     saved['num_train_steps'] = None
-  if saved.get('eval_every_steps') == 0:  # once 'every epoch'
-    saved['eval_every_steps'] = None
   model = saved['model']
-  if model.get('head_scale') == 0:
-    model['head_scale'] = None
-  if (model.get('head_margin') or 0) < 0:
-    model['head_margin'] = None
+  model['head'] = _upgrade_head(model)
+  saved['loss'] = _upgrade_loss(saved['loss'])
+  if not isinstance(saved.get('evals'), dict):
+    saved['evals'] = _upgrade_evals(saved)
   takes = models.field_names(model['name'])
   for field in [f for f in model if f != 'name' and f not in takes]:
     model.pop(field)
-  return saved
+  return _as_dict(resolve(ml_collections.ConfigDict(saved)))
+
+
+def _upgrade_head(model: dict) -> dict:
+  """model.head as {'name', **settings} from the flat head, head_scale, head_margin, whose
+  'the head's default' was once written 0 and -1, later None."""
+  head = model.get('head', 'softmax')
+  scale, margin = model.pop('head_scale', None), model.pop('head_margin', None)
+  if not isinstance(head, str):
+    return head
+  head = {'name': head}
+  if scale:
+    head['scale'] = scale
+  if margin is not None and margin >= 0:
+    head['margin'] = margin
+  return head
+
+
+def _upgrade_loss(loss: dict) -> dict:
+  """config.loss with each term's settings under its name, from the flat <term>_weight, margin
+  (contrastive) and center_alpha."""
+  old = {k: v for k, v in loss.items() if k != 'name' and not isinstance(v, dict)}
+  new = {k: v for k, v in loss.items() if k not in old}
+  for term in loss['name'].split('+'):
+    short = term.rsplit('.', 1)[-1]
+    moved = {'weight': old.get(f'{short}_weight'),
+             'margin': old.get('margin') if short == 'contrastive' else None,
+             'alpha': old.get('center_alpha') if short == 'center' else None}
+    moved = {k: v for k, v in moved.items() if v is not None}
+    if moved:
+      new[short] = {**moved, **new.get(short, {})}
+  return new
+
+
+def _upgrade_evals(saved: dict) -> dict:
+  """config.evals as {name: settings} from the tuples evals (final) and loop_evals (every
+  eval_every_steps, 0 or None once per epoch), retrieval_ks and knn_block_size."""
+  final = saved.pop('evals', ['accuracy', 'retrieval'])
+  loop = saved.pop('loop_evals', ['accuracy'])
+  every = saved.pop('eval_every_steps', None) or None
+  ks, block = saved.pop('retrieval_ks', [1, 5, 10]), saved.pop('knn_block_size', 1024)
+  new = {}
+  for name in [*final, *loop]:
+    label = name.rsplit('.', 1)[-1]
+    new[label] = {'every_steps': every if name in loop else 0,
+                  **({'type': name} if label != name else {})}
+  if 'retrieval' in new:
+    new['retrieval'].update(ks=ks, block_size=block)
+  return new
 
 
 def differences(saved: dict, config) -> list[str]:
-  """Dotted keys where config differs from the (upgraded) saved config, outside MAY_DIFFER."""
+  """Dotted keys where config (resolved) differs from the (upgraded) saved config, outside
+  may_differ."""
   a, b = flat(upgrade(saved)), flat(_as_dict(config))
-  return sorted(k for k in b if k not in MAY_DIFFER and a.get(k) != b.get(k))
+  return sorted(k for k in b if not may_differ(k) and a.get(k) != b.get(k))
 
 
 def load_saved(workdir) -> dict | None:
@@ -186,8 +270,7 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
 def config_from_dict(saved: dict) -> ml_collections.ConfigDict:
   """A locked config from its JSON form (config.json, or a probe's workload)."""
   saved = upgrade(saved)
-  for key in ('retrieval_ks', 'evals', 'loop_evals', 'profile_steps'):
-    saved[key] = tuple(saved[key])
+  saved['profile_steps'] = tuple(saved['profile_steps'])
   config = ml_collections.ConfigDict(saved)
   config.lock()
   return config

@@ -14,16 +14,12 @@ class DatasetInfo:
   num_train: int
   num_eval: int
   path: str | None = None  # the prepared TFDS dataset; None in an info that stands in for one
-
-
-def streams(info: DatasetInfo) -> bool:
-  """Whether the train split is streamed from disk rather than held in memory (ImageNet)."""
-  return info.name == 'imagenet2012'
+  streamed: bool = False  # the train split read from disk at each step, not held (ImageNet)
 
 
 def steps_per_epoch(info: DatasetInfo, global_batch: int) -> int:
   """Train batches per epoch; streamed, every process takes as many as its smallest shard allows."""
-  if not streams(info):
+  if not info.streamed:
     return info.num_train // global_batch
   smallest = info.num_train // jax.process_count()
   return smallest // (global_batch // jax.process_count())

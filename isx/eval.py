@@ -2,7 +2,7 @@
 
 Restores the newest good checkpoint in DIR and writes DIR/eval/metrics.json and embeddings.npz.
 Without --config it uses the config DIR was trained with (DIR/config.json); with one, the config
-must agree with it except in the fields listed in isx.config_checks.MAY_DIFFER.
+must agree with it except where isx.config_checks.may_differ allows (paths, logging, evals).
 """
 from absl import app, flags
 

@@ -36,11 +36,12 @@ def eval_outputs(exp: Experiment, state):
                          exp.data_sharding)
 
 
-def compute_metrics(outputs, names, config) -> dict:
-  """config's evals, the number of examples, and how many of their embeddings hold a non-finite
-  value (a diverged checkpoint's: the metrics are still written, and say so)."""
+def compute_metrics(outputs, evals_config) -> dict:
+  """The metrics of evals_config (config.evals or part of it), the number of examples, and how
+  many of their embeddings hold a non-finite value (a diverged checkpoint's: the metrics are
+  still written, and say so)."""
   nonfinite = int(np.sum(~np.all(np.isfinite(outputs['embedding']), axis=-1)))
-  return {**evals.compute(outputs, names, config), 'num_examples': int(len(outputs['label'])),
+  return {**evals.compute(outputs, evals_config), 'num_examples': int(len(outputs['label'])),
           'num_nonfinite_embeddings': nonfinite}
 
 
@@ -94,7 +95,7 @@ def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
   """The final evaluation: config.evals on the test split, written to eval/ files and as eval/*
   scalars in metrics.jsonl and TensorBoard (writer) at the state's step."""
   outputs = eval_outputs(exp, state)
-  metrics = compute_metrics(outputs, exp.config.evals, exp.config)
+  metrics = compute_metrics(outputs, exp.config.evals)
   metrics['step'] = int(jax.device_get(state.step))
   writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval')
   out_dir = write_results(workdir, metrics, outputs)

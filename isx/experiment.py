@@ -81,7 +81,7 @@ class Experiment:
     if purpose not in ('train', 'evaluate'):
       raise ValueError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
     info = input_pipeline.dataset_info(config)
-    config_checks.validate(config, info)
+    config = config_checks.validate(config, info)  # with every plug-in's settings filled in
     wd = Workdir(str(workdir))
     if purpose == 'train':
       wd.make_writable()

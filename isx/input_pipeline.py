@@ -5,7 +5,8 @@ permutation `epoch_order(seed, s // steps_per_epoch)`, so a resumed run sees exa
 an uninterrupted one would. For datasets that fit in memory (all but ImageNet) every process
 walks the same global order and keeps only its rows of each global batch, so a step sees the
 same examples whatever the number of processes (a 2-process run equals a 1-process run).
-ImageNet streams instead: each process permutes and reads its own contiguous slice of the split.
+A streamed dataset (its plug-in's STREAMED: ImageNet) is read from disk instead: each process
+permutes and reads its own contiguous slice of the split.
 
 Two ways to feed the step, with identical batches:
 - host (default for ImageNet): Grain reads and decodes each batch in worker threads, a thread
@@ -28,13 +29,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from isx import mesh as mesh_lib, registry
-from isx.dataset_info import DatasetInfo, steps_per_epoch, streams
-from isx.datasets import sources, store
+from isx import datasets, mesh as mesh_lib
+from isx.dataset_info import DatasetInfo, steps_per_epoch
+from isx.datasets import store
 
-SUPPORTED = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn_cropped', 'imagenet2012',
-             'urdu_characters')
-IMAGENET_SIZE = 224
 _FOREVER = 2 ** 40  # steps: the train stream has no natural end
 
 
@@ -43,47 +41,30 @@ def data_dir(config) -> epath.Path:
                     os.path.expanduser('~/tensorflow_datasets'))
 
 
-def _missing_hint(name: str, root) -> str:
-  if name in ('mnist', 'fashion_mnist'):
-    return (f'offline: python -m isx.prepare_data --dataset={name} --idx_dir=DIR '
-            f'--data_dir={root}')
-  if name in sources.DATASETS:
-    return (f'online, isx downloads it when dataset.download is True (the default); offline: '
-            f'put it in {root} from a machine that has it (README, Data)')
-  return 'see the README, Data section, for how to prepare it'
-
-
 @functools.lru_cache(maxsize=16)
 def _builder_at(path: str):
   return tfds.builder_from_directory(path)
 
 
 def builder(config):
-  """The prepared TFDS dataset of config.dataset (read-only); one line if missing or unusable.
-
-  dataset.name is one of SUPPORTED, or the module path of a dataset plug-in (README, Extending
-  isx): a module whose `prepare(data_dir)` writes the TFDS dataset named after the module's last
-  component (isx.datasets.store.write_dataset), called when that is missing."""
+  """The prepared TFDS dataset of config.dataset (read-only): its plug-in (isx.datasets) prepares
+  it when it is missing and dataset.download is True; one line if missing or unusable."""
   name = config.dataset.name
-  if name not in SUPPORTED and '.' not in name:
-    raise ValueError(f'unknown dataset {name!r}; choose one of {", ".join(SUPPORTED)}, or give '
-                     f'the module path of a dataset plug-in (my_package.my_dataset)')
+  plugin = datasets.module(name)
   root = data_dir(config)
   stored = name.rsplit('.', 1)[-1]
   path = store.dataset_dir(stored, root)
-  if path is None and config.dataset.download and name in sources.DATASETS:
-    path = sources.download_and_prepare(name, str(root), _missing_hint(name, root))
-  elif path is None and config.dataset.download and '.' in name:
-    registry.load('datasets', name, 'prepare')(str(root))
+  if path is None and config.dataset.download:
+    plugin.prepare(str(root), **datasets.settings(config.dataset))
     path = store.dataset_dir(stored, root)
+  hint = getattr(plugin, 'HOW_TO_PREPARE', 'see the README, Data section').format(root=root)
   if path is None:
-    raise FileNotFoundError(f'dataset {name!r} is not prepared in {root}; '
-                            f'{_missing_hint(name, root)}')
+    raise FileNotFoundError(f'dataset {name!r} is not prepared in {root}; {hint}')
   b = _builder_at(str(path))
   if str(b.info.file_format) not in (store.FILE_FORMAT, 'FileFormat.ARRAY_RECORD'):
     raise ValueError(f'dataset {name!r} in {path} is stored as {b.info.file_format}; isx reads '
-                     f'ArrayRecord without TensorFlow: {_missing_hint(name, root)}, or prepare it '
-                     f"with TFDS's file_format='array_record'")
+                     f'ArrayRecord without TensorFlow: {hint}, or prepare it with TFDS\'s '
+                     f"file_format='array_record'")
   return b
 
 
@@ -91,9 +72,8 @@ def dataset_info(config) -> DatasetInfo:
   """What the rest of isx needs of config's dataset, located (and prepared if asked) once: the
   readers below open it again from info.path."""
   b = builder(config)
-  shape = tuple(b.info.features['image'].shape)
-  if config.dataset.name == 'imagenet2012':
-    shape = (IMAGENET_SIZE, IMAGENET_SIZE, 3)
+  plugin = datasets.module(config.dataset.name)
+  shape = tuple(getattr(plugin, 'IMAGE_SHAPE', b.info.features['image'].shape))
   splits = b.info.splits
   for split in (config.dataset.train_split, config.dataset.eval_split):
     if split not in splits:
@@ -101,7 +81,8 @@ def dataset_info(config) -> DatasetInfo:
                        f'{", ".join(splits)}')
   return DatasetInfo(config.dataset.name, b.info.features['label'].num_classes, shape,
                      splits[config.dataset.train_split].num_examples,
-                     splits[config.dataset.eval_split].num_examples, str(b.data_dir))
+                     splits[config.dataset.eval_split].num_examples, str(b.data_dir),
+                     streamed=getattr(plugin, 'STREAMED', False))
 
 
 def _source(info: DatasetInfo, split: str):
@@ -161,7 +142,7 @@ def local_indices(config, info: DatasetInfo, step: int) -> np.ndarray:
     raise ValueError(f'batch_size={config.batch_size} is larger than the {info.num_train} '
                      f'training examples; use a smaller batch_size')
   epoch, i = divmod(step, per_epoch)
-  if streams(info):  # this process's own slice, in its own order
+  if info.streamed:  # this process's own slice, in its own order
     start, end = process_range(info.num_train)
     return start + epoch_order(config.seed, epoch, end - start)[i * local:(i + 1) * local]
   first = i * config.batch_size + jax.process_index() * local
@@ -201,7 +182,7 @@ def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
     per_step = prefetch(train_batches(config, info, start_step), mesh_lib.data_sharding(mesh))
     stack = jax.jit(lambda *b: jax.tree.map(lambda *x: jnp.stack(x), *b), out_shardings=chunk)
     return lambda k: stack(*(next(per_step) for _ in range(k)))
-  if streams(info):
+  if info.streamed:
     raise ValueError(f'dataset {info.name!r} is too large to keep on the devices; set '
                      f'--config.dataset.device_resident=False')
   split = load_split(config, info, config.dataset.train_split)

@@ -5,8 +5,11 @@ isx/models/simplenet.py) or by any importable module path (`model.name='my_lab.w
 so a new one is one new file, here or in your own package, and no list to edit.
 """
 import importlib
+import inspect
 import pkgutil
+import sys
 
+_FLAX_FIELDS = ('parent', 'name')  # every flax Module's, not a setting
 _ONE = {'models': 'model', 'heads': 'head', 'losses': 'loss', 'evals': 'eval', 'datasets': 'dataset'}
 
 
@@ -32,3 +35,41 @@ def load(kind: str, name: str, attr: str):
   if not hasattr(module, attr):
     raise ValueError(f'{what} ({module.__file__}) defines no {attr}; see README, Extending isx')
   return getattr(module, attr)
+
+
+def module_of(target):
+  """The module that defines a plug-in's class or function."""
+  return sys.modules[target.__module__]
+
+
+def settings(target) -> dict:
+  """A plug-in's own settings and their defaults: the keyword arguments of target (its class or
+  function) that have a default. Those without one (num_classes, outputs) are what isx passes."""
+  return {p.name: p.default for p in inspect.signature(target).parameters.values()
+          if p.default is not p.empty and p.name not in _FLAX_FIELDS}
+
+
+def resolve(what: str, target, given, core: dict | None = None) -> dict:
+  """The settings of a plug-in as config holds them: `given` over its defaults (and over `core`,
+  the settings isx itself reads for every plug-in of the kind, e.g. a loss term's weight), each
+  checked against its default's type. One line naming what it takes when a name is unknown."""
+  defaults = {**(core or {}), **settings(target)}
+  unknown = sorted(set(given) - set(defaults))
+  if unknown:
+    takes = ', '.join(sorted(defaults)) or 'no settings'
+    raise ValueError(f'{what} does not take {", ".join(unknown)}; it takes {takes}')
+  return {k: _typed(what, k, given[k], d) if k in given else d for k, d in defaults.items()}
+
+
+def _typed(what, key, value, default):
+  """value in the type of default: an int for a float, a list for a tuple (as JSON holds it)."""
+  if default is None or value is None:
+    return value
+  if isinstance(default, tuple) and isinstance(value, list):
+    value = tuple(value)
+  if isinstance(default, float) and type(value) is int:
+    value = float(value)
+  if type(value) is not type(default):
+    raise ValueError(f'{what}: {key} must be a {type(default).__name__} like its default '
+                     f'{default!r}, got {value!r}')
+  return value

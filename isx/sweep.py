@@ -16,7 +16,7 @@ import time
 import jax
 from absl import app, flags
 
-from isx import cli, cpu_setup, input_pipeline, train
+from isx import cli, config_checks, cpu_setup, input_pipeline, train
 
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
 flags.DEFINE_string('out', None, 'Folder for the runs\' workdirs and runs_<shard>.jsonl.')
@@ -26,8 +26,20 @@ flags.DEFINE_string('shard', '0/1', 'i/n: run every n-th (run, seed) pair from t
 
 
 def apply_overrides(config, overrides: dict):
+  """config with a grid entry's {dotted key: value} set. A plug-in's name (model.head.name,
+  loss.name) is set first and the plug-ins' settings filled in from their defaults, so that
+  the entry can then set any of them (model.head.margin)."""
   config = config.copy_and_resolve_references()
+  config.unlock()
+  names = {k: v for k, v in overrides.items() if k.endswith('.name')}
+  _set(config, names)
+  config_checks.fill_defaults(config)
   config.lock()  # so that a typo in a key fails instead of adding a field nobody reads
+  _set(config, {k: v for k, v in overrides.items() if k not in names})
+  return config
+
+
+def _set(config, overrides: dict):
   for key, value in overrides.items():
     *parents, leaf = key.split('.')
     node = config
@@ -38,7 +50,6 @@ def apply_overrides(config, overrides: dict):
     except (KeyError, AttributeError, TypeError) as e:
       detail = e.args[0] if isinstance(e, KeyError) and e.args else e
       raise ValueError(f'grid override {key}={value!r}: {detail}') from None
-  return config
 
 
 def read_grid(path) -> list:

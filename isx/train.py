@@ -7,7 +7,7 @@ import jax
 import tqdm
 from jax.experimental import multihost_utils
 
-from isx import checkpointing, config_checks, evaluate, input_pipeline, models
+from isx import checkpointing, config_checks, evals, evaluate, input_pipeline, models
 from isx.dataset_info import steps_per_epoch
 from isx.experiment import Experiment
 from isx.log_window import LogWindow
@@ -96,8 +96,8 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
   start = int(jax.device_get(state.step))
   writer = MetricWriter(workdir, resume_step=start)
   _write_run_files(exp, wd, cpu, start)
-  eval_every = config.eval_every_steps or steps_per_epoch(info, config.batch_size)
-  periods = (config.log_every_steps, eval_every, config.checkpoint_every_steps)
+  loop_evals = evals.periods(config.evals, steps_per_epoch(info, config.batch_size))
+  periods = (config.log_every_steps, *loop_evals.values(), config.checkpoint_every_steps)
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
   sigterm, window = _SigtermFlag(), LogWindow(start)
   batches = input_pipeline.global_train_batches(config, info, exp.mesh, start)
@@ -123,9 +123,9 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         means = window.take_means(s)
         writer.write(s, means)
         bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
-      if s % eval_every == 0 and s != steps:
-        tested = evaluate.compute_metrics(evaluate.eval_outputs(exp, state), config.loop_evals,
-                                          config)
+      due = {name: config.evals[name] for name, every in loop_evals.items() if s % every == 0}
+      if due and s != steps:
+        tested = evaluate.compute_metrics(evaluate.eval_outputs(exp, state), due)
         writer.write(s, tested, prefix='test')
         if jax.process_index() == 0:
           bar.write('test ' + evaluate.summary({**tested, 'step': s}))

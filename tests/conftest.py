@@ -64,7 +64,7 @@ def tiny_config(tiny_data_dir):
   c.eval_batch_size = 16
   c.num_train_steps = 6
   c.log_every_steps = 2
-  c.eval_every_steps = 4
+  c.evals.accuracy.every_steps = 4
   c.checkpoint_every_steps = 3
   c.plots = False
   return c

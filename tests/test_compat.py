@@ -15,10 +15,16 @@ def _make_old(workdir, centers):
   path = os.path.join(workdir, 'config.json')
   with open(path) as f:
     saved = json.load(f)
-  for key in ('evals', 'loop_evals'):
-    del saved[key]
-  saved['model'].update(head_scale=0.0, head_margin=-1.0, stem='cifar', batch_norm=True,
-                        dropout_rate=0.4)  # every model once carried GoogleNet's fields
+  # Before the plug-ins owned their settings: flat head, loss and retrieval fields, no evals.
+  saved['model'].update(head=saved['model']['head']['name'], head_scale=0.0, head_margin=-1.0,
+                        stem='cifar', batch_norm=True, dropout_rate=0.4)  # every model once
+  # carried GoogleNet's fields
+  center = saved['loss'].get('center', {'weight': 0.01, 'alpha': 0.5})
+  saved['loss'] = {'name': saved['loss']['name'], 'margin': 1.0, 'contrastive_weight': 1.0,
+                   'center_weight': center['weight'], 'center_alpha': center['alpha']}
+  retrieval = saved.pop('evals')['retrieval']
+  saved.update(retrieval_ks=retrieval['ks'], knn_block_size=retrieval['block_size'],
+               eval_every_steps=0)  # once 'every epoch'
   with open(path, 'w') as f:
     json.dump(saved, f)
   mngr = checkpointing.manager(workdir)
@@ -42,7 +48,9 @@ def test_an_older_workdir_evaluates_resumes_and_keeps_its_centers(tiny_config, t
   centers = np.arange(10 * 16, dtype=np.float32).reshape(10, 16)
   _make_old(workdir, centers)
   config = config_checks.saved_config(workdir)  # isx.eval without --config
-  assert config.model.head_margin is None and 'stem' not in config.model
+  assert config.model.head.to_dict() == {'name': 'softmax'} and 'stem' not in config.model
+  assert config.loss.center.to_dict() == {'weight': 0.01, 'alpha': 0.5}
+  assert config.evals.accuracy.every_steps is None and config.evals.retrieval.every_steps == 0
   exp = Experiment.create(config, workdir)
   assert exp.restored == 3
   np.testing.assert_array_equal(np.asarray(exp.state.loss_state['center']), centers)

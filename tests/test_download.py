@@ -199,7 +199,7 @@ def test_connection_refused_fails_in_one_line_within_seconds(server, tmp_path, m
   start = time.time()
   with pytest.raises(download.DownloadError,
                      match=r'cannot download http://127.0.0.1:\d+/mnist/.*refused.*; offline: '
-                           'python -m isx.prepare_data'):
+                           r'give a folder of its four IDX files, --config.dataset.idx_dir=DIR'):
     input_pipeline.dataset_info(config)
   assert time.time() - start < 10
 

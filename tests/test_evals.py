@@ -8,7 +8,7 @@ from isx import evals
 def test_embedding_norm_percentiles():
   embedding = np.zeros((11, 2), np.float32)
   embedding[:, 0] = np.arange(11)  # norms 0, 1, ..., 10
-  metrics = evals.load('embedding_norm')({'embedding': embedding}, None)
+  metrics = evals.load('embedding_norm')({'embedding': embedding})
   assert metrics == pytest.approx({'embedding_norm/median': 5.0, 'embedding_norm/p10': 1.0,
                                    'embedding_norm/p90': 9.0})
 
@@ -20,9 +20,8 @@ def test_metrics_of_a_diverged_checkpoint_are_written_and_count_the_non_finite(t
   embedding[:3, 1] = np.nan
   outputs = {'embedding': embedding, 'logits': rng.normal(size=(32, 10)).astype(np.float32),
              'label': np.arange(32) % 10, 'index': np.arange(32)}
-  tiny_config.retrieval_ks = (1, 5)
-  metrics = evaluate.compute_metrics(outputs, ('accuracy', 'retrieval', 'embedding_norm'),
-                                     tiny_config)
+  tiny_config.evals.retrieval.ks = (1, 5)
+  metrics = evaluate.compute_metrics(outputs, tiny_config.evals)
   assert metrics['num_nonfinite_embeddings'] == 3 and metrics['num_examples'] == 32
   assert np.isfinite(metrics['embedding_norm/median'])
   assert '3 embeddings NOT FINITE' in evaluate.summary({**metrics, 'step': 7})
@@ -51,3 +50,17 @@ def test_an_unnamed_full_disk_error_still_says_what_to_do(capsys):
   assert capsys.readouterr().err == ('error: no space left on the device writing run/metrics.jsonl; '
                                      'free some space or choose another --workdir. Saved '
                                      'checkpoints are kept\n')
+
+
+def test_evals_resolve_fills_checks_and_names_what_is_wrong():
+  resolved = evals.resolve({'accuracy': {'every_steps': None}, 'retrieval': {'ks': [1, 3]}})
+  assert resolved == {'accuracy': {'type': 'accuracy', 'every_steps': None},
+                      'retrieval': {'type': 'retrieval', 'every_steps': 0, 'ks': (1, 3),
+                                    'block_size': 1024}}
+  assert evals.periods(resolved, steps_per_epoch=7) == {'accuracy': 7}
+  for bad, message in [({'retrieval': {'k': 3}}, r"eval 'retrieval' \(evals.retrieval\) does not "
+                                                 r"take k; it takes block_size, every_steps, ks"),
+                       ({'accuracy': {'every_steps': -2}}, 'every_steps must be None'),
+                       (('accuracy', 'retrieval'), r'config.evals is a dict .*:evals=accuracy\+retrieval')]:
+    with pytest.raises(ValueError, match=message):
+      evals.resolve(bad)

@@ -3,6 +3,8 @@ each one file in a package of the user's own, named in the config by module path
 evaluated by isx.main's own train_and_evaluate. Copy the file you need from TOYS."""
 import json
 import os
+import subprocess
+import sys
 import textwrap
 
 import jax
@@ -10,8 +12,12 @@ import numpy as np
 import pytest
 
 from configs import default
-from isx import config_checks, evaluate, train
+import isx.datasets
+from isx import config_checks, evaluate, input_pipeline, registry, train
+from isx.datasets import store
 from isx.experiment import Experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TOYS = {
     'tiny_mlp.py': '''
@@ -31,7 +37,7 @@ TOYS = {
             return self.classify(jax.nn.relu(nn.Dense(self.hidden)(x)), labels)
         ''',
     'plain_cosine.py': '''
-        """A head: scaled cosine to class weights (model.head_scale sets the scale)."""
+        """A head: scaled cosine to class weights; its setting: model.head.scale."""
         import flax.linen as nn
 
         from isx.layers import l2_normalize
@@ -47,37 +53,36 @@ TOYS = {
             return self.scale * l2_normalize(x) @ l2_normalize(w, axis=0)
         ''',
     'norm_anchor.py': '''
-        """A loss with state: pulls embedding norms to their running mean, which it keeps."""
+        """A loss with state: pulls embedding norms to their running mean, which it keeps; its
+        setting: loss.norm_anchor.momentum."""
         import jax
         import jax.numpy as jnp
 
-        from isx.losses import mask_or_ones, masked_mean
-
 
         class Loss:
-          def __init__(self, loss_config, num_classes, embedding_dim):
-            self.momentum = loss_config.get('anchor_momentum', 0.9)
+          def __init__(self, num_classes, embedding_dim, momentum: float = 0.9):
+            self.momentum = momentum
 
           def init_state(self):
             return jnp.ones((), jnp.float32)
 
-          def __call__(self, outputs, labels, state, mask=None):
+          def __call__(self, outputs, labels, state):
             norms = jnp.linalg.norm(outputs['embedding'], axis=-1)
-            w = mask_or_ones(mask, norms.shape[0])
-            return masked_mean(jnp.square(norms - jax.lax.stop_gradient(state)), w)
+            return jnp.mean(jnp.square(norms - jax.lax.stop_gradient(state)))
 
-          def update_state(self, state, outputs, labels, mask=None):
+          def update_state(self, state, outputs, labels):
             norms = jnp.linalg.norm(jax.lax.stop_gradient(outputs['embedding']), axis=-1)
             return self.momentum * state + (1 - self.momentum) * jnp.mean(norms)
         ''',
     'bars.py': '''
-        """A dataset: writes DATA_DIR/bars (the module's last name) when it is missing."""
+        """A dataset: writes DATA_DIR/bars (the module's last name) when it is missing; its
+        setting: dataset.num_train."""
         import numpy as np
 
         from isx.datasets import store
 
 
-        def prepare(data_dir):
+        def prepare(data_dir, num_train: int = 64):
           def examples(n, seed):
             rng = np.random.default_rng(seed)
             for i in range(n):
@@ -86,16 +91,17 @@ TOYS = {
               image[3 * label:3 * label + 3] = 255  # a bright bar per class
               yield i, image, label
           store.write_dataset('bars', '1.0.0', data_dir,
-                              {'train': examples(64, 0), 'test': examples(24, 1)},
+                              {'train': examples(num_train, 0), 'test': examples(24, 1)},
                               image_shape=(12, 12, 1), label_names=['a', 'b', 'c', 'd'])
         ''',
     'mean_norm.py': '''
-        """A metric: the mean embedding norm of the test split."""
+        """A metric: the mean embedding norm of the test split; its setting: the norm's order."""
         import numpy as np
 
 
-        def compute(outputs, config):
-          return {'mean_embedding_norm': float(np.linalg.norm(outputs['embedding'], axis=-1).mean())}
+        def compute(outputs, order: int = 2):
+          norms = np.linalg.norm(outputs['embedding'], ord=order, axis=-1)
+          return {'mean_embedding_norm': float(norms.mean())}
         ''',
 }
 
@@ -111,43 +117,67 @@ def toylab(tmp_path, monkeypatch):
   return tmp_path
 
 
-def test_one_file_each_model_head_loss_dataset_metric(toylab):
-  c = default.get_config()
-  c.dataset.name, c.dataset.data_dir = 'toylab.bars', str(toylab / 'data')
-  c.model = default.model('toylab.tiny_mlp', hidden=24, embedding_dim=8, head='toylab.plain_cosine',
-                          head_scale=10.0)
-  c.loss.name = 'softmax+toylab.norm_anchor'
-  c.evals = ('accuracy', 'retrieval', 'toylab.mean_norm')
-  c.loop_evals = ('accuracy', 'toylab.mean_norm')
-  c.batch_size, c.eval_batch_size, c.num_train_steps = 16, 8, 8
-  c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps, c.plots = 4, 4, 4, False
+def test_one_file_each_model_head_loss_dataset_metric_with_settings_from_the_command_line(toylab):
   workdir = str(toylab / 'run')
-  metrics = train.train_and_evaluate(c, workdir)
+  variants = ('dataset=toylab.bars,model=toylab.tiny_mlp,head=toylab.plain_cosine,'
+              'loss=softmax+toylab.norm_anchor,evals=accuracy+retrieval+toylab.mean_norm')
+  subprocess.run(
+      [sys.executable, '-m', 'isx.main', f'--config=configs/fashion_mnist_simplenet.py:{variants}',
+       f'--workdir={workdir}', '--config.dataset.num_train=48',
+       f'--config.dataset.data_dir={toylab / "data"}', '--config.model.hidden=24',
+       '--config.model.embedding_dim=8', '--config.model.head.scale=10',
+       '--config.loss.norm_anchor.momentum=0.8', '--config.evals.mean_norm.order=1',
+       '--config.evals.mean_norm.every_steps=4', '--config.batch_size=16',
+       '--config.eval_batch_size=8', '--config.num_train_steps=8', '--config.log_every_steps=4',
+       '--config.checkpoint_every_steps=4', '--config.plots=False', '--cpu_devices=1'],
+      cwd=ROOT, env={**os.environ, 'PYTHONPATH': os.pathsep.join([str(toylab / 'code'), ROOT])},
+      check=True, capture_output=True, text=True)
 
-  assert os.path.isdir(toylab / 'data' / 'bars' / '1.0.0')  # the dataset prepared itself
-  assert metrics['num_examples'] == 24 and metrics['mean_embedding_norm'] > 0
+  assert os.path.isdir(toylab / 'data' / 'bars' / '1.0.0')  # the dataset prepared itself,
+  assert store.split_sizes('bars', toylab / 'data') == {'train': 48, 'test': 24}  # as asked
   with open(os.path.join(workdir, 'eval', 'metrics.json')) as f:
-    assert json.load(f)['mean_embedding_norm'] == metrics['mean_embedding_norm']
+    metrics = json.load(f)
+  embeddings = np.load(os.path.join(workdir, 'eval', 'embeddings.npz'))['embeddings']
+  assert metrics['num_examples'] == 24  # the L1 norm the eval's setting asked for
+  assert metrics['mean_embedding_norm'] == pytest.approx(np.abs(embeddings).sum(-1).mean(), rel=1e-5)
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     rows = [json.loads(line) for line in f]
   assert any('test/mean_embedding_norm' in r for r in rows)  # the in-loop eval
-  assert any('eval/mean_embedding_norm' in r for r in rows)  # the final one
   assert all(np.isfinite(r['train/loss_norm_anchor']) for r in rows if 'train/loss' in r)
 
-  exp = Experiment.create(c, workdir)  # the loss's state came back from the checkpoint
+  config = config_checks.saved_config(workdir)  # every setting, as the command line set it
+  assert (config.model.hidden, config.model.head.scale) == (24, 10.0)
+  assert config.loss.norm_anchor.to_dict() == {'weight': 1.0, 'momentum': 0.8}
+  exp = Experiment.create(config, workdir)  # the loss's state came back from the checkpoint
   assert type(exp.model).__module__ == 'toylab.tiny_mlp' and exp.model.hidden == 24
+  assert exp.objective.terms['norm_anchor'].momentum == 0.8
   anchor = float(jax.device_get(exp.state.loss_state['norm_anchor']))
   assert exp.restored == 8 and anchor != 1.0
   params = jax.device_get(exp.state.params)
   assert params['classifier']['Head_0']['kernel'].shape == (8, 4)
-  assert evaluate.evaluate_workdir(c, workdir)['mean_embedding_norm'] == pytest.approx(
+  assert evaluate.evaluate_workdir(config, workdir)['mean_embedding_norm'] == pytest.approx(
       metrics['mean_embedding_norm'], rel=1e-6)
+
+
+def test_a_dataset_file_in_isx_datasets_is_named_by_its_bare_name(toylab, monkeypatch):
+  # As if bars.py were copied into isx/datasets/ (no list to edit): the package's path is
+  # extended instead of writing into the source tree.
+  folder = toylab / 'more_datasets'
+  folder.mkdir()
+  (folder / 'stripes.py').write_text(textwrap.dedent(TOYS['bars.py']).replace("'bars'", "'stripes'"))
+  monkeypatch.setattr(isx.datasets, '__path__', [*isx.datasets.__path__, str(folder)])
+  c = default.variant(default.get_config(), 'dataset=stripes')
+  c.dataset.data_dir, c.dataset.num_train = str(toylab / 'data'), 16
+  info = input_pipeline.dataset_info(c)
+  assert (info.name, info.num_classes, info.num_train, info.image_shape) == ('stripes', 4, 16,
+                                                                             (12, 12, 1))
+  assert 'stripes' in registry.available('datasets', 'prepare')
 
 
 def test_plugins_that_do_not_exist_are_named_in_one_message(toylab):
   c = default.get_config()
-  c.model.name, c.model.head, c.loss.name = 'toylab.nope', 'sphereface', 'softmax+triplet'
-  c.evals = ('accuracy', 'toylab.f1')
+  c.model.name, c.model.head.name, c.loss.name = 'toylab.nope', 'sphereface', 'softmax+triplet'
+  c.evals.f1 = {'type': 'toylab.f1'}
   with pytest.raises(ValueError) as e:
     config_checks.validate(c)
   assert '\n' not in str(e.value)  # one line naming all four

@@ -98,6 +98,10 @@ def _normalize(a, axis=-1):
   return a / np.sqrt(np.sum(a**2, axis=axis, keepdims=True) + layers.DEFAULT_EPS)
 
 
+def _head(config, num_classes=3):
+  return heads.factory(config)(num_classes)
+
+
 def _heads_case():
   rng = np.random.default_rng(4)
   return rng.normal(size=(5, 6)).astype(np.float32), np.array([0, 2, 1, 2, 0])
@@ -105,8 +109,8 @@ def _heads_case():
 
 def test_softmax_and_l2_softmax_heads_by_hand():
   x, labels = _heads_case()
-  for head, transform in [(heads.create('softmax', 3), lambda a: a),
-                          (heads.create('l2_softmax', 3, scale=8.0), lambda a: 8.0 * _normalize(a))]:
+  for head, transform in [(_head({'name': 'softmax'}), lambda a: a),
+                          (_head({'name': 'l2_softmax', 'scale': 8}), lambda a: 8.0 * _normalize(a))]:
     params = head.init(jax.random.key(0), x)['params']
     w, b = np.asarray(params['fc']['kernel']), np.asarray(params['fc']['bias'])
     np.testing.assert_allclose(head.apply({'params': params}, x, labels), transform(x) @ w + b,
@@ -116,7 +120,7 @@ def test_softmax_and_l2_softmax_heads_by_hand():
 @pytest.mark.parametrize('name,margin', [('normface', None), ('cosface', 0.35), ('arcface', 0.5)])
 def test_cosine_heads_by_hand(name, margin):
   x, labels = _heads_case()
-  head = heads.create(name, 3, scale=10.0, margin=margin)
+  head = _head({'name': name, 'scale': 10.0, **({} if margin is None else {'margin': margin})})
   params = head.init(jax.random.key(0), x, labels)['params']
   cos = _normalize(x) @ _normalize(np.asarray(params['kernel']), axis=0)
   np.testing.assert_allclose(head.apply({'params': params}, x), 10.0 * cos, rtol=1e-5, atol=1e-5)
@@ -176,9 +180,13 @@ def test_arcface_leaves_the_minimum_where_the_old_head_stuck():
 
 
 def test_head_defaults_and_bad_heads():
-  assert heads.create('arcface', 3).margin == 0.5 and heads.create('cosface', 3).scale == 30.0
-  assert heads.create('arcface', 3, margin=0.2).margin == 0.2
+  assert heads.resolve({'name': 'arcface'}) == {'name': 'arcface', 'scale': 30.0, 'margin': 0.5}
+  assert _head({'name': 'cosface'}).scale == 30.0 and _head({'name': 'cosface'}).margin == 0.35
+  assert _head({'name': 'arcface', 'margin': 0.2}).margin == 0.2
   with pytest.raises(ValueError, match="unknown head 'sphereface'"):
-    heads.check('sphereface')
-  with pytest.raises(ValueError, match="head 'normface' does not take model.head_margin"):
-    heads.check('normface', margin=0.1)
+    heads.resolve({'name': 'sphereface'})
+  with pytest.raises(ValueError, match=r"head 'normface' \(model.head\) does not take margin; "
+                                       r"it takes scale"):
+    heads.resolve({'name': 'normface', 'margin': 0.1})
+  with pytest.raises(ValueError, match=r"model.head is a dict .*write \{'name': 'arcface'\}"):
+    heads.resolve('arcface')  # a config of before heads owned their settings

@@ -75,8 +75,10 @@ def test_jitted_forward_does_not_retrace():
     ('name', 'resnet', "unknown model 'resnet'; choose one of googlenet, lenet, simplenet"),
     ('name', 'lenet', r"model 'lenet' does not take model.conv_activation; it takes "),
     ('xi', 0.0, 'xi must be'),
-    ('head', 'x', "unknown head 'x'; choose one of arcface, cosface, l2_softmax, normface, softmax"),
-    ('head_margin', 0.2, "head 'softmax' does not take model.head_margin"),
+    ('head', {'name': 'x'}, "unknown head 'x'; choose one of arcface, cosface, l2_softmax, normface, softmax"),
+    ('head', {'name': 'softmax', 'margin': 0.2},
+     r"head 'softmax' \(model.head\) does not take margin; it takes no settings"),
+    ('head', {'name': 'arcface', 'margin': 'big'}, "margin must be a float like its default 0.5"),
     ('conv_activation', 'tanh', 'unknown model.conv_activation')])
 def test_bad_model_config_is_rejected(field, value, message):
   cfg = default.get_config().model

@@ -38,7 +38,7 @@ def _args(data_dir, workdir, steps, *extra):
           f'--workdir={workdir}', f'--config.dataset.data_dir={data_dir}',
           '--config.model.embedding_dim=16', '--config.batch_size=16',
           '--config.eval_batch_size=16', f'--config.num_train_steps={steps}',
-          '--config.log_every_steps=1', '--config.eval_every_steps=100000',
+          '--config.log_every_steps=1', '--config.evals.accuracy.every_steps=0',
           '--config.plots=False', *extra]
 
 
@@ -260,12 +260,16 @@ def test_readme_bad_input_table_is_the_tested_one():
 
 
 def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, tmp_path):
-  bad = {'learning_rate': float('inf'), 'num_train_steps': 0, 'log_every_steps': 0, 'eval_every_steps': 0,
-         'eval_batch_size': 0, 'retrieval_ks': (1, 0)}
-  bad_too = {'retrieval_ks': (1, 40)}  # the tiny test split has 37 examples
+  bad = {'learning_rate': float('inf'), 'num_train_steps': 0, 'log_every_steps': 0,
+         'evals.accuracy.every_steps': -1, 'eval_batch_size': 0, 'evals.retrieval.ks': (1, 0)}
+  bad_too = {'evals.retrieval.ks': (1, 40)}  # the tiny test split has 37 examples
   for key, value in [*bad.items(), *bad_too.items()]:
     config = tiny_config.copy_and_resolve_references()
-    setattr(config, key, value)
+    *parents, leaf = key.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
     with pytest.raises(ValueError, match=key):
       train.train_and_evaluate(config, str(tmp_path / key))
     assert not (tmp_path / key).exists()

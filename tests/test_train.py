@@ -208,7 +208,7 @@ def test_lr_schedule_warms_up_linearly_then_follows_its_shape(name):
 
 def test_device_resident_and_host_fed_training_are_identical(tiny_config, tmp_path):
   tiny_config.num_train_steps = 8  # crosses the epoch boundary at step 6
-  tiny_config.log_every_steps = tiny_config.eval_every_steps = 4
+  tiny_config.log_every_steps = tiny_config.evals.accuracy.every_steps = 4
   tiny_config.checkpoint_every_steps = 8
   params = []
   for resident, per_dispatch in ((True, 1), (False, 4)):  # host-fed batches stacked for a scan

@@ -31,7 +31,7 @@ def manual_dir(tmp_path_factory):
 
 
 def _prepare(manual_dir, data_dir):
-  return tfds.builder_from_directory(str(urdu_characters.prepare(manual_dir, data_dir)))
+  return tfds.builder_from_directory(str(urdu_characters.prepare(data_dir, manual_dir)))
 
 
 def _examples(data_dir, split):

@@ -1,7 +1,33 @@
-"""Datasets that TFDS cannot download here.
+"""Datasets by name: config.dataset.name 'fashion_mnist' is isx/datasets/fashion_mnist.py, or any
+module path (my_lab.bars). A dataset module defines `prepare(data_dir, **settings)`, which writes
+the ArrayRecord TFDS dataset DATA_DIR/<its last name> (isx.datasets.store.write_dataset); isx
+calls it when the dataset is missing there and dataset.download is True. Its keyword arguments
+with defaults are its settings, config.dataset.<setting> (mnist's idx_dir, urdu_characters'
+manual_dir). Optional: HOW_TO_PREPARE, what to do when isx cannot prepare it ({root}: the data
+dir); IMAGE_SHAPE, the shape the pipeline feeds when the images vary (ImageNet); STREAMED, when
+the train split is read from disk at each step instead of held in memory.
 
-Kept import-free because TFDS is slow to import:
-- `isx.datasets.idx`: MNIST / FashionMNIST IDX files -> TFDS's own dataset.
-- `isx.datasets.urdu_characters`: importing it registers the
-  `urdu_characters` TFDS builder (manual download).
+The other modules here are the shared code (download, IDX import, TFDS storage). Kept
+import-light: TFDS is imported only where a dataset is read or written.
 """
+from isx import registry
+
+# config.dataset's own fields, read by isx for every dataset; the others are the plug-in's.
+CORE = ('name', 'data_dir', 'train_split', 'eval_split', 'standardize', 'augment',
+        'device_resident', 'num_workers', 'download')
+
+
+def load(name: str):
+  return registry.load('datasets', name, 'prepare')
+
+
+def module(name: str):
+  return registry.module_of(load(name))
+
+
+def settings(dataset) -> dict:
+  """The dataset plug-in's settings in config.dataset, its defaults filled in; one line on an
+  unknown dataset or setting."""
+  name = dataset['name']
+  given = {k: v for k, v in dataset.items() if k not in CORE}
+  return registry.resolve(f'dataset {name!r} (config.dataset)', load(name), given)

@@ -90,3 +90,13 @@ def split_sizes(name: str, data_dir) -> dict[str, int]:
   """Number of examples per split of the prepared dataset `name` in data_dir."""
   splits = tfds.builder_from_directory(str(dataset_dir(name, data_dir))).info.splits
   return {split: info.num_examples for split, info in splits.items()}
+
+
+def replace_dataset(name: str, source_dir, data_dir) -> pathlib.Path:
+  """Moves the dataset `name` from source_dir into data_dir, in place of the one there."""
+  new = pathlib.Path(dataset_dir(name, source_dir))
+  target = pathlib.Path(data_dir) / name / new.name
+  shutil.rmtree(target, ignore_errors=True)
+  target.parent.mkdir(parents=True, exist_ok=True)
+  new.rename(target)
+  return target

@@ -5,6 +5,8 @@ class (<manual_dir>/<class_name>/<any name>.png|.jpg|.jpeg|.bmp), and written wi
 TensorFlow:
 
   python -m isx.prepare_data --dataset=urdu_characters --manual_dir=DIR --data_dir=OUT
+
+or by the first training run, given --config.dataset.manual_dir=DIR.
 """
 
 import hashlib
@@ -16,6 +18,9 @@ from PIL import Image
 from isx.datasets import store
 
 NAME, VERSION = 'urdu_characters', '1.0.0'
+HOW_TO_PREPARE = ('set --config.dataset.manual_dir=DIR, a folder of one sub-folder of images per '
+                  'class, or python -m isx.prepare_data --dataset=urdu_characters --manual_dir=DIR '
+                  '--data_dir={root}')
 IMAGE_SIZE = 64  # The paper trains on 64x64 grayscale images.
 TEST_FRACTION = 0.33  # The paper's test split.
 _EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -70,8 +75,11 @@ def split_train_test(files: list[pathlib.Path]):
   return ranked[num_test:], ranked[:num_test]
 
 
-def prepare(manual_dir, data_dir, overwrite: bool = False):
+def prepare(data_dir, manual_dir: str = ''):
   """Writes DATA_DIR/urdu_characters/1.0.0 from the class folders in manual_dir."""
+  if not manual_dir:
+    raise FileNotFoundError('urdu_characters has no public download: ' + HOW_TO_PREPARE.format(
+        root=data_dir))
   images = list_images(manual_dir)
   splits = {'train': [], 'test': []}
   for label, files in enumerate(images.values()):
@@ -83,5 +91,4 @@ def prepare(manual_dir, data_dir, overwrite: bool = False):
   return store.write_dataset(
       NAME, VERSION, data_dir, {split: examples(pairs) for split, pairs in splits.items()},
       image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1), label_names=list(images),
-      description='URDU handwritten characters (Nawaz et al., DAS 2018). ' + _CITATION,
-      overwrite=overwrite)
+      description='URDU handwritten characters (Nawaz et al., DAS 2018). ' + _CITATION)

@@ -1,18 +1,65 @@
-"""Metrics by name: each name in config.evals ('accuracy', 'retrieval', 'embedding_norm') is
-isx/evals/NAME.py (or a module path). Each module's `compute(outputs, config) -> {name: float}`
-gets the whole test split's numpy outputs: 'logits', 'embedding', 'label' and 'index' (dataset
-order). The in-loop eval runs config.loop_evals, the final one and isx.eval run config.evals;
-every value reaches metrics.jsonl and TensorBoard (test/* in the loop, eval/* at the end) and
-eval/metrics.json."""
+"""Metrics by name: config.evals = {'accuracy': {...}, 'retrieval': {'ks': (1, 5, 10)}, ...}. Each
+key is a label; `type` names the eval, isx/evals/TYPE.py or a module path (default: the label,
+so `'retrieval': {}` is isx/evals/retrieval.py). A module's `compute(outputs, **settings) ->
+{name: float}` gets the whole eval split's numpy outputs: 'logits', 'embedding', 'label' and
+'index' (dataset order); its keyword arguments with defaults are its settings. It may define
+`check(info, **settings)`, raising ValueError for settings that cannot work on the dataset.
+
+`every_steps` is isx's setting for every eval: every eval runs at the end of training and in
+isx.eval; one with every_steps N > 0 also runs every N train steps, None once per epoch, 0 never
+in the loop. Values reach metrics.jsonl and TensorBoard (test/* in the loop, eval/* at the end)
+and eval/metrics.json. Evals never change a model: a workdir may be evaluated with any.
+"""
 from isx import registry
+
+CORE = ('type', 'every_steps')  # isx's settings of every eval; the rest go to compute
 
 
 def load(name: str):
   return registry.load('evals', name, 'compute')
 
 
-def compute(outputs, names, config) -> dict:
+def resolve(evals, info=None) -> dict:
+  """config.evals with every eval's settings filled in, checked (against the dataset too, given
+  its info); one line on an unknown eval or setting."""
+  if isinstance(evals, (list, tuple)):  # a config written before evals owned their settings
+    raise ValueError(f'config.evals is a dict {{label: settings}}: write '
+                     f'{ {name: {} for name in evals} }, or name them after the config path, '
+                     f':evals={"+".join(evals)}')
+  resolved = {}
+  for label, given in evals.items():
+    kind = given.get('type') or label
+    compute_fn = load(kind)
+    settings = registry.resolve(f'eval {kind!r} (evals.{label})', compute_fn, dict(given),
+                                core={'type': kind, 'every_steps': 0})
+    every = settings['every_steps']
+    if every is not None and (type(every) is not int or every < 0):
+      raise ValueError(f'evals.{label}.every_steps must be None (once per epoch), 0 (only at the '
+                       f'end) or a positive number of steps, got {every!r}')
+    check = getattr(registry.module_of(compute_fn), 'check', None)
+    if check is not None:
+      check(info, **_own(settings))
+    resolved[label] = settings
+  return resolved
+
+
+def _own(settings) -> dict:
+  return {k: v for k, v in settings.items() if k not in CORE}
+
+
+def periods(evals, steps_per_epoch: int) -> dict:
+  """{label: period in steps} of the evals of config.evals that also run in the loop."""
+  out = {}
+  for label, settings in evals.items():
+    every = settings.get('every_steps', 0)
+    if every != 0:
+      out[label] = every or steps_per_epoch
+  return out
+
+
+def compute(outputs, evals) -> dict:
+  """The metrics of `evals` (config.evals, or part of it)."""
   metrics = {}
-  for name in names:
-    metrics.update(load(name)(outputs, config))
+  for label, settings in evals.items():
+    metrics.update(load(settings.get('type') or label)(outputs, **_own(dict(settings))))
   return metrics

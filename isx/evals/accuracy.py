@@ -2,6 +2,5 @@
 import numpy as np
 
 
-def compute(outputs, config) -> dict:
-  del config
+def compute(outputs) -> dict:
   return {'accuracy': float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))}

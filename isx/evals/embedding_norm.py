@@ -3,8 +3,7 @@ a sphere the features fed to the last FC lie, with IS and without."""
 import numpy as np
 
 
-def compute(outputs, config) -> dict:
-  del config
+def compute(outputs) -> dict:
   norms = np.linalg.norm(np.asarray(outputs['embedding'], np.float64), axis=-1)
   norms = norms[np.isfinite(norms)]  # evaluate.compute_metrics counts the others
   if not norms.size:

@@ -1,8 +1,19 @@
-"""Recall@K and Precision@K for K in config.retrieval_ks, and MAP@R: exact Euclidean k-NN on the
-embeddings, every test example a query against all the others (isx.retrieval)."""
+"""Recall@K and Precision@K for K in evals.retrieval.ks, and MAP@R: exact Euclidean k-NN on the
+embeddings, every test example a query against all the others (isx.retrieval), in blocks of
+block_size queries."""
 from isx import retrieval
 
 
-def compute(outputs, config) -> dict:
-  return retrieval.retrieval_metrics(outputs['embedding'], outputs['label'],
-                                     tuple(config.retrieval_ks), block_size=config.knn_block_size)
+def compute(outputs, ks: tuple = (1, 5, 10), block_size: int = 1024) -> dict:
+  return retrieval.retrieval_metrics(outputs['embedding'], outputs['label'], tuple(ks),
+                                     block_size=block_size)
+
+
+def check(info, ks, block_size):
+  if not ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in ks):
+    raise ValueError(f'evals.retrieval.ks must be positive integers, got {tuple(ks)!r}')
+  if block_size < 1:
+    raise ValueError(f'evals.retrieval.block_size must be positive, got {block_size!r}')
+  if info is not None and max(ks) >= info.num_eval:
+    raise ValueError(f'evals.retrieval.ks {tuple(ks)} asks for more neighbours than the '
+                     f'{info.num_eval - 1} other examples of the eval split; use smaller ones')

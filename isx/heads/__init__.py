@@ -1,7 +1,11 @@
-"""Classifier heads by name: model.head 'arcface' is isx/heads/arcface.py's `Head`, or any
-module path. Every head maps an embedding [N, D] (and, when training, the labels) to logits
-[N, C]; `Head(num_classes, scale=..., margin=...)` gets model.head_scale / head_margin only
-when the config sets them (None keeps the head's own default)."""
+"""Classifier heads by name: config.model.head = {'name': 'arcface', 'scale': 30.0, ...} is
+isx/heads/arcface.py's `Head` (or any module path's) with those settings. `Head(num_classes,
+**settings)` maps an embedding [N, D] (and, when training, the labels) to logits [N, C]; its
+keyword arguments with defaults are its settings (isx.registry.settings), so a new head with a
+setting of its own is one file: `--config.model.head.name=my_lab.head --config.model.head.width=3`.
+"""
+import functools
+
 from isx import registry
 
 
@@ -9,18 +13,18 @@ def load(name: str):
   return registry.load('heads', name, 'Head')
 
 
-def _options(scale, margin) -> dict:
-  return {k: v for k, v in (('scale', scale), ('margin', margin)) if v is not None}
+def resolve(head) -> dict:
+  """config.model.head with the head's defaults filled in; one line on an unknown name or
+  setting, or a value of the wrong type."""
+  if isinstance(head, str):  # a config written before heads owned their settings
+    raise ValueError(f"model.head is a dict of the head's name and settings: write "
+                     f"{{'name': {head!r}}}, or name it after the config path, :head={head}")
+  name = head['name']
+  given = {k: v for k, v in head.items() if k != 'name'}
+  return {'name': name, **registry.resolve(f'head {name!r} (model.head)', load(name), given)}
 
 
-def check(name: str, scale=None, margin=None):
-  """One line when the head does not exist or does not take the options the config sets."""
-  try:
-    load(name)(2, **_options(scale, margin))
-  except TypeError:
-    given = ', '.join(f'model.head_{k}' for k in _options(scale, margin))
-    raise ValueError(f'head {name!r} does not take {given}; leave it unset (None)') from None
-
-
-def create(name: str, num_classes: int, scale=None, margin=None):
-  return load(name)(num_classes, **_options(scale, margin))
+def factory(head):
+  """num_classes -> the head module that config.model.head describes."""
+  settings = resolve(head)
+  return functools.partial(load(settings.pop('name')), **settings)

@@ -1,4 +1,5 @@
-"""The cosine head that NormFace, CosFace and ArcFace share (isx/heads/normface.py, ...)."""
+"""The cosine head that NormFace, CosFace and ArcFace share (isx/heads/normface.py, ...): one
+class for the three, so that their parameters keep the path (CosineHead_0) that checkpoints hold."""
 import math
 
 import flax.linen as nn

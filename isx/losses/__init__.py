@@ -1,15 +1,14 @@
-"""Losses by name: loss.name 'softmax+center' is the sum of the terms isx/losses/softmax.py and
-isx/losses/center.py (or module paths: 'softmax+my_lab.spread'), each weighted by
-loss.<term>_weight (default 1), <term> being the last part of its name.
+"""Losses by name: config.loss.name 'softmax+center' is the sum of the terms isx/losses/softmax.py
+and isx/losses/center.py (or module paths: 'softmax+my_lab.spread'). Each term's settings sit
+under its short name (the last part of its name): config.loss.center = {'weight': 0.01,
+'alpha': 0.5}. `weight` is isx's, default the class attribute `Loss.weight` or 1; the others are
+the keyword arguments with defaults of the term's `Loss(num_classes, embedding_dim, ...)`.
 
-A term's module defines `Loss(loss_config, num_classes, embedding_dim)`, an object with
-`__call__(outputs, labels, state, mask) -> scalar` and, when the term keeps state between
-steps (center loss: the class centers), `init_state()` and `update_state(state, outputs, labels,
-mask)`. That state lives in TrainState.loss_state[<term>] and is checkpointed with the weights;
+A term is an object with `__call__(outputs, labels, state) -> scalar` and, when it keeps state
+between steps (center loss: the class centers), `init_state()` and `update_state(state, outputs,
+labels)`. That state lives in TrainState.loss_state[<term>] and is checkpointed with the weights;
 the train step names no loss.
 """
-import jax.numpy as jnp
-
 from isx import registry
 
 
@@ -17,30 +16,44 @@ def load(term: str):
   return registry.load('losses', term, 'Loss')
 
 
-def mask_or_ones(mask, n):
-  """[N] float weights: 1 for a real example, 0 for padding."""
-  return jnp.ones((n,), jnp.float32) if mask is None else mask.astype(jnp.float32)
+def _terms(name: str) -> dict:
+  """{short name: name} of the terms of loss.name."""
+  return {term.rsplit('.', 1)[-1]: term for term in name.split('+')}
 
 
-def masked_mean(per_example, w):
-  return jnp.sum(per_example * w) / jnp.maximum(jnp.sum(w), 1.0)
+def resolve(loss) -> dict:
+  """config.loss with every term's settings filled in; one line on an unknown term or setting,
+  or settings for a term that loss.name does not have."""
+  terms = _terms(loss['name'])
+  stray = sorted(set(loss) - {'name'} - set(terms))
+  if stray:
+    raise ValueError(f'loss.{", loss.".join(stray)} set, but loss.name {loss["name"]!r} has no '
+                     f'such term; add it to loss.name or remove the setting')
+  resolved = {'name': loss['name']}
+  for short, term in terms.items():
+    cls = load(term)
+    resolved[short] = registry.resolve(f'loss {term!r} (loss.{short})', cls, dict(loss.get(short, {})),
+                                       core={'weight': float(getattr(cls, 'weight', 1.0))})
+  return resolved
 
 
 class Objective:
-  """The weighted sum of the terms that loss_config.name names."""
+  """The weighted sum of the terms that config.loss names."""
 
   def __init__(self, loss_config, num_classes: int, embedding_dim: int):
-    names = {name.rsplit('.', 1)[-1]: name for name in loss_config.name.split('+')}
-    self.terms = {t: load(n)(loss_config, num_classes, embedding_dim) for t, n in names.items()}
-    self.weights = {t: float(loss_config.get(f'{t}_weight', 1.0)) for t in names}
+    resolved, self.terms, self.weights = resolve(loss_config), {}, {}
+    for short, term in _terms(loss_config['name']).items():
+      settings = dict(resolved[short])
+      self.weights[short] = settings.pop('weight')
+      self.terms[short] = load(term)(num_classes, embedding_dim, **settings)
 
   def init_state(self) -> dict:
     return {t: term.init_state() for t, term in self.terms.items() if hasattr(term, 'init_state')}
 
-  def __call__(self, outputs, labels, state, mask=None):
+  def __call__(self, outputs, labels, state):
     """(loss, {term: value})."""
-    values = {t: term(outputs, labels, state.get(t), mask) for t, term in self.terms.items()}
+    values = {t: term(outputs, labels, state.get(t)) for t, term in self.terms.items()}
     return sum(self.weights[t] * v for t, v in values.items()), values
 
-  def update_state(self, state, outputs, labels, mask=None) -> dict:
-    return {t: self.terms[t].update_state(s, outputs, labels, mask) for t, s in state.items()}
+  def update_state(self, state, outputs, labels) -> dict:
+    return {t: self.terms[t].update_state(s, outputs, labels) for t, s in state.items()}

@@ -1,7 +1,5 @@
-"""Contrastive loss (Hadsell et al. 2006) on the embeddings; loss.margin is its m."""
+"""Contrastive loss (Hadsell et al. 2006) on the embeddings; loss.contrastive.margin is its m."""
 import jax.numpy as jnp
-
-from isx.losses import mask_or_ones
 
 
 def pairwise_sq_distances(x):
@@ -10,27 +8,26 @@ def pairwise_sq_distances(x):
   return jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
 
 
-def contrastive_loss(embeddings, labels, margin=1.0, mask=None):
+def contrastive_loss(embeddings, labels, margin=1.0):
   """y d^2 + (1 - y) max(0, m - d)^2, averaged over all pairs i < j in the batch.
 
   y = 1 for a same-class pair, d the Euclidean distance. d is only taken through a square root
   on the dissimilar branch, guarded where d^2 = 0 so duplicate points keep a finite gradient.
   """
-  w = mask_or_ones(mask, embeddings.shape[0])
+  n = embeddings.shape[0]
   d2 = pairwise_sq_distances(embeddings)
   positive = d2 > 0
   d = jnp.where(positive, jnp.sqrt(jnp.where(positive, d2, 1.0)), 0.0)
   same = (labels[:, None] == labels[None, :]).astype(jnp.float32)
   per_pair = same * d2 + (1.0 - same) * jnp.square(jnp.maximum(margin - d, 0.0))
-  pair_w = jnp.triu(w[:, None] * w[None, :], k=1)
-  return jnp.sum(per_pair * pair_w) / jnp.maximum(jnp.sum(pair_w), 1.0)
+  return jnp.sum(jnp.triu(per_pair, k=1)) / max(n * (n - 1) // 2, 1)
 
 
 class Loss:
-  def __init__(self, loss_config, num_classes, embedding_dim):
+  def __init__(self, num_classes, embedding_dim, margin: float = 1.0):
     del num_classes, embedding_dim
-    self.margin = loss_config.margin
+    self.margin = margin
 
-  def __call__(self, outputs, labels, state, mask=None):
+  def __call__(self, outputs, labels, state):
     del state
-    return contrastive_loss(outputs['embedding'], labels, self.margin, mask)
+    return contrastive_loss(outputs['embedding'], labels, self.margin)

@@ -1,19 +1,17 @@
 """Softmax cross-entropy on the head's logits: the paper's loss."""
+import jax.numpy as jnp
 import optax
 
-from isx.losses import mask_or_ones, masked_mean
 
-
-def softmax_cross_entropy(logits, labels, mask=None):
-  """Mean of -log softmax(logits)[label] over the (unmasked) examples."""
-  per_example = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  return masked_mean(per_example, mask_or_ones(mask, logits.shape[0]))
+def softmax_cross_entropy(logits, labels):
+  """Mean of -log softmax(logits)[label] over the batch."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
 class Loss:
-  def __init__(self, loss_config, num_classes, embedding_dim):
-    del loss_config, num_classes, embedding_dim
+  def __init__(self, num_classes, embedding_dim):
+    del num_classes, embedding_dim
 
-  def __call__(self, outputs, labels, state, mask=None):
+  def __call__(self, outputs, labels, state):
     del state
-    return softmax_cross_entropy(outputs['logits'], labels, mask)
+    return softmax_cross_entropy(outputs['logits'], labels)

@@ -22,6 +22,14 @@ def field_names(name: str) -> set[str]:
   return {f.name for f in dataclasses.fields(load(name))} - {'num_classes', 'parent', 'name'}
 
 
+def own_settings(name: str) -> dict:
+  """The defaults of the fields model `name` adds to those every model shares (EmbeddingModel's)."""
+  from isx.models.common import EmbeddingModel
+  shared = {f.name for f in dataclasses.fields(EmbeddingModel)}
+  return {f.name: f.default for f in dataclasses.fields(load(name))
+          if f.name not in shared and f.default is not dataclasses.MISSING}
+
+
 def create_model(model_config, num_classes: int):
   """Model(num_classes, **model_config without name); fails with one line on a bad name, a field
   the model does not take, or a bad value."""
@@ -30,8 +38,10 @@ def create_model(model_config, num_classes: int):
   unknown = sorted(set(kwargs) - field_names(name))
   if unknown:
     raise ValueError(f'model {name!r} does not take model.{", model.".join(unknown)}; it takes '
-                     f'{", ".join(sorted(field_names(name)))} (start from a config made for it)')
-  heads.check(kwargs.get('head', 'softmax'), kwargs.get('head_scale'), kwargs.get('head_margin'))
+                     f'{", ".join(sorted(field_names(name)))} (start from a config made for it, '
+                     f'or name it after the config path: :model={name})')
+  if 'head' in kwargs:
+    kwargs['head'] = heads.factory(kwargs['head'])
   if 'xi' in kwargs:
     check_xi(kwargs['xi'])
   if 'dtype' in kwargs:

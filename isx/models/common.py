@@ -1,11 +1,12 @@
 """What every isx model shares: the config fields of the classifier, and the classifier itself,
 features -> [IS] -> FC(embedding) -> PReLU -> head."""
-from typing import Any, Optional
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from isx import heads, layers
+from isx import layers
+from isx.heads import softmax
 
 XAVIER = nn.initializers.xavier_uniform()
 
@@ -20,9 +21,7 @@ class EmbeddingClassifier(nn.Module):
   embedding_dim: int
   inward_scale: bool = True
   xi: float = 100.0
-  head: str = 'softmax'
-  head_scale: Optional[float] = None  # None: the head's own default
-  head_margin: Optional[float] = None
+  head: Callable = softmax.Head  # num_classes -> the head module (isx.heads.factory)
   dtype: Any = jnp.float32  # compute dtype of the embedding FC; params stay float32
 
   @nn.compact
@@ -33,8 +32,7 @@ class EmbeddingClassifier(nn.Module):
     x = nn.Dense(self.embedding_dim, kernel_init=XAVIER, dtype=self.dtype, name='fc_embedding')(x)
     # The head, the logits and so the loss in float32 whatever the compute dtype.
     embedding = layers.PReLU(name='prelu')(x).astype(jnp.float32)
-    head = heads.create(self.head, self.num_classes, scale=self.head_scale, margin=self.head_margin)
-    return {'logits': head(embedding, labels), 'embedding': embedding}
+    return {'logits': self.head(self.num_classes)(embedding, labels), 'embedding': embedding}
 
 
 class EmbeddingModel(nn.Module):
@@ -47,9 +45,9 @@ class EmbeddingModel(nn.Module):
   embedding_dim: int = 256
   inward_scale: bool = True
   xi: float = 100.0
-  head: str = 'softmax'  # a module in isx/heads, or a module path
-  head_scale: Optional[float] = None  # None: the head's own default (alpha / s)
-  head_margin: Optional[float] = None  # None: the head's own default (cosface 0.35, arcface 0.5)
+  # config.model.head ({'name', **settings}) becomes, in isx.models.create_model, the factory
+  # num_classes -> head module (isx.heads.factory).
+  head: Callable = softmax.Head
   dtype: Any = jnp.float32  # compute dtype (e.g. bfloat16); params stay float32
 
   def classify(self, features, labels, inward_scale=None):
@@ -58,4 +56,4 @@ class EmbeddingModel(nn.Module):
     return EmbeddingClassifier(
         self.num_classes, self.embedding_dim,
         self.inward_scale if inward_scale is None else inward_scale, self.xi, self.head,
-        self.head_scale, self.head_margin, self.dtype, name='classifier')(features, labels)
+        self.dtype, name='classifier')(features, labels)
