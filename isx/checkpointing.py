@@ -24,10 +24,14 @@ from jax.experimental import multihost_utils
 from isx.workdir import Workdir
 
 
-def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
+def manager(workdir: str, max_to_keep: int = 3, writer: bool = False) -> ocp.CheckpointManager:
+  """writer: a training, which holds the workdir's lock. It removes the temporary folders that a
+  killed writer left behind (an unfinished save is never progress); a reader (isx.eval, which
+  may run beside a training) leaves them to the save that may still be writing them."""
   return ocp.CheckpointManager(
       Workdir(workdir if '://' in workdir else os.path.abspath(workdir)).checkpoints,
-      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                           cleanup_tmp_directories=writer))
 
 
 def _restorable(state):
@@ -84,6 +88,27 @@ def finish(mngr: ocp.CheckpointManager):
   """Waits for the async save in flight; its write error (e.g. a full disk) is one line."""
   with _write_errors(mngr, mngr.latest_step()):
     mngr.wait_until_finished()
+
+
+def latest_complete(mngr: ocp.CheckpointManager) -> int | None:
+  """The newest step whose checkpoint is committed on disk, read back from the folder (not the
+  manager's memory of what it was asked to save)."""
+  mngr.reload()
+  return mngr.latest_step()
+
+
+def settle(mngr: ocp.CheckpointManager):
+  """On any way out of a training: the save in flight is of a step that was checked finite, so
+  it is finished; if it cannot be, its temporary folder is removed, so that nothing on disk looks
+  like progress that is not there. Never raises: the error that ended the run is the one to show."""
+  try:
+    mngr.wait_until_finished()
+  except Exception as e:  # noqa: BLE001  the write's own failure; the run's error comes first
+    logging.warning('the checkpoint save in flight failed (%s); removing what it left', e)
+    if jax.process_index() == 0:
+      for tmp in epath.Path(mngr.directory).glob('*.orbax-checkpoint-tmp*'):
+        tmp.rmtree(missing_ok=True)
+  mngr.close()
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ import errno
 import os
 import re
 import sys
+import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -92,7 +93,33 @@ def parse_flags(argv):
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
     if isinstance(e, KeyError) and e.args:
       fail(f'bad --config override: {e.args[0]}')
-    fail(_config_traceback(str(e)) or e)
+    fail(_missing_field(argv) or _config_traceback(str(e)) or e)
+
+
+def _missing_field(argv):
+  """For a --config.KEY override whose KEY the config lacks: which part is missing and what its
+  parent holds, or None. The config is loaded again here: the flag holds none until every
+  override has applied."""
+  specs = [a.split('=', 1)[1] for a in argv[1:] if a.startswith('--config=')]
+  try:
+    config = FLAGS['config'].parser.parse(specs[-1])
+  except Exception:  # noqa: BLE001  the config itself does not load: another message says so
+    return None
+  for arg in argv[1:]:
+    if not arg.startswith('--config.'):
+      continue
+    node, parts = config, arg[len('--config.'):].split('=', 1)[0].split('.')
+    for i, part in enumerate(parts):
+      if not hasattr(node, 'keys'):
+        break
+      if part not in node:
+        parent = '.'.join(parts[:i]) or 'the config'
+        return (f'bad --config override --config.{".".join(parts)}: {parent} has no field '
+                f'{part!r}; it has {", ".join(sorted(node.keys()))}. A plug-in\'s settings are '
+                f'there once the config names it: --config=CONFIG.py:head=NAME (or loss=, '
+                f'model=, evals=, dataset=)')
+      node = node[part]
+  return None
 
 
 def _config_traceback(message: str):
@@ -127,7 +154,11 @@ def config_flag():
 
 
 def _load_error(e: OSError) -> str:
-  return 'cannot load --config: ' + ' '.join(str(e).split()).replace('config_config', 'the config')
+  message = ' '.join(str(e).split())
+  missing = re.search(r"No such file or directory: '([^']+)'", message)
+  if missing:
+    return f'cannot load --config: {missing.group(1)} not found; see configs/ for the configs'
+  return 'cannot load --config: ' + message.replace('config_config', 'the config')
 
 
 def stop(message):
@@ -137,7 +168,10 @@ def stop(message):
 
 
 def fail(error):
-  """One line on stderr and a non-zero exit, instead of a traceback, for errors a user fixes."""
+  """One line on stderr and a non-zero exit, instead of a traceback, for errors a user fixes;
+  ISX_TRACEBACK=1 prints the traceback of the error being handled too."""
+  if os.environ.get('ISX_TRACEBACK') == '1' and sys.exc_info()[0] is not None:
+    traceback.print_exc()
   if isinstance(error, OSError) and error.errno == errno.ENOSPC:  # a write isx did not name
     where = f' writing {error.filename}' if error.filename else ''
     error = (f'no space left on the device{where}; free some space or choose another '

@@ -240,7 +240,18 @@ def differences(saved: dict, config) -> list[str]:
 
 def load_saved(workdir) -> dict | None:
   path = Workdir(workdir).config_file
-  return json.loads(path.read_text()) if path.exists() else None
+  if not path.exists():
+    return None
+  try:
+    saved = json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    saved = e
+  if not isinstance(saved, dict):
+    raise ValueError(f'{path} is damaged (not the JSON of a config: {saved}); it holds the config '
+                     f'this workdir was trained with: restore it from a copy, or remove it '
+                     f'(isx.main then resumes without comparing configs and writes it again; '
+                     f'isx.eval then needs --config)')
+  return saved
 
 
 def check_against_workdir(config, workdir, action: str):

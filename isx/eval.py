@@ -18,10 +18,9 @@ def main(argv):
   try:
     cli.init_distributed()
     config = cli.config_flag() or config_checks.saved_config(workdir)
-    metrics = evaluate.evaluate_workdir(config, workdir)
+    evaluate.evaluate_workdir(config, workdir)
   except cli.USER_ERRORS as e:
     cli.fail(e)
-  print(evaluate.summary(metrics), flush=True)
 
 
 flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags

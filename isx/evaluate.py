@@ -97,7 +97,8 @@ def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
   outputs = eval_outputs(exp, state)
   metrics = compute_metrics(outputs, exp.config.evals)
   metrics['step'] = int(jax.device_get(state.step))
-  writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval')
+  writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval',
+               replace=True)
   out_dir = write_results(workdir, metrics, outputs)
   logging.info('wrote %s/metrics.json and embeddings.npz', out_dir)
   return metrics
@@ -109,11 +110,14 @@ def write_plots(config, info, workdir: str):
 
 
 def evaluate_workdir(config, workdir: str) -> dict:
-  """isx.eval: scores the newest good checkpoint in workdir; fails if there is none."""
+  """isx.eval: scores the newest good checkpoint in workdir (fails if there is none), writes
+  the metrics and embeddings, prints their summary, then draws the pictures."""
   with Experiment.open(config, workdir, 'evaluate') as exp:
     writer = MetricWriter(workdir, resume_step=None)
     metrics = evaluate_state(exp, exp.state, workdir, writer)
     writer.close()
-  if config.plots and jax.process_index() == 0:
-    write_plots(config, exp.info, workdir)
+  if jax.process_index() == 0:
+    print(summary(metrics), flush=True)
+    if config.plots:
+      write_plots(config, exp.info, workdir)
   return metrics

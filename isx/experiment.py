@@ -37,11 +37,12 @@ class Experiment:
 
   @classmethod
   def create(cls, config, workdir: Optional[str] = None, info: Optional[DatasetInfo] = None,
-             mesh: Optional[jax.sharding.Mesh] = None) -> 'Experiment':
+             mesh: Optional[jax.sharding.Mesh] = None, writer: bool = False) -> 'Experiment':
     """Data info, mesh, model, loss, state (restored from workdir's newest good checkpoint) and
     the compiled steps; one line for a config that cannot work (batch vs devices, image size).
     `info` stands in for the dataset when batches come from elsewhere (benchmarks, the CPU
-    probe, tests); `mesh` defaults to every device."""
+    probe, tests); `mesh` defaults to every device. writer: a training's, which clears what a
+    killed training left unfinished in checkpoints/."""
     if info is None:
       from isx import input_pipeline  # TFDS: only when the dataset itself is read
       info = input_pipeline.dataset_info(config)
@@ -61,7 +62,7 @@ class Experiment:
     state = jax.device_put(state, mesh_lib.replicated(mesh))
     mngr, restored = None, None
     if workdir is not None:
-      mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
+      mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep, writer)
       state, restored = checkpointing.restore_latest(mngr, state)
       # A no-op for today's checkpoints; an older one's converted arrays still need placing.
       state = jax.device_put(state, mesh_lib.replicated(mesh))
@@ -92,10 +93,13 @@ class Experiment:
     with WorkdirLock(wd.root) if held else contextlib.nullcontext():
       config_checks.check_against_workdir(config, wd.root,
                                           'resume' if purpose == 'train' else 'evaluate')
-      exp = cls.create(config, wd.root, info)
-      if purpose == 'evaluate' and exp.restored is None:
-        raise FileNotFoundError(wd.no_checkpoint())
-      yield exp
+      exp = cls.create(config, wd.root, info, writer=purpose == 'train')
+      try:
+        if purpose == 'evaluate' and exp.restored is None:
+          raise FileNotFoundError(wd.no_checkpoint())
+        yield exp
+      finally:  # however the block ends, no save is left half-written
+        checkpointing.settle(exp.mngr)
 
   @property
   def data_sharding(self):

@@ -52,6 +52,10 @@ def builder(config):
   name = config.dataset.name
   plugin = datasets.module(name)
   root = data_dir(config)
+  if root.exists() and not root.is_dir():
+    raise NotADirectoryError(f'dataset.data_dir {root} is a file, not a folder: point '
+                             f'--config.dataset.data_dir at the folder that holds (or will hold) '
+                             f'the prepared datasets')
   stored = name.rsplit('.', 1)[-1]
   path = store.dataset_dir(stored, root)
   if path is None and config.dataset.download:

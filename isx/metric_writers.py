@@ -25,15 +25,23 @@ class MetricWriter:
       path = Workdir(workdir).metrics_file
       path.parent.mkdir(parents=True, exist_ok=True)
       if resume_step is not None:
-        kept = [r for r in read_jsonl(workdir) if r['step'] <= resume_step]
-        path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
+        _rewrite(path, [r for r in read_jsonl(workdir) if r['step'] <= resume_step])
+      self._path, self._workdir = path, workdir
       self._jsonl = path.open('a')
       self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
-  def write(self, step: int, scalars: dict, prefix: str = 'train'):
+  def write(self, step: int, scalars: dict, prefix: str = 'train', replace: bool = False):
+    """replace: this step's earlier records of prefix go first (a workdir evaluated again at the
+    same step keeps one eval/* record of it, the newest)."""
     if not self.enabled:
       return
     values = {f'{prefix}/{k}': float(np.asarray(v)) for k, v in scalars.items()}
+    if replace:
+      self._jsonl.close()
+      kept = [r for r in read_jsonl(self._workdir) if not (
+          r['step'] == int(step) and any(k.startswith(f'{prefix}/') for k in r))]
+      _rewrite(self._path, kept)
+      self._jsonl = self._path.open('a')
     self._jsonl.write(json.dumps({'step': int(step), 'time': time.time(), **values}) + '\n')
     self._jsonl.flush()
     for k, v in values.items():
@@ -46,9 +54,22 @@ class MetricWriter:
       self._tb.close()
 
 
+def _rewrite(path, records):
+  """The file holds exactly records, replaced whole, so that a kill mid-write loses nothing."""
+  tmp = path.parent / f'{path.name}.tmp'
+  tmp.write_text(''.join(json.dumps(r) + '\n' for r in records))
+  tmp.replace(path)
+
+
 def read_jsonl(workdir: str):
+  """The records; a last line cut short by a killed process is left out."""
   path = Workdir(workdir).metrics_file
   if not path.exists():
     return []
   with path.open() as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [line for line in f if line.strip()]
+  records = [json.loads(line) for line in lines[:-1]]
+  try:
+    return records + [json.loads(line) for line in lines[-1:]]
+  except json.JSONDecodeError:
+    return records

@@ -94,16 +94,31 @@ def embedding_norms(named, path, title=''):
   run, e.g. {'with IS': ..., 'without IS': ...}: IS bounds what the FC after it can grow."""
   fig, ax = plt.subplots(figsize=(6, 3.5))
   ax.set_title(title, fontsize=8)
-  norms = {name: np.linalg.norm(e, axis=1) for name, e in named.items()}
+  # float64: a diverged run's finite float32 embeddings can have norms past float32's range.
+  norms = {name: np.linalg.norm(np.asarray(e, np.float64), axis=1) for name, e in named.items()}
   every = np.concatenate(list(norms.values()))
-  positive = every[every > 0]
+  positive = every[(every > 0) & np.isfinite(every)]
   bins = (np.geomspace(positive.min(), positive.max(), 61) if positive.size and
           positive.max() > positive.min() else 60)
   for name, n in norms.items():
-    ax.hist(n, bins=bins, alpha=0.6, label=f'{name} (median {np.median(n):.3g})')
+    shown = n[(n > 0) & np.isfinite(n)]  # a log axis has no place for 0
+    left_out = f', {len(n) - len(shown)} at 0 not shown' if len(shown) < len(n) else ''
+    ax.hist(shown, bins=bins, alpha=0.6,
+            label=f'{name} (median {np.median(n):.3g}{left_out})')
   ax.set(xlabel='embedding L2 norm', ylabel='test examples', xscale='log')
   ax.legend(fontsize=8)
   _save(fig, path)
+
+
+def _draw(path, draw, *args, **kwargs):
+  """One picture; one that fails is a warning naming it and its error, never the run's end:
+  the metrics it illustrates are already written."""
+  try:
+    draw(*args, path, **kwargs)
+  except Exception as e:  # noqa: BLE001  any matplotlib failure on odd data
+    plt.close('all')
+    print(f'warning: could not draw {path} ({type(e).__name__}: {" ".join(str(e).split())[:200]})',
+          flush=True)
 
 
 def plot_workdir(workdir: str, read_images=None):
@@ -112,7 +127,7 @@ def plot_workdir(workdir: str, read_images=None):
   workdir = epath.Path(workdir)
   records = read_jsonl(workdir)
   if records:
-    learning_curves(records, workdir / 'learning_curves.png')
+    _draw(workdir / 'learning_curves.png', learning_curves, records)
   npz = Workdir(str(workdir)).embeddings
   if npz.exists():
     with npz.open('rb') as f:
@@ -124,9 +139,10 @@ def plot_workdir(workdir: str, read_images=None):
     note = (f' ({len(finite) - len(kept)} of {len(finite)} embeddings not finite, not shown)'
             if len(kept) < len(finite) else '')
     if len(kept):
-      embedding_norms({workdir.name: embeddings}, workdir / 'embedding_norms.png', note.strip())
+      _draw(workdir / 'embedding_norms.png', embedding_norms, {workdir.name: embeddings},
+            title=note.strip())
     if read_images is not None and len(labels) > 1:
-      retrieval_examples(embeddings, labels, lambda i: read_images(kept[i]),
-                         workdir / 'retrieval_examples.png', title=note)
+      _draw(workdir / 'retrieval_examples.png', retrieval_examples, embeddings, labels,
+            lambda i: read_images(kept[i]), title=note)
     if embeddings.shape[1] == 2 and len(kept):
-      feature_scatter(embeddings, labels, workdir / 'features.png', title=note.strip())
+      _draw(workdir / 'features.png', feature_scatter, embeddings, labels, title=note.strip())

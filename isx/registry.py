@@ -61,6 +61,17 @@ def resolve(what: str, target, given, core: dict | None = None) -> dict:
   return {k: _typed(what, k, given[k], d) if k in given else d for k, d in defaults.items()}
 
 
+def check(what: str, target, settings: dict):
+  """The plug-in module's own range checks, if it defines `check(**settings)` (ValueError for a
+  value out of range): one line naming the plug-in and where its settings are."""
+  checker = getattr(module_of(target), 'check', None)
+  if checker is not None:
+    try:
+      checker(**settings)
+    except ValueError as e:
+      raise ValueError(f'{what}: {e}') from None
+
+
 def _typed(what, key, value, default):
   """value in the type of default: an int for a float, a list for a tuple (as JSON holds it)."""
   if default is None or value is None:

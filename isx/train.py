@@ -134,7 +134,8 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         checkpointing.save(mngr, state, force=stop or s == steps)
       if stop:
         checkpointing.finish(mngr)
-        raise Preempted(f'{sigterm.name}: saved a checkpoint at step {s} in {mngr.directory}; '
+        raise Preempted(f'{sigterm.name}: saved a checkpoint at step '
+                        f'{checkpointing.latest_complete(mngr)} in {mngr.directory}; '
                         f'run the same command again to continue')
   checkpointing.finish(mngr)
   metrics = evaluate.evaluate_state(exp, state, workdir, writer)
@@ -163,10 +164,13 @@ def _write_run_files(exp, wd, cpu, start):
 
 
 def _check_finite(window, mngr):
-  """Before every log write and every save: stops, saving nothing, at a non-finite step."""
+  """Before every log write and every save: stops, saving nothing, at a non-finite step. The
+  save in flight, if any, is of a step checked finite: it is finished before the newest complete
+  checkpoint is read back from disk and named."""
   bad = window.first_nonfinite()
   if bad is not None:
-    last = mngr.latest_step()
+    checkpointing.finish(mngr)
+    last = checkpointing.latest_complete(mngr)
     kept = (f'The last good checkpoint (step {last}) is kept in {mngr.directory}' if last
             is not None else 'No checkpoint had been saved yet')
     raise NonFiniteLossError(

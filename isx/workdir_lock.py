@@ -1,6 +1,7 @@
 """One writer per workdir: a training holds WORKDIR/.isx-lock while it runs.
 
-The lock is a file created with O_EXCL that names its holder (host, pid). A second training
+The lock is a file that names its holder (host, pid), written whole beside it and linked into
+place (a hard link fails when the lock exists), so a lock is never seen half-written. A second training
 on the workdir is refused in one line naming the holder. A lock whose holder is gone is taken
 over: on the same host when its pid no longer runs; from another host (a shared filesystem)
 when the holder stopped refreshing it for STALE_S seconds. Remote workdirs (gs://...) have no
@@ -49,28 +50,40 @@ class WorkdirLock:
     except FileNotFoundError:
       return None
     try:
-      return json.loads(text), age
-    except json.JSONDecodeError:  # being written right now, or damaged
-      return {}, age
+      holder = json.loads(text)
+    except json.JSONDecodeError:  # damaged: a complete lock is linked into place whole
+      holder = None
+    return holder if isinstance(holder, dict) else {}, age
 
   def _gone(self, holder: dict, age: float) -> bool:
+    if not holder:  # empty or unreadable: no holder to wait for
+      return True
     if holder.get('host') == socket.gethostname() and isinstance(holder.get('pid'), int):
       return not _alive(holder['pid'])
     return age > STALE_S
 
   def acquire(self):
     me = {'host': socket.gethostname(), 'pid': os.getpid(), 'started': time.time()}
+    mine = f'{self.path}.{me["host"]}.{me["pid"]}'
+    with open(mine, 'w') as f:
+      json.dump(me, f)
+    try:
+      self._link(mine)
+    finally:
+      os.remove(mine)
+    self._thread = threading.Thread(target=self._refresh, daemon=True)
+    self._thread.start()
+
+  def _link(self, mine):
     while True:
       try:
-        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.link(mine, self.path)
+        return
       except FileExistsError:
         found = self._holder()
         if found is None:
           continue  # released meanwhile
         holder, age = found
-        if not holder and age < 5:  # its holder is still writing its name
-          time.sleep(0.1)
-          continue
         if self._gone(holder, age):
           os.remove(self.path)
           continue
@@ -79,11 +92,6 @@ class WorkdirLock:
             f'{os.path.dirname(self.path)} is being trained by pid {holder.get("pid")} on '
             f'{holder.get("host")} (since {since}); wait for it or stop it, or choose another '
             f'--workdir') from None
-      with os.fdopen(fd, 'w') as f:
-        json.dump(me, f)
-      break
-    self._thread = threading.Thread(target=self._refresh, daemon=True)
-    self._thread.start()
 
   def _refresh(self):  # so that another host sees the holder alive
     while not self._stop.wait(REFRESH_S):

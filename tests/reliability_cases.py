@@ -4,7 +4,9 @@ processes and README's "Bad input" table is generated from (`python tests/reliab
 Placeholders: {data} a tiny prepared data_dir, {done} a finished workdir (2 steps, evaluated),
 {new} a workdir that must not be created, {empty} an empty data_dir, {bad_py} a config file
 with a syntax error, {grid} a valid 1-run sweep grid, {typo_grid} a grid with a mistyped key,
-{eval_file} a finished workdir whose eval/ is a file. Every case must exit 1, print exactly one
+{eval_file} a finished workdir whose eval/ is a file, {bad_json} a finished workdir whose
+config.json is damaged. A --config among a case's arguments replaces the common one (overrides
+apply to the config named first). Every case must exit 1, print exactly one
 `error:` line that holds the expected text (`...` stands for anything) and no traceback, create
 no {new}, add nothing to the repository's top folder (the current one) and leave {done}
 byte-for-byte unchanged. Downloads go to a closed local port (ISX_DATASET_SOURCES).
@@ -16,7 +18,11 @@ CASES = [
     ('config key typo', 'main', ['--workdir={new}', '--config.modell.xi=1'],
      "bad --config override: 'modell' Did you mean \"model\""),
     ('config file missing', 'main', ['--workdir={new}', '--config=configs/no_such.py'],
-     'cannot load --config: ...No such file'),
+     'cannot load --config: configs/no_such.py not found; see configs/ for the configs'),
+    ('a setting the plug-in does not take', 'main',
+     ['--workdir={new}', '--config.model.head.margin=0.3'],
+     "bad --config override --config.model.head.margin: model.head has no field 'margin'; it "
+     "has name. A plug-in's settings are there once the config names it: ...:head=NAME..."),
     ('config is a folder', 'main', ['--workdir={new}', '--config=configs'],
      'cannot load --config: ...Is a directory'),
     ('config is not Python', 'main', ['--workdir={new}', '--config={bad_py}'],
@@ -45,6 +51,36 @@ CASES = [
     ('a plug-in setting out of range', 'main',
      ['--workdir={new}', '--config.evals.retrieval.block_size=0'],
      'evals.retrieval.block_size must be positive, got 0'),
+    ('a head scale that is not positive', 'main',
+     ['--workdir={new}', '--config=configs/fashion_mnist_simplenet.py:head=normface',
+      '--config.model.head.scale=0'],
+     "head 'normface' (model.head): scale must be > 0, got 0.0"),
+    ('a CosFace margin out of its range', 'main',
+     ['--workdir={new}', '--config=configs/fashion_mnist_simplenet.py:head=cosface',
+      '--config.model.head.margin=1.5'],
+     "head 'cosface' (model.head): margin must be in [0, 1) ...got 1.5"),
+    ('an ArcFace margin out of its range', 'main',
+     ['--workdir={new}', '--config=configs/fashion_mnist_simplenet.py:head=arcface',
+      '--config.model.head.margin=-0.1'],
+     "head 'arcface' (model.head): margin must be in [0, pi/2) radians ...got -0.1"),
+    ('a center-loss alpha out of (0, 1]', 'main',
+     ['--workdir={new}', '--config=configs/fashion_mnist_simplenet.py:loss=softmax+center',
+      '--config.loss.center.alpha=-1.0'],
+     "loss 'center' (loss.center): alpha must be in (0, 1], got -1.0"),
+    ('a contrastive margin that is not positive', 'main',
+     ['--workdir={new}', '--config=configs/fashion_mnist_simplenet.py:loss=softmax+contrastive',
+      '--config.loss.contrastive.margin=0'],
+     "loss 'contrastive' (loss.contrastive): margin must be > 0 ...got 0.0"),
+    ('a negative loss weight', 'main', ['--workdir={new}', '--config.loss.softmax.weight=-1'],
+     'loss.softmax.weight must be >= 0, got -1.0'),
+    ('dataset.data_dir is a file', 'main', ['--workdir={new}', '--config.dataset.data_dir={bad_py}'],
+     'dataset.data_dir ...bad.py is a file, not a folder: point --config.dataset.data_dir at the '
+     'folder...'),
+    ('a damaged WORKDIR/config.json (train)', 'main', ['--workdir={bad_json}'],
+     '.../config.json is damaged (not the JSON of a config: ...); ...restore it from a copy, or '
+     'remove it...'),
+    ('a damaged WORKDIR/config.json (eval)', 'eval', ['--workdir={bad_json}'],
+     '.../config.json is damaged (not the JSON of a config: ...)'),
     ('unknown dataset', 'main', ['--workdir={new}', '--config.dataset.name=imagenet22k'],
      "unknown dataset 'imagenet22k'; choose one of"),
     ('dataset not prepared (offline)', 'main',
@@ -100,7 +136,8 @@ def markdown() -> str:
   rows = ['| bad input | command | the one line on stderr (exit 1) |', '|---|---|---|']
   for case, binary, args, line in CASES:
     names = {'{done}': 'FINISHED', '{new}': 'NEW', '{empty}': 'EMPTY_DIR', '{bad_py}': 'BAD.py',
-             '{grid}': 'GRID.json', '{typo_grid}': 'TYPO_GRID.json', '{eval_file}': 'FINISHED'}
+             '{grid}': 'GRID.json', '{typo_grid}': 'TYPO_GRID.json', '{eval_file}': 'FINISHED',
+             '{bad_json}': 'FINISHED'}
     shown = [re.sub('|'.join(map(re.escape, names)), lambda m: names[m.group()], a) for a in args]
     command = f'isx.{binary} ' + ' '.join(shown)
     rows.append(f'| {case} | `{command}` | `error: {line}` |')

@@ -8,7 +8,7 @@ import pytest
 from jax.test_util import check_grads
 
 from isx import heads, layers
-from isx.heads._cosine import arcface_target
+from isx.heads.arcface import arcface_target
 from isx.layers import inward_scale, l2_normalize
 
 

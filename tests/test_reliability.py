@@ -215,6 +215,8 @@ def finished(tiny_data_dir, tmp_path_factory):
   import shutil
   root = tmp_path_factory.mktemp('finished')
   _run(_args(tiny_data_dir, str(root / 'done'), 2))
+  shutil.copytree(root / 'done', root / 'bad_json')
+  (root / 'bad_json' / 'config.json').write_text('{x')
   shutil.copytree(root / 'done', root / 'eval_file')
   shutil.rmtree(root / 'eval_file' / 'eval')
   (root / 'eval_file' / 'eval').write_text('')
@@ -237,13 +239,18 @@ def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_
   before, top = _digest(done), sorted(os.listdir(ROOT))
   fill = dict(data=tiny_data_dir, done=done, new=new, empty=finished / 'empty',
               bad_py=finished / 'bad.py', grid=finished / 'grid.json',
-              typo_grid=finished / 'typo_grid.json', eval_file=finished / 'eval_file')
+              typo_grid=finished / 'typo_grid.json', eval_file=finished / 'eval_file',
+              bad_json=finished / 'bad_json')
   # No step count: a case may stand for an epoch-based run (the configs' default).
   args = [a for a in _args(tiny_data_dir, '', 2)
           if not a.startswith(('--workdir', '--config.num_train_steps'))]
   args[2] = f'isx.{binary}'
+  extra = [a.format(**fill) for a in extra]
+  for a in [a for a in extra if a.startswith('--config=')]:  # in the common one's place
+    args[args.index('--config=configs/fashion_mnist_simplenet.py')] = a
+    extra.remove(a)
   monkeypatch.setenv('ISX_DATASET_SOURCES', str(finished / 'sources.json'))
-  p = _run(args + [a.format(**fill) for a in extra], check=False)
+  p = _run(args + extra, check=False)
   errors = [x for x in p.stderr.splitlines() if x.startswith('error:')]
   assert p.returncode == 1 and 'Traceback' not in p.stderr, p.stderr[-2000:]
   assert len(errors) == 1 and re.search(reliability_cases.pattern(line), errors[0]), errors

@@ -73,3 +73,25 @@ def test_the_holder_refreshes_the_lock(tmp_path, monkeypatch):
     while os.path.getmtime(path) < old + 1 and time.time() < deadline:
       time.sleep(0.05)
     assert os.path.getmtime(path) > old + 1
+
+
+@pytest.mark.parametrize('content', ['', '{"host": "x', '[1, 2]'])
+def test_an_empty_or_unreadable_lock_of_a_killed_process_is_taken_over(tmp_path, content):
+  """An older isx created the lock and then wrote its name: a kill between the two left an
+  empty lock. Today's lock is linked into place whole, so one without a holder has none."""
+  (tmp_path / LOCK_FILE).write_text(content)
+  with WorkdirLock(str(tmp_path)):
+    assert json.loads((tmp_path / LOCK_FILE).read_text())['pid'] == os.getpid()
+  assert os.listdir(tmp_path) == []  # no lock, and no file it was written to
+
+
+def test_a_lock_is_never_seen_empty_while_it_is_taken(tmp_path):
+  """Many takers at once: each sees either no lock or a complete one, never an empty one."""
+  code = ('import sys, time; from isx.workdir_lock import WorkdirLock, WorkdirBusyError\n'
+          'try:\n  l = WorkdirLock(sys.argv[1]); l.acquire(); time.sleep(1.0); l.release()\n'
+          'except WorkdirBusyError as e:\n  assert "pid None" not in str(e), e; print("busy")\n')
+  procs = [subprocess.Popen([sys.executable, '-c', code, str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for _ in range(6)]
+  results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+  assert all(rc == 0 for _, _, rc in results), results
+  assert sum(out.strip() == 'busy' for out, _, _ in results) >= 1  # they overlapped

@@ -1,7 +1,8 @@
 """Classifier heads by name: config.model.head = {'name': 'arcface', 'scale': 30.0, ...} is
 isx/heads/arcface.py's `Head` (or any module path's) with those settings. `Head(num_classes,
 **settings)` maps an embedding [N, D] (and, when training, the labels) to logits [N, C]; its
-keyword arguments with defaults are its settings (isx.registry.settings), so a new head with a
+keyword arguments with defaults are its settings (isx.registry.settings), and its module may
+define `check(**settings)` to refuse values out of range (ValueError). A new head with a
 setting of its own is one file: `--config.model.head.name=my_lab.head --config.model.head.width=3`.
 """
 import functools
@@ -21,7 +22,10 @@ def resolve(head) -> dict:
                      f"{{'name': {head!r}}}, or name it after the config path, :head={head}")
   name = head['name']
   given = {k: v for k, v in head.items() if k != 'name'}
-  return {'name': name, **registry.resolve(f'head {name!r} (model.head)', load(name), given)}
+  what, target = f'head {name!r} (model.head)', load(name)
+  settings = registry.resolve(what, target, given)
+  registry.check(what, target, settings)
+  return {'name': name, **settings}
 
 
 def factory(head):

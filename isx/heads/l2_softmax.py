@@ -16,3 +16,8 @@ class L2SoftmaxHead(nn.Module):
 
 
 Head = L2SoftmaxHead
+
+
+def check(scale):
+  if not scale > 0:
+    raise ValueError(f'scale must be > 0, got {scale!r}')

@@ -2,7 +2,8 @@
 and isx/losses/center.py (or module paths: 'softmax+my_lab.spread'). Each term's settings sit
 under its short name (the last part of its name): config.loss.center = {'weight': 0.01,
 'alpha': 0.5}. `weight` is isx's, default the class attribute `Loss.weight` or 1; the others are
-the keyword arguments with defaults of the term's `Loss(num_classes, embedding_dim, ...)`.
+the keyword arguments with defaults of the term's `Loss(num_classes, embedding_dim, ...)`, and
+its module may define `check(**settings)` to refuse values out of range (ValueError).
 
 A term is an object with `__call__(outputs, labels, state) -> scalar` and, when it keeps state
 between steps (center loss: the class centers), `init_state()` and `update_state(state, outputs,
@@ -31,9 +32,13 @@ def resolve(loss) -> dict:
                      f'such term; add it to loss.name or remove the setting')
   resolved = {'name': loss['name']}
   for short, term in terms.items():
-    cls = load(term)
-    resolved[short] = registry.resolve(f'loss {term!r} (loss.{short})', cls, dict(loss.get(short, {})),
-                                       core={'weight': float(getattr(cls, 'weight', 1.0))})
+    cls, what = load(term), f'loss {term!r} (loss.{short})'
+    settings = registry.resolve(what, cls, dict(loss.get(short, {})),
+                                core={'weight': float(getattr(cls, 'weight', 1.0))})
+    if not settings['weight'] >= 0:  # also refuses NaN
+      raise ValueError(f'loss.{short}.weight must be >= 0, got {settings["weight"]!r}')
+    registry.check(what, cls, {k: v for k, v in settings.items() if k != 'weight'})
+    resolved[short] = settings
   return resolved
 
 

@@ -33,3 +33,9 @@ class Loss:
 
   def update_state(self, state, outputs, labels):
     return update_centers(state, outputs['embedding'], labels, self.alpha)
+
+
+def check(alpha):
+  # Eq. 4 moves a center alpha of the way to its examples' mean: past 1 it overshoots.
+  if not 0 < alpha <= 1:
+    raise ValueError(f'alpha must be in (0, 1], got {alpha!r}')

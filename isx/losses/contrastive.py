@@ -31,3 +31,9 @@ class Loss:
   def __call__(self, outputs, labels, state):
     del state
     return contrastive_loss(outputs['embedding'], labels, self.margin)
+
+
+def check(margin):
+  if not margin > 0:
+    raise ValueError(f'margin must be > 0 (the distance dissimilar pairs are pushed to), '
+                     f'got {margin!r}')
