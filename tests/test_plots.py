@@ -53,3 +53,32 @@ def test_a_diverged_eval_still_draws_its_finite_embeddings_and_says_how_many_it_
   for name in ('embedding_norms.png', 'retrieval_examples.png', 'features.png'):
     assert Image.open(tmp_path / name).size[0] > 0
   assert seen and (np.concatenate([np.ravel(s) for s in seen]) >= 5).all()  # finite rows only
+
+
+def test_embeddings_whose_norms_pass_float32s_range_are_drawn(tmp_path):
+  """A run diverging slowly leaves finite embeddings near float32's limit: their float32 norms
+  are inf, and a histogram over them could not be binned."""
+  embeddings = np.full((30, 8), 3e38, np.float32)
+  embeddings[:10] = 1e-3
+  embeddings[10] = 0.0
+  plots.embedding_norms({'diverged': embeddings}, tmp_path / 'n.png')
+  assert Image.open(tmp_path / 'n.png').size[0] > 0
+
+
+def test_a_picture_that_fails_is_a_warning_after_the_summary_and_costs_no_metrics(
+    tiny_config, tmp_path, monkeypatch, capsys):
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(tiny_config, workdir)
+  os.remove(os.path.join(workdir, 'eval', 'metrics.json'))
+  capsys.readouterr()
+
+  def broken(*args, **kwargs):
+    raise ValueError('Too many bins for data range')
+  monkeypatch.setattr(plots, 'embedding_norms', broken)
+  tiny_config.plots = True
+  metrics = evaluate.evaluate_workdir(tiny_config, workdir)
+  out = capsys.readouterr().out
+  assert out.index(f'step {metrics["step"]}: ') < out.index(
+      'warning: could not draw') and 'embedding_norms.png (ValueError: Too many bins' in out
+  assert os.path.exists(os.path.join(workdir, 'eval', 'metrics.json'))
+  assert os.path.exists(os.path.join(workdir, 'retrieval_examples.png'))  # the others are drawn

@@ -249,6 +249,15 @@ def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_ste
     f.write(json.dumps({'step': 5, 'train/loss': 1.0}) + '\n')
   metric_writers.MetricWriter(workdir, resume_step=4).close()
   assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4, 4]  # train/*, eval/*
+  # A finished workdir run again, and evaluated again: still one eval record of its step.
+  train.train_and_evaluate(tiny_config, workdir)
+  evaluate.evaluate_workdir(tiny_config, workdir)
+  records = metric_writers.read_jsonl(workdir)
+  assert [(r['step'], sorted(r)[0].split('/')[0]) for r in records] == [(4, 'step'), (4, 'eval')]
+  # A last line cut short by a killed process is left out, not an error.
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+    f.write('{"step": 5, "train/lo')
+  assert metric_writers.read_jsonl(workdir) == records
 
 
 def test_chunk_length_stops_at_every_boundary():
