@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 
 from isx import checkpointing, config_checks, evaluate, train
 
@@ -40,6 +41,7 @@ def _make_old(workdir, centers):
   return step
 
 
+@pytest.mark.slow
 def test_an_older_workdir_evaluates_resumes_and_keeps_its_centers(tiny_config, tmp_path):
   from isx.experiment import Experiment
   workdir = str(tmp_path / 'run')

@@ -35,6 +35,7 @@ def test_every_config_is_covered():
   assert used <= set(DATASETS) and len(CONFIGS) >= 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_trains_two_steps_and_evaluates(name, data_dir, tmp_path):
   arg = 'baseline' if name == 'fashion_mnist_simplenet' else None

@@ -149,6 +149,7 @@ def _losses(workdir):
     return [r['train/loss'] for r in map(json.loads, f) if 'train/loss' in r]
 
 
+@pytest.mark.slow
 def test_isx_main_times_once_prints_and_records_its_choice(tiny_data_dir, tmp_path):
   env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'ISX_CPU_CONV_PATH')}
   env.update(JAX_PLATFORMS='cpu', PYTHONPATH=ROOT, ISX_CACHE_DIR=str(tmp_path / 'cache'))
@@ -164,6 +165,7 @@ def test_isx_main_times_once_prints_and_records_its_choice(tiny_data_dir, tmp_pa
   assert 'probe' not in second and 'cached measurement' in second
 
 
+@pytest.mark.slow
 def test_both_paths_train_the_same_model_up_to_float_rounding(tiny_data_dir, tmp_path):
   env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'ISX_CPU_CONV_PATH')}
   env.update(JAX_PLATFORMS='cpu', PYTHONPATH=ROOT)

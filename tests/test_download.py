@@ -220,6 +220,7 @@ def _env(sources_json):
 # itself trains 2 steps in test_configs.py, and was run against this server by hand (README, Data).
 @pytest.mark.parametrize('config,dataset', [('cifar10_simplenet', 'cifar100'),
                                             ('svhn_simplenet', 'svhn_cropped')])
+@pytest.mark.slow
 def test_isx_main_downloads_prepares_trains_and_evaluates(served, tmp_path, config, dataset):
   data_dir, workdir = tmp_path / 'data', tmp_path / 'run'
   p = _main([f'--config=configs/{config}.py', f'--workdir={workdir}',
@@ -233,6 +234,7 @@ def test_isx_main_downloads_prepares_trains_and_evaluates(served, tmp_path, conf
   assert json.load(open(workdir / 'eval' / 'metrics.json'))['num_examples'] == COUNTS['test']
 
 
+@pytest.mark.slow
 def test_two_processes_asking_at_once_prepare_once(served, tmp_path):
   served.delay_s = 5.0  # the first holds the lock while the second starts
   data_dir = tmp_path / 'data'

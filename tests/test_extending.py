@@ -17,6 +17,8 @@ from isx import config_checks, evaluate, input_pipeline, registry, train
 from isx.datasets import store
 from isx.experiment import Experiment
 
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TOYS = {

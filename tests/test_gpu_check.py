@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'benchmarks', 'gpu_check.py')
 
@@ -48,6 +50,7 @@ def test_the_carry_is_what_the_device_image_lacks(tmp_path, monkeypatch):
   assert sorted(os.listdir(tmp_path / 'out' / 'fashion-mnist')) == sorted(os.listdir(idx))
 
 
+@pytest.mark.slow
 def test_run_writes_every_row_in_one_json(tiny_data_dir, tmp_path):
   out = tmp_path / 'gpu_check.json'
   tiny = ['--config.model.embedding_dim=16', '--config.batch_size=16',

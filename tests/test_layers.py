@@ -181,10 +181,11 @@ def test_arcface_leaves_the_minimum_where_the_old_head_stuck():
 
 def test_head_defaults_and_bad_heads():
   assert heads.resolve({'name': 'arcface'}) == {'name': 'arcface', 'scale': 30.0, 'margin': 0.5}
-  assert _head({'name': 'cosface'}).scale == 30.0 and _head({'name': 'cosface'}).margin == 0.35
-  assert _head({'name': 'arcface', 'margin': 0.2}).margin == 0.2
-  with pytest.raises(ValueError, match="unknown head 'sphereface'"):
-    heads.resolve({'name': 'sphereface'})
+  cosface = _head({'name': 'cosface'})
+  assert cosface.scale == 30.0 and cosface.target.keywords['margin'] == 0.35
+  assert _head({'name': 'arcface', 'margin': 0.2}).target.keywords['margin'] == 0.2
+  with pytest.raises(ValueError, match="unknown head 'no_such_head'"):
+    heads.resolve({'name': 'no_such_head'})
   with pytest.raises(ValueError, match=r"head 'normface' \(model.head\) does not take margin; "
                                        r"it takes scale"):
     heads.resolve({'name': 'normface', 'margin': 0.1})

@@ -41,6 +41,7 @@ def test_shapes_and_parameter_count(name, shape, classes, num_params):
   assert sum(p.size for p in jax.tree.leaves(variables['params'])) == num_params
 
 
+@pytest.mark.slow
 def test_inward_scale_toggle_and_conv_activation_change_outputs_not_params():
   x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
   base = _model('simplenet', 10)
@@ -99,6 +100,7 @@ def test_inward_scale_lands_on_the_1_over_xi_sphere_in_its_dtype(dtype, rtol):
   assert jnp.allclose(norms, 0.01, rtol=rtol), norms
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_tracks_float32_with_float32_params_and_loss():
   # SimpleNet only: XLA:CPU takes minutes to compile GoogleNet's bfloat16 step.
   from isx import mesh as mesh_lib, optim, step as step_lib

@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from isx import evaluate, plots, train
@@ -29,6 +30,7 @@ def test_embedding_norms_histogram(tmp_path):
   assert Image.open(tmp_path / 'n.png').size[0] > 0
 
 
+@pytest.mark.slow
 def test_training_and_the_eval_binary_write_the_pictures(tiny_config, tmp_path):
   tiny_config.plots, workdir = True, str(tmp_path / 'run')
   names = ('learning_curves.png', 'embedding_norms.png', 'retrieval_examples.png')

@@ -21,6 +21,8 @@ import pytest
 
 from isx.datasets import idx, store
 
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -90,6 +90,7 @@ def reference(tiny_data_dir, tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_resume_matches_uninterrupted(tiny_data_dir, tiny_config, tmp_path,
                                                         reference):
   workdir = str(tmp_path / 'run')
@@ -108,6 +109,7 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tiny_data_dir, tiny_conf
   _assert_same_params(resumed, expected)
 
 
+@pytest.mark.slow
 def test_sigkill_between_checkpoints_resumes_from_last_one(tiny_data_dir, tiny_config, tmp_path,
                                                            reference):
   workdir = str(tmp_path / 'run')
@@ -233,6 +235,7 @@ def finished(tiny_data_dir, tmp_path_factory):
 # One real process per row of tests/reliability_cases.py, whose table README shows.
 @pytest.mark.parametrize('case,binary,extra,line', reliability_cases.CASES,
                          ids=[c[0] for c in reliability_cases.CASES])
+@pytest.mark.slow
 def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_path,
                                                    monkeypatch, case, binary, extra, line):
   done, new = finished / 'done', tmp_path / 'new'
@@ -288,6 +291,7 @@ def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, t
     train.train_and_evaluate(tiny_config, str(tmp_path / 'dim'))
 
 
+@pytest.mark.slow
 def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 3
@@ -311,6 +315,7 @@ def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
   assert json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))['step'] == 5
 
 
+@pytest.mark.slow
 def test_remote_workdir_that_cannot_be_reached_fails_in_one_line_and_writes_nothing_here(
     tiny_data_dir, tmp_path):
   # No GCS client or credentials here: etils.epath cannot reach gs://, which must not turn into
@@ -335,6 +340,7 @@ def test_damaged_dataset_files_fail_in_one_line(tiny_data_dir, tiny_config, tmp_
     train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
 
 
+@pytest.mark.slow
 def test_help_exits_0_and_a_run_prints_no_library_logs(tiny_data_dir, tmp_path):
   p = _run([sys.executable, '-m', 'isx.main', '--help'])
   assert '--workdir' in p.stdout and '--config' in p.stdout
@@ -344,6 +350,7 @@ def test_help_exits_0_and_a_run_prints_no_library_logs(tiny_data_dir, tmp_path):
   assert 'step 2: accuracy' in p.stdout
 
 
+@pytest.mark.slow
 def test_eval_on_a_mistyped_workdir_creates_nothing(tmp_path):
   p = _run([sys.executable, '-m', 'isx.eval', f'--workdir={tmp_path / "typo"}'], check=False)
   assert p.returncode == 1 and 'error:' in p.stderr and 'Traceback' not in p.stderr
@@ -356,6 +363,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
   single, multi = str(tmp_path / 'single'), str(tmp_path / 'multi')
   # One process with two devices vs two processes with one device each: the same global mesh,
@@ -385,6 +393,7 @@ def _local_devices(stderr):  # isx.main --verbosity=0 logs its device setup
   return int(re.search(r'process 0 of 1, (\d+) local', stderr).group(1))
 
 
+@pytest.mark.slow
 def test_many_cpu_devices_never_deadlock_in_the_all_reduce(tiny_data_dir, tmp_path):
   # 8 CPU devices, 200 tiny steps and no log (sync) until the end: when the host ran ahead,
   # XLA:CPU's launch threads all blocked and every run here aborted in the all-reduce
@@ -402,6 +411,7 @@ def test_many_cpu_devices_never_deadlock_in_the_all_reduce(tiny_data_dir, tmp_pa
   assert not train.waits_for_each_dispatch(mesh_lib.make_mesh(jax.devices()[:1]))
 
 
+@pytest.mark.slow
 def test_isx_main_splits_the_cpu_by_default(tiny_data_dir, tmp_path):
   env = {k: v for k, v in _env().items() if k != 'XLA_FLAGS'}
   p = subprocess.run(_args(tiny_data_dir, str(tmp_path / 'run'), 1, '--verbosity=0'), cwd=ROOT,
@@ -461,6 +471,7 @@ def test_a_save_that_cannot_fit_is_refused_before_orbax_writes(monkeypatch):
     checkpointing.save(Watched(), _state())
 
 
+@pytest.mark.slow
 def test_a_workdir_in_training_is_refused_to_a_second_training(tiny_data_dir, finished, tmp_path):
   import shutil
   assert not (finished / 'done' / '.isx-lock').exists()  # a finished training let go of it

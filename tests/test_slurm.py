@@ -17,7 +17,8 @@ import slurm_cluster  # tests/
 import test_reliability as rel  # tests/: the same tiny isx.main runs
 
 WHY_NOT = slurm_cluster.missing()
-pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))]
 
 
 @pytest.fixture(scope='module')

@@ -59,6 +59,7 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
   assert os.listdir(os.path.join(workdir, 'tensorboard'))
 
 
+@pytest.mark.slow
 def test_stop_and_resume_equals_uninterrupted(tiny_config, tmp_path):
   full, part = str(tmp_path / 'full'), str(tmp_path / 'part')
   # 16-example batches over 96 examples: 6 steps per epoch, so 9 steps cross an epoch boundary.
@@ -96,6 +97,7 @@ def test_padded_eval_scores_every_example_once(tiny_config, eval_batch_size):
   np.testing.assert_array_equal(np.sort(index), np.arange(37))
 
 
+@pytest.mark.slow
 def test_sharded_step_on_8_devices_matches_1_device(tiny_config):
   assert jax.device_count() == 8
   info = input_pipeline.dataset_info(tiny_config)
@@ -206,6 +208,7 @@ def test_lr_schedule_warms_up_linearly_then_follows_its_shape(name):
   np.testing.assert_allclose([lr(600), lr(1000)], after, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_device_resident_and_host_fed_training_are_identical(tiny_config, tmp_path):
   tiny_config.num_train_steps = 8  # crosses the epoch boundary at step 6
   tiny_config.log_every_steps = tiny_config.evals.accuracy.every_steps = 4
@@ -272,6 +275,7 @@ def test_chunk_length_stops_at_every_boundary():
   assert train.chunk_length(0, 30, 4, periods) == 4 and train.chunk_length(2, 30, 4, periods) == 1
 
 
+@pytest.mark.slow
 def test_fused_steps_give_bit_identical_params_logs_and_resume(tiny_config, tmp_path):
   # 20 steps cross 3 epoch boundaries; logs every 10, evals every 4, saves every 3 steps, so K=8
   # runs both fused chunks and single steps. A stop at 13 then resume goes through K=8 too.
