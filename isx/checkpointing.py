@@ -21,6 +21,7 @@ from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
+from isx import errors
 from isx.workdir import Workdir
 
 
@@ -56,7 +57,7 @@ def _legacy_target(target, saved: dict):
   return legacy, convert
 
 
-class CheckpointWriteError(OSError):
+class CheckpointWriteError(errors.UserError, OSError):
   pass
 
 
@@ -121,7 +122,7 @@ def _write_errors(mngr, step):
         f'or choose another --workdir. Earlier checkpoints are kept') from None
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(errors.UserError, ValueError):
   pass
 
 

@@ -9,11 +9,9 @@ import traceback
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from isx import errors
+
 FLAGS = flags.FLAGS
-# Errors a user fixes, each reported in one line by every binary: bad values (ValueError),
-# files, folders, disks and downloads (OSError, isx's DownloadError among them), a diverged run
-# (FloatingPointError).
-USER_ERRORS = (ValueError, OSError, FloatingPointError)
 config_flags.DEFINE_config_file('config', None, 'configs/NAME.py[:VARIANT]: the experiment '
                                  '(isx.eval: defaults to the one WORKDIR was trained with).',
                                  lock_config=True)
@@ -165,6 +163,15 @@ def stop(message):
   """The message on stderr and exit 1 (a scheduler requeues the job): a checkpoint was saved."""
   print(message, file=sys.stderr, flush=True)
   sys.exit(1)
+
+
+def report(error: BaseException):
+  """In a binary's `except Exception`: exits with one line when error is one a user fixes
+  (isx.errors.UserError, or a full disk met anywhere); otherwise returns, and the binary
+  re-raises it with its traceback."""
+  if isinstance(error, errors.UserError) or (isinstance(error, OSError) and
+                                             error.errno == errno.ENOSPC):
+    fail(error)
 
 
 def fail(error):

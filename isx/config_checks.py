@@ -15,7 +15,7 @@ import os
 import jax
 import ml_collections
 
-from isx import datasets, evals, heads, losses, mesh as mesh_lib, models
+from isx import datasets, errors, evals, heads, losses, mesh as mesh_lib, models
 from isx.workdir import Workdir
 
 MAY_DIFFER = (
@@ -103,7 +103,7 @@ def validate(config, info=None, jax_started=True):
       problems.append(str(e))
   problems = list(dict.fromkeys(p for p in problems if p))  # a bad head is met twice
   if problems:
-    raise ValueError('; '.join(problems))
+    raise errors.ConfigError('; '.join(problems))
   return resolve(config, info)
 
 
@@ -247,7 +247,7 @@ def load_saved(workdir) -> dict | None:
   except json.JSONDecodeError as e:
     saved = e
   if not isinstance(saved, dict):
-    raise ValueError(f'{path} is damaged (not the JSON of a config: {saved}); it holds the config '
+    raise errors.ConfigError(f'{path} is damaged (not the JSON of a config: {saved}); it holds the config '
                      f'this workdir was trained with: restore it from a copy, or remove it '
                      f'(isx.main then resumes without comparing configs and writes it again; '
                      f'isx.eval then needs --config)')
@@ -263,7 +263,7 @@ def check_against_workdir(config, workdir, action: str):
   if diff:
     shown = ', '.join(f'{k} ({flat(saved).get(k)!r} -> {flat(_as_dict(config)).get(k)!r})'
                       for k in diff[:6])
-    raise ValueError(f'cannot {action}: {workdir} was trained with another config; differing: '
+    raise errors.ConfigError(f'cannot {action}: {workdir} was trained with another config; differing: '
                      f'{shown}{" ..." if len(diff) > 6 else ""}. Use the config in '
                      f'{Workdir(workdir).config_file} (isx.eval does when --config is left '
                      f'out) or a new --workdir')
@@ -273,7 +273,7 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
   """The config a workdir was trained with, locked, as isx.eval uses it without --config."""
   saved = load_saved(workdir)
   if saved is None:
-    raise FileNotFoundError(f'{Workdir(workdir).config_file} not found: {workdir} holds no '
+    raise errors.NotFound(f'{Workdir(workdir).config_file} not found: {workdir} holds no '
                             f'isx run; pass --config, or check --workdir')
   return config_from_dict(saved)
 

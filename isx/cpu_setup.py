@@ -29,6 +29,8 @@ import tempfile
 
 import jax
 
+from isx import errors
+
 PATHS = {'ynnpack': '', 'xla': '--xla_cpu_experimental_ynn_fusion_type='}
 PATH_NAMES = {'ynnpack': "YNNPACK convolutions (XLA's default)",
               'xla': "XLA's own convolutions (YNNPACK fusions off)"}
@@ -198,7 +200,7 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
   `devices`: a count the user chose (else XLA_FLAGS', else chosen); `share`: processes of one
   sweep on this machine, which split its cores among them."""
   if path not in ('auto', *PATHS):
-    raise ValueError(f'unknown --cpu_conv_path {path!r}; choose auto, {", ".join(PATHS)}')
+    raise errors.ConfigError(f'unknown --cpu_conv_path {path!r}; choose auto, {", ".join(PATHS)}')
   if accelerator_host():
     return Setup(None, None, 'not a CPU run (JAX_PLATFORMS or an accelerator plugin): untouched')
   cores = max(usable_cores() // max(share, 1), 1)
@@ -269,7 +271,7 @@ def set_up_as_asked(path=None, devices=None) -> Setup | None:
   a forced path (flag or $ISX_CPU_CONV_PATH) and a device count; 'auto' leaves XLA's default."""
   path = path or os.environ.get('ISX_CPU_CONV_PATH') or 'auto'
   if path not in ('auto', *PATHS):
-    raise ValueError(f'unknown --cpu_conv_path {path!r}; choose auto, {", ".join(PATHS)}')
+    raise errors.ConfigError(f'unknown --cpu_conv_path {path!r}; choose auto, {", ".join(PATHS)}')
   forced = path != 'auto' and not accelerator_host() and not user_path_flags()
   if not forced and not devices:
     return None

@@ -19,8 +19,9 @@ def main(argv):
     cli.init_distributed()
     config = cli.config_flag() or config_checks.saved_config(workdir)
     evaluate.evaluate_workdir(config, workdir)
-  except cli.USER_ERRORS as e:
-    cli.fail(e)
+  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
+    cli.report(e)
+    raise
 
 
 flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags

@@ -7,7 +7,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from isx import evals, input_pipeline, mesh as mesh_lib
+from isx import errors, evals, input_pipeline, mesh as mesh_lib
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
 from isx.workdir import Workdir
@@ -45,7 +45,7 @@ def compute_metrics(outputs, evals_config) -> dict:
           'num_nonfinite_embeddings': nonfinite}
 
 
-class EvalWriteError(OSError):
+class EvalWriteError(errors.UserError, OSError):
   pass
 
 

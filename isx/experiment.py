@@ -13,7 +13,7 @@ import jax
 import optax
 import orbax.checkpoint as ocp
 
-from isx import checkpointing, config_checks, losses, mesh as mesh_lib, models, optim
+from isx import checkpointing, config_checks, errors, losses, mesh as mesh_lib, models, optim
 from isx import step as step_lib
 from isx.dataset_info import DatasetInfo, total_steps
 from isx.workdir import Workdir
@@ -80,7 +80,7 @@ class Experiment:
     The dataset is located once: its info travels with the Experiment."""
     from isx import input_pipeline  # TFDS and Grain: for the binaries only
     if purpose not in ('train', 'evaluate'):
-      raise ValueError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
+      raise errors.ConfigError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
     info = input_pipeline.dataset_info(config)
     config = config_checks.validate(config, info)  # with every plug-in's settings filled in
     wd = Workdir(str(workdir))
@@ -96,7 +96,7 @@ class Experiment:
       exp = cls.create(config, wd.root, info, writer=purpose == 'train')
       try:
         if purpose == 'evaluate' and exp.restored is None:
-          raise FileNotFoundError(wd.no_checkpoint())
+          raise errors.NotFound(wd.no_checkpoint())
         yield exp
       finally:  # however the block ends, no save is left half-written
         checkpointing.settle(exp.mngr)

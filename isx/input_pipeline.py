@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from isx import datasets, mesh as mesh_lib
+from isx import datasets, errors, mesh as mesh_lib
 from isx.dataset_info import DatasetInfo, steps_per_epoch
 from isx.datasets import store
 
@@ -53,7 +53,7 @@ def builder(config):
   plugin = datasets.module(name)
   root = data_dir(config)
   if root.exists() and not root.is_dir():
-    raise NotADirectoryError(f'dataset.data_dir {root} is a file, not a folder: point '
+    raise errors.NotAFolder(f'dataset.data_dir {root} is a file, not a folder: point '
                              f'--config.dataset.data_dir at the folder that holds (or will hold) '
                              f'the prepared datasets')
   stored = name.rsplit('.', 1)[-1]
@@ -63,10 +63,10 @@ def builder(config):
     path = store.dataset_dir(stored, root)
   hint = getattr(plugin, 'HOW_TO_PREPARE', 'see the README, Data section').format(root=root)
   if path is None:
-    raise FileNotFoundError(f'dataset {name!r} is not prepared in {root}; {hint}')
+    raise errors.NotFound(f'dataset {name!r} is not prepared in {root}; {hint}')
   b = _builder_at(str(path))
   if str(b.info.file_format) not in (store.FILE_FORMAT, 'FileFormat.ARRAY_RECORD'):
-    raise ValueError(f'dataset {name!r} in {path} is stored as {b.info.file_format}; isx reads '
+    raise errors.ConfigError(f'dataset {name!r} in {path} is stored as {b.info.file_format}; isx reads '
                      f'ArrayRecord without TensorFlow: {hint}, or prepare it with TFDS\'s '
                      f"file_format='array_record'")
   return b
@@ -81,7 +81,7 @@ def dataset_info(config) -> DatasetInfo:
   splits = b.info.splits
   for split in (config.dataset.train_split, config.dataset.eval_split):
     if split not in splits:
-      raise ValueError(f'dataset {config.dataset.name!r} has no split {split!r}; it has '
+      raise errors.ConfigError(f'dataset {config.dataset.name!r} has no split {split!r}; it has '
                        f'{", ".join(splits)}')
   return DatasetInfo(config.dataset.name, b.info.features['label'].num_classes, shape,
                      splits[config.dataset.train_split].num_examples,
@@ -91,7 +91,7 @@ def dataset_info(config) -> DatasetInfo:
 
 def _source(info: DatasetInfo, split: str):
   if info.path is None:
-    raise ValueError(f'dataset info {info.name!r} has no path: it stands in for a dataset '
+    raise errors.ConfigError(f'dataset info {info.name!r} has no path: it stands in for a dataset '
                      f'(benchmarks), and no examples can be read from it')
   return _builder_at(info.path).as_data_source(split)
 
@@ -118,7 +118,7 @@ def _fit(image: np.ndarray, shape) -> np.ndarray:
   return resized[top:top + shape[0], left:left + shape[1]].reshape(shape)
 
 
-class DataReadError(ValueError):
+class DataReadError(errors.UserError, ValueError):
   pass
 
 
@@ -143,7 +143,7 @@ def local_indices(config, info: DatasetInfo, step: int) -> np.ndarray:
   local = config.batch_size // jax.process_count()
   per_epoch = steps_per_epoch(info, config.batch_size)
   if per_epoch == 0:
-    raise ValueError(f'batch_size={config.batch_size} is larger than the {info.num_train} '
+    raise errors.ConfigError(f'batch_size={config.batch_size} is larger than the {info.num_train} '
                      f'training examples; use a smaller batch_size')
   epoch, i = divmod(step, per_epoch)
   if info.streamed:  # this process's own slice, in its own order
@@ -187,7 +187,7 @@ def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
     stack = jax.jit(lambda *b: jax.tree.map(lambda *x: jnp.stack(x), *b), out_shardings=chunk)
     return lambda k: stack(*(next(per_step) for _ in range(k)))
   if info.streamed:
-    raise ValueError(f'dataset {info.name!r} is too large to keep on the devices; set '
+    raise errors.ConfigError(f'dataset {info.name!r} is too large to keep on the devices; set '
                      f'--config.dataset.device_resident=False')
   split = load_split(config, info, config.dataset.train_split)
   resident = jax.device_put(split, mesh_lib.replicated(mesh))

@@ -6,6 +6,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from isx import errors
+
 DEFAULT_EPS = 1e-12
 
 
@@ -14,9 +16,9 @@ def check_xi(xi) -> float:
   try:
     value = float(xi)
   except (TypeError, ValueError):
-    raise ValueError(f'xi must be a positive finite number, got {xi!r}') from None
+    raise errors.ConfigError(f'xi must be a positive finite number, got {xi!r}') from None
   if not math.isfinite(value) or value <= 0:
-    raise ValueError(f'xi must be a positive finite number, got {xi!r}; the paper uses 100')
+    raise errors.ConfigError(f'xi must be a positive finite number, got {xi!r}; the paper uses 100')
   return value
 
 

@@ -19,8 +19,9 @@ def main(argv):
   try:
     cpu = cli.init_distributed(config)
     train.train_and_evaluate(config, workdir, cpu)
-  except cli.USER_ERRORS as e:
-    cli.fail(e)
+  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
+    cli.report(e)
+    raise
   except train.Preempted as e:
     cli.stop(e)
 

@@ -2,6 +2,8 @@
 processes, batches split on it, the train state replicated."""
 import jax
 
+from isx import errors
+
 DATA_AXIS = 'data'
 
 
@@ -41,4 +43,4 @@ def batch_size_problem(batch_size: int, num_devices: int, what='batch_size') -> 
 def check_batch_size(batch_size: int, mesh, what='batch_size'):
   problem = batch_size_problem(batch_size, mesh.devices.size, what)
   if problem:
-    raise ValueError(problem)
+    raise errors.ConfigError(problem)

@@ -2,6 +2,8 @@
 import jax
 import optax
 
+from isx import errors
+
 
 def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
   lr = config.learning_rate
@@ -16,7 +18,7 @@ def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
       scales[boundary] = scales.get(boundary, 1.0) * 0.1
     schedule = optax.piecewise_constant_schedule(lr, scales)
   else:
-    raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; use constant, cosine or step")
+    raise errors.ConfigError(f"unknown lr_schedule {config.lr_schedule!r}; use constant, cosine or step")
   if config.warmup_steps:
     warmup = optax.linear_schedule(0.0, lr, config.warmup_steps)
     schedule = optax.join_schedules([warmup, schedule], [config.warmup_steps])
@@ -31,7 +33,7 @@ def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransforma
   the loss, as in the paper's era. 'adamw' decays the weights after Adam (Loshchilov & Hutter).
   """
   if config.optimizer != 'adam':
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; isx trains with 'adam'")
+    raise errors.ConfigError(f"unknown optimizer {config.optimizer!r}; isx trains with 'adam'")
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
   if config.weight_decay_form == 'l2':
     tx = optax.chain(optax.add_decayed_weights(config.weight_decay, decay_mask),
@@ -39,7 +41,7 @@ def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransforma
   elif config.weight_decay_form == 'adamw':
     tx = optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
   else:
-    raise ValueError(f"unknown weight_decay_form {config.weight_decay_form!r}; use 'l2' or 'adamw'")
+    raise errors.ConfigError(f"unknown weight_decay_form {config.weight_decay_form!r}; use 'l2' or 'adamw'")
   if config.grad_clip_norm:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
   return tx

@@ -66,8 +66,9 @@ def main(argv):
     if isinstance(e, FileNotFoundError) and e.filename is None:  # a plug-in's "how to" message
       cli.fail(e)
     cli.fail(f'cannot write {data_dir} ({e.strerror or e}); choose another --data_dir')
-  except cli.USER_ERRORS as e:
-    cli.fail(e)
+  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
+    cli.report(e)
+    raise
   sizes = store.split_sizes(stored, data_dir)
   config = _CONFIGS.get(name)
   command = (f'--config=configs/{config}.py --workdir=workdirs/{config}' if config else

@@ -9,6 +9,8 @@ import inspect
 import pkgutil
 import sys
 
+from isx import errors
+
 _FLAX_FIELDS = ('parent', 'name')  # every flax Module's, not a setting
 _ONE = {'models': 'model', 'heads': 'head', 'losses': 'loss', 'evals': 'eval', 'datasets': 'dataset'}
 
@@ -30,10 +32,10 @@ def load(kind: str, name: str, attr: str):
   except ModuleNotFoundError as e:
     if not (path == e.name or path.startswith(f'{e.name}.')):  # it imports a missing package
       raise
-    raise ValueError(f'unknown {what}; choose one of {", ".join(available(kind, attr))}, or give an '
+    raise errors.ConfigError(f'unknown {what}; choose one of {", ".join(available(kind, attr))}, or give an '
                      f'importable module path (my_package.my_{_ONE[kind]})') from None
   if not hasattr(module, attr):
-    raise ValueError(f'{what} ({module.__file__}) defines no {attr}; see README, Extending isx')
+    raise errors.ConfigError(f'{what} ({module.__file__}) defines no {attr}; see README, Extending isx')
   return getattr(module, attr)
 
 
@@ -57,7 +59,7 @@ def resolve(what: str, target, given, core: dict | None = None) -> dict:
   unknown = sorted(set(given) - set(defaults))
   if unknown:
     takes = ', '.join(sorted(defaults)) or 'no settings'
-    raise ValueError(f'{what} does not take {", ".join(unknown)}; it takes {takes}')
+    raise errors.ConfigError(f'{what} does not take {", ".join(unknown)}; it takes {takes}')
   return {k: _typed(what, k, given[k], d) if k in given else d for k, d in defaults.items()}
 
 
@@ -68,8 +70,8 @@ def check(what: str, target, settings: dict):
   if checker is not None:
     try:
       checker(**settings)
-    except ValueError as e:
-      raise ValueError(f'{what}: {e}') from None
+    except ValueError as e:  # the contract: a check refuses with ValueError
+      raise errors.ConfigError(f'{what}: {e}') from None
 
 
 def _typed(what, key, value, default):
@@ -81,6 +83,6 @@ def _typed(what, key, value, default):
   if isinstance(default, float) and type(value) is int:
     value = float(value)
   if type(value) is not type(default):
-    raise ValueError(f'{what}: {key} must be a {type(default).__name__} like its default '
+    raise errors.ConfigError(f'{what}: {key} must be a {type(default).__name__} like its default '
                      f'{default!r}, got {value!r}')
   return value

@@ -16,7 +16,7 @@ import time
 import jax
 from absl import app, flags
 
-from isx import cli, config_checks, cpu_setup, input_pipeline, train
+from isx import cli, config_checks, cpu_setup, errors, input_pipeline, train
 
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
 flags.DEFINE_string('out', None, 'Folder for the runs\' workdirs and runs_<shard>.jsonl.')
@@ -49,7 +49,7 @@ def _set(config, overrides: dict):
       node[leaf] = value
     except (KeyError, AttributeError, TypeError) as e:
       detail = e.args[0] if isinstance(e, KeyError) and e.args else e
-      raise ValueError(f'grid override {key}={value!r}: {detail}') from None
+      raise errors.ConfigError(f'grid override {key}={value!r}: {detail}') from None
 
 
 def read_grid(path) -> list:
@@ -58,11 +58,11 @@ def read_grid(path) -> list:
     with open(path) as f:
       grid = json.load(f)
   except FileNotFoundError:
-    raise FileNotFoundError(f'--grid {path} not found; see results/grids/ for grids') from None
+    raise errors.NotFound(f'--grid {path} not found; see results/grids/ for grids') from None
   except json.JSONDecodeError as e:
-    raise ValueError(f'--grid {path} is not JSON ({e}); see results/grids/ for examples') from None
+    raise errors.ConfigError(f'--grid {path} is not JSON ({e}); see results/grids/ for examples') from None
   if not isinstance(grid, list) or not all(isinstance(e, dict) and 'name' in e for e in grid):
-    raise ValueError(f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} '
+    raise errors.ConfigError(f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} '
                      f'entries; see results/grids/ for examples')
   return grid
 
@@ -74,7 +74,7 @@ def parse_shard(text: str) -> tuple:
   except ValueError:
     i, n = -1, 0
   if not 0 <= i < n:
-    raise ValueError(f'--shard={text} must be i/n with 0 <= i < n, e.g. --shard=0/2 and '
+    raise errors.ConfigError(f'--shard={text} must be i/n with 0 <= i < n, e.g. --shard=0/2 and '
                      f'--shard=1/2 for two processes')
   return i, n
 
@@ -134,8 +134,9 @@ def main(argv):
     sweep(config, out)
   except train.Preempted as e:  # the same command resumes this run
     cli.stop(e)
-  except cli.USER_ERRORS as e:
-    cli.fail(e)
+  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
+    cli.report(e)
+    raise
 
 
 def sweep(config, out: str):
@@ -144,7 +145,7 @@ def sweep(config, out: str):
   only = set(flags.FLAGS.only.split(',')) if flags.FLAGS.only else None
   unknown = sorted((only or set()) - {e['name'] for e in grid})
   if unknown:
-    raise ValueError(f'--only names runs that --grid {flags.FLAGS.grid} does not have: '
+    raise errors.ConfigError(f'--only names runs that --grid {flags.FLAGS.grid} does not have: '
                      f'{", ".join(unknown)}; choose from {", ".join(e["name"] for e in grid)}')
   shard = parse_shard(flags.FLAGS.shard)
   pairs = runs(grid, only, shard)

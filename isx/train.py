@@ -7,7 +7,7 @@ import jax
 import tqdm
 from jax.experimental import multihost_utils
 
-from isx import checkpointing, config_checks, evals, evaluate, input_pipeline, models
+from isx import checkpointing, config_checks, errors, evals, evaluate, input_pipeline, models
 from isx.dataset_info import steps_per_epoch
 from isx.experiment import Experiment
 from isx.log_window import LogWindow
@@ -15,7 +15,7 @@ from isx.metric_writers import MetricWriter
 from isx.workdir import Workdir
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(errors.UserError, FloatingPointError):
   pass
 
 

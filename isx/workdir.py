@@ -5,6 +5,8 @@ import dataclasses
 import jax
 from etils import epath
 
+from isx import errors
+
 CONFIG_FILE = 'config.json'
 
 
@@ -40,7 +42,7 @@ class Workdir:
         probe.unlink()
     except Exception as e:  # noqa: BLE001  OSError locally; gcsfs/auth/network errors remotely
       reason = getattr(e, 'strerror', None) or ' '.join(str(e).split())[:200] or type(e).__name__
-      raise PermissionError(f'workdir {self.root} is not writable ({reason}); '
+      raise errors.NotWritable(f'workdir {self.root} is not writable ({reason}); '
                             f'choose another --workdir') from None
 
   def check_evaluable(self):
@@ -48,12 +50,12 @@ class Workdir:
     try:
       has_checkpoints = self.checkpoints.is_dir()
     except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
-      raise PermissionError(f'workdir {self.root} cannot be read '
+      raise errors.NotWritable(f'workdir {self.root} cannot be read '
                             f'({" ".join(str(e).split())[:200]})') from None
     if not has_checkpoints:
-      raise FileNotFoundError(self.no_checkpoint())
+      raise errors.NotFound(self.no_checkpoint())
     if self.eval_dir.exists() and not self.eval_dir.is_dir():
-      raise FileExistsError(f'{self.eval_dir} is a file, where isx.eval writes its metrics.json '
+      raise errors.InTheWay(f'{self.eval_dir} is a file, where isx.eval writes its metrics.json '
                             f'and embeddings.npz: move it away and run again')
 
   def no_checkpoint(self) -> str:

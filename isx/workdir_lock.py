@@ -13,12 +13,14 @@ import socket
 import threading
 import time
 
+from isx import errors
+
 LOCK_FILE = '.isx-lock'
 REFRESH_S = 60
 STALE_S = 600
 
 
-class WorkdirBusyError(ValueError):
+class WorkdirBusyError(errors.UserError, ValueError):
   """Another live process is training this workdir."""
 
 

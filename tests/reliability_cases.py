@@ -1,5 +1,5 @@
 """Bad inputs and the one line each must get: the table tests/test_reliability.py runs as real
-processes and README's "Bad input" table is generated from (`python tests/reliability_cases.py`).
+processes and docs/reliability.md's "Bad input" table is generated from (`python tests/reliability_cases.py`).
 
 Placeholders: {data} a tiny prepared data_dir, {done} a finished workdir (2 steps, evaluated),
 {new} a workdir that must not be created, {empty} an empty data_dir, {bad_py} a config file

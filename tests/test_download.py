@@ -217,7 +217,7 @@ def _env(sources_json):
 
 
 # SimpleNet keeps these quick (CIFAR-100 with a SimpleNet config); configs/cifar100_googlenet.py
-# itself trains 2 steps in test_configs.py, and was run against this server by hand (README, Data).
+# itself trains 2 steps in test_configs.py, and was run against this server by hand (docs/data.md).
 @pytest.mark.parametrize('config,dataset', [('cifar10_simplenet', 'cifar100'),
                                             ('svhn_simplenet', 'svhn_cropped')])
 @pytest.mark.slow

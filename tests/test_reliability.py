@@ -200,7 +200,7 @@ def test_unwritable_checkpoints_folder_is_an_error_before_training(tiny_config, 
 def test_images_too_small_for_the_model(tiny_config):
   from isx import models
   model = models.create_model(tiny_config.model, 10)
-  with pytest.raises(ValueError, match=r'images of shape \(4, 4, 1\) do not fit SimpleNet'):
+  with pytest.raises(ValueError, match=r'images of shape \(4, 4, 1\) are too small for SimpleNet'):
     models.check_input_shape(model, (4, 4, 1))
 
 
@@ -232,7 +232,7 @@ def finished(tiny_data_dir, tmp_path_factory):
   return root
 
 
-# One real process per row of tests/reliability_cases.py, whose table README shows.
+# One real process per row of tests/reliability_cases.py, whose table docs/reliability.md shows.
 @pytest.mark.parametrize('case,binary,extra,line', reliability_cases.CASES,
                          ids=[c[0] for c in reliability_cases.CASES])
 @pytest.mark.slow
@@ -262,11 +262,11 @@ def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_
   assert sorted(os.listdir(ROOT)) == top  # nothing written into the current folder
 
 
-def test_readme_bad_input_table_is_the_tested_one():
-  readme = open(os.path.join(ROOT, 'README.md')).read()
-  assert reliability_cases.markdown() in readme, (
-      'README\'s bad-input table differs from tests/reliability_cases.py: paste the output of '
-      'python tests/reliability_cases.py')
+def test_the_documented_bad_input_table_is_the_tested_one():
+  page = open(os.path.join(ROOT, 'docs', 'reliability.md')).read()
+  assert reliability_cases.markdown() in page, (
+      'docs/reliability.md\'s bad-input table differs from tests/reliability_cases.py: paste the '
+      'output of python tests/reliability_cases.py')
 
 
 def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, tmp_path):

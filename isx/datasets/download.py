@@ -16,11 +16,13 @@ import urllib.request
 
 import tqdm
 
+from isx import errors
+
 TIMEOUT_S = 10  # connect and per-read timeout: offline fails in about this long
 STALE_S = 120
 
 
-class DownloadError(OSError):
+class DownloadError(errors.UserError, OSError):
   """A download that failed; the message says what to do."""
 
 

@@ -15,6 +15,7 @@ import zlib
 
 import numpy as np
 
+from isx import errors
 from isx.datasets import store
 
 _UBYTE = 0x08  # IDX type code for unsigned bytes, the only type MNIST uses.
@@ -41,7 +42,7 @@ LABEL_NAMES = {  # TFDS's class names
 }
 
 
-class PrepareDataError(ValueError):
+class PrepareDataError(errors.UserError, ValueError):
   """A user-fixable problem with the inputs; the message says what to do."""
 
 

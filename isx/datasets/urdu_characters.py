@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+from isx import errors
 from isx.datasets import store
 
 NAME, VERSION = 'urdu_characters', '1.0.0'
@@ -55,11 +56,11 @@ def list_images(manual_dir) -> dict[str, list[pathlib.Path]]:
                            if f.suffix.lower() in _EXTENSIONS)
             for d in class_dirs}
   if not images:
-    raise ValueError(f'{manual_dir} has no class folders; expected '
+    raise errors.ConfigError(f'{manual_dir} has no class folders; expected '
                      f'<class_name>/*{"|".join(_EXTENSIONS)} in it')
   empty = [name for name, files in images.items() if not files]
   if empty:
-    raise ValueError(f'class folders in {manual_dir} without '
+    raise errors.ConfigError(f'class folders in {manual_dir} without '
                      f'{"/".join(_EXTENSIONS)} images: {empty}')
   return images
 
@@ -78,7 +79,7 @@ def split_train_test(files: list[pathlib.Path]):
 def prepare(data_dir, manual_dir: str = ''):
   """Writes DATA_DIR/urdu_characters/1.0.0 from the class folders in manual_dir."""
   if not manual_dir:
-    raise FileNotFoundError('urdu_characters has no public download: ' + HOW_TO_PREPARE.format(
+    raise errors.NotFound('urdu_characters has no public download: ' + HOW_TO_PREPARE.format(
         root=data_dir))
   images = list_images(manual_dir)
   splits = {'train': [], 'test': []}

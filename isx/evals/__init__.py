@@ -10,7 +10,7 @@ isx.eval; one with every_steps N > 0 also runs every N train steps, None once pe
 in the loop. Values reach metrics.jsonl and TensorBoard (test/* in the loop, eval/* at the end)
 and eval/metrics.json. Evals never change a model: a workdir may be evaluated with any.
 """
-from isx import registry
+from isx import errors, registry
 
 CORE = ('type', 'every_steps')  # isx's settings of every eval; the rest go to compute
 
@@ -23,7 +23,7 @@ def resolve(evals, info=None) -> dict:
   """config.evals with every eval's settings filled in, checked (against the dataset too, given
   its info); one line on an unknown eval or setting."""
   if isinstance(evals, (list, tuple)):  # a config written before evals owned their settings
-    raise ValueError(f'config.evals is a dict {{label: settings}}: write '
+    raise errors.ConfigError(f'config.evals is a dict {{label: settings}}: write '
                      f'{ {name: {} for name in evals} }, or name them after the config path, '
                      f':evals={"+".join(evals)}')
   resolved = {}
@@ -34,11 +34,16 @@ def resolve(evals, info=None) -> dict:
                                 core={'type': kind, 'every_steps': 0})
     every = settings['every_steps']
     if every is not None and (type(every) is not int or every < 0):
-      raise ValueError(f'evals.{label}.every_steps must be None (once per epoch), 0 (only at the '
+      raise errors.ConfigError(f'evals.{label}.every_steps must be None (once per epoch), 0 (only at the '
                        f'end) or a positive number of steps, got {every!r}')
     check = getattr(registry.module_of(compute_fn), 'check', None)
     if check is not None:
-      check(info, **_own(settings))
+      try:
+        check(info, **_own(settings))
+      except errors.UserError:
+        raise
+      except ValueError as e:  # the contract: a check refuses with ValueError
+        raise errors.ConfigError(str(e)) from None
     resolved[label] = settings
   return resolved
 

@@ -7,7 +7,7 @@ setting of its own is one file: `--config.model.head.name=my_lab.head --config.m
 """
 import functools
 
-from isx import registry
+from isx import errors, registry
 
 
 def load(name: str):
@@ -18,7 +18,7 @@ def resolve(head) -> dict:
   """config.model.head with the head's defaults filled in; one line on an unknown name or
   setting, or a value of the wrong type."""
   if isinstance(head, str):  # a config written before heads owned their settings
-    raise ValueError(f"model.head is a dict of the head's name and settings: write "
+    raise errors.ConfigError(f"model.head is a dict of the head's name and settings: write "
                      f"{{'name': {head!r}}}, or name it after the config path, :head={head}")
   name = head['name']
   given = {k: v for k, v in head.items() if k != 'name'}

@@ -10,7 +10,7 @@ between steps (center loss: the class centers), `init_state()` and `update_state
 labels)`. That state lives in TrainState.loss_state[<term>] and is checkpointed with the weights;
 the train step names no loss.
 """
-from isx import registry
+from isx import errors, registry
 
 
 def load(term: str):
@@ -28,7 +28,7 @@ def resolve(loss) -> dict:
   terms = _terms(loss['name'])
   stray = sorted(set(loss) - {'name'} - set(terms))
   if stray:
-    raise ValueError(f'loss.{", loss.".join(stray)} set, but loss.name {loss["name"]!r} has no '
+    raise errors.ConfigError(f'loss.{", loss.".join(stray)} set, but loss.name {loss["name"]!r} has no '
                      f'such term; add it to loss.name or remove the setting')
   resolved = {'name': loss['name']}
   for short, term in terms.items():
@@ -36,7 +36,7 @@ def resolve(loss) -> dict:
     settings = registry.resolve(what, cls, dict(loss.get(short, {})),
                                 core={'weight': float(getattr(cls, 'weight', 1.0))})
     if not settings['weight'] >= 0:  # also refuses NaN
-      raise ValueError(f'loss.{short}.weight must be >= 0, got {settings["weight"]!r}')
+      raise errors.ConfigError(f'loss.{short}.weight must be >= 0, got {settings["weight"]!r}')
     registry.check(what, cls, {k: v for k, v in settings.items() if k != 'weight'})
     resolved[short] = settings
   return resolved

@@ -9,7 +9,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from isx import heads, registry
+from isx import errors, heads, registry
 from isx.layers import check_xi
 
 
@@ -37,7 +37,7 @@ def create_model(model_config, num_classes: int):
   kwargs = {k: v for k, v in model_config.items() if k != 'name'}
   unknown = sorted(set(kwargs) - field_names(name))
   if unknown:
-    raise ValueError(f'model {name!r} does not take model.{", model.".join(unknown)}; it takes '
+    raise errors.ConfigError(f'model {name!r} does not take model.{", model.".join(unknown)}; it takes '
                      f'{", ".join(sorted(field_names(name)))} (start from a config made for it, '
                      f'or name it after the config path: :model={name})')
   if 'head' in kwargs:
@@ -59,15 +59,27 @@ def parameter_overview(params) -> str:
 
 
 def check_input_shape(model, image_shape):
-  """Fails with one line when images of image_shape cannot go through model (too small to
-  survive its pooling, or not HxWxC)."""
+  """Fails with one line when images of image_shape cannot go through model because they are
+  too small for its pooling (they fail where 224x224 images pass) or not HxWxC. Any other
+  failure is the model's own, and keeps its traceback."""
   if len(image_shape) != 3:
-    raise ValueError(f'images must be HxWxC, got shape {tuple(image_shape)}')
+    raise errors.ConfigError(f'images must be HxWxC, got shape {tuple(image_shape)}')
   try:
-    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *image_shape)))
-    out = jax.eval_shape(model.apply, variables, jnp.zeros((1, *image_shape)))
+    out = _output_shapes(model, image_shape)
   except Exception as e:  # noqa: BLE001  shape errors come from deep inside flax/XLA
-    raise ValueError(f'images of shape {tuple(image_shape)} do not fit {type(model).__name__} '
-                     f'(too small for its pooling? {str(e).splitlines()[0][:200]})') from None
+    try:
+      _output_shapes(model, (224, 224, image_shape[-1]))
+    except Exception:  # noqa: BLE001  large images fail too: not a size problem
+      raise e from None
+    raise errors.ConfigError(
+        f'images of shape {tuple(image_shape)} are too small for {type(model).__name__} (its '
+        f'pooling leaves nothing: {type(e).__name__}: {str(e).splitlines()[0][:160]})') from None
   if out['embedding'].shape[-1] != model.embedding_dim:
-    raise ValueError(f'images of shape {tuple(image_shape)} do not fit {type(model).__name__}')
+    raise errors.ConfigError(f'images of shape {tuple(image_shape)} do not fit '
+                             f'{type(model).__name__}')
+
+
+def _output_shapes(model, image_shape):
+  images = jnp.zeros((1, *image_shape))
+  variables = jax.eval_shape(model.init, jax.random.key(0), images)
+  return jax.eval_shape(model.apply, variables, images)
