@@ -80,7 +80,7 @@ def make_search(method, queries, gallery, args):
   """Returns a no-argument callable running one full search -> indices [Q, k]."""
   if method == 'isx':
     import jax
-    from isx.retrieval import knn
+    from isx.knn import knn
     # Like faiss's index.add / sklearn's fit, placing the data is not timed.
     queries, gallery = jax.device_put(queries), jax.device_put(gallery)
 

@@ -6,24 +6,26 @@ The plug-ins' own settings (the head's scale and margin, each loss term's, each 
 written here: `variant` fills them in from the plug-ins' defaults (isx.config_checks.
 fill_defaults), so that the command line can set them: --config.model.head.margin=0.3.
 """
+import dataclasses
+
+import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_dict
 
 from isx import config_checks, datasets
+from isx.models import common
 
 
 def model(name='simplenet', **fields):
-  """config.model for a model: the fields every isx model takes, then `fields`, its own (the
-  fields of its class in isx/models/NAME.py). The model gets them all as keyword arguments."""
-  return ml_collections.ConfigDict({**dict(
-      name=name,  # isx/models/NAME.py, or a module path (README, Extending isx)
-      inward_scale=True,
-      xi=100.0,
-      embedding_dim=256,
-      # isx/heads: softmax | l2_softmax | normface | cosface | arcface, then the head's settings
-      head=ml_collections.ConfigDict({'name': 'softmax'}),
-      dtype='float32',  # compute dtype: float32 | bfloat16 (params, Adam state, loss stay float32)
-  ), **fields})
+  """config.model for a model: name (isx/models/NAME.py, or a module path), the fields every
+  isx model takes at their defaults (isx.models.common.SharedFields; the head as {'name':
+  'softmax'}, to which the head's settings are added), then `fields`, the model's own (its
+  class's fields). The model gets them all as keyword arguments."""
+  shared = {f.name: f.default for f in dataclasses.fields(common.SharedFields)
+            if f.default is not dataclasses.MISSING and f.name not in ('parent', 'name')}
+  shared.update(head=ml_collections.ConfigDict({'name': 'softmax'}),
+                dtype=jnp.dtype(shared['dtype']).name)
+  return ml_collections.ConfigDict({'name': name, **shared, **fields})
 
 
 def get_config():
@@ -51,14 +53,12 @@ def get_config():
   c.optimizer = 'adam'
   c.learning_rate = 1e-2  # the paper's Adam lr
   c.lr_schedule = 'cosine'  # constant | cosine (to 0 after the warm-up) | step (x0.1 at 50% and 75%)
-  # Linear warm-up to learning_rate (the paper's "initial learning rate"). Adam's first steps move
-  # every weight by ~lr: 10-30% of the norm of the deep, large-fan-in convs per step. Without
-  # BatchNorm that noise inflates their norms ~5x in 200 steps and slows all later learning;
-  # 200 steps of warm-up took one FashionMNIST epoch from 82.4 to 85.6 (RESULTS.md, "One epoch").
+  # Linear warm-up to learning_rate (the paper's "initial learning rate"): Adam's first steps move
+  # every weight by ~lr, a large fraction of the deep convs' norms, which without BatchNorm
+  # inflates them and slows all later learning (docs/configs.md, the default recipe).
   c.warmup_steps = 200
-  # Decoupled (AdamW: w -= lr * wd * w each step). The paper gives neither form nor value; L2 in
-  # the loss at 5e-4 cost the IS model 6 points on FashionMNIST and made IS worse than no IS,
-  # AdamW 0.05 made IS the better one (RESULTS.md, "What moved the numbers").
+  # Decoupled (AdamW: w -= lr * wd * w each step). The paper gives neither the form nor the value;
+  # docs/configs.md says why this one.
   c.weight_decay = 0.05
   c.weight_decay_form = 'adamw'  # 'adamw' | 'l2': wd * w added to the gradient (L2 in the loss)
   c.grad_clip_norm = 0.0  # 0: off

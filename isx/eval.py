@@ -14,11 +14,11 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
   workdir = cli.workdir_flag()
-  from isx import config_checks, evaluate
+  from isx import config_checks, scoring
   try:
     cli.init_distributed()
     config = cli.config_flag() or config_checks.saved_config(workdir)
-    evaluate.evaluate_workdir(config, workdir)
+    scoring.evaluate_workdir(config, workdir)
   except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
     cli.report(e)
     raise

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from etils import epath  # noqa: E402
 
-from isx import retrieval  # noqa: E402
+from isx import knn  # noqa: E402
 from isx.metric_writers import read_jsonl  # noqa: E402
 from isx.workdir import Workdir  # noqa: E402
 
@@ -62,7 +62,7 @@ def retrieval_examples(embeddings, labels, read_images, path, queries=8, k=8, se
   rng = np.random.default_rng(seed)
   q = np.sort(rng.choice(len(labels), min(queries, len(labels)), replace=False))
   ids = np.arange(len(labels))
-  _, nn = retrieval.knn(embeddings[q], embeddings, min(k, len(labels) - 1), query_ids=q,
+  _, nn = knn.knn(embeddings[q], embeddings, min(k, len(labels) - 1), query_ids=q,
                         gallery_ids=ids)
   nn = np.asarray(nn)
   images = read_images(np.concatenate([q, nn.ravel()]))

@@ -71,44 +71,41 @@ def train_step(state: TrainState, batch, rng, *, config, objective, schedule):
   return new_state, metrics
 
 
-def train_steps(state: TrainState, batches, rng, *, config, objective, schedule):
+def train_steps(state: TrainState, batches, rng, *, config, objective, schedule, unroll):
   """K train steps in one call, K the leading axis of batches: a lax.scan over train_step, so
   the host dispatches once per K steps. Metrics come back stacked, one row per step.
 
   XLA:CPU runs the convolutions of a loop body far slower than the same step outside a loop
   (BENCHMARKS.md, GPU section, "XLA:CPU and loops"), so on CPU K = 1 is a plain step and larger K are unrolled;
-  accelerators keep the rolled loop, which compiles once for any K."""
+  accelerators keep the rolled loop, which compiles once for any K (unroll False)."""
   step = functools.partial(train_step, rng=rng, config=config, objective=objective,
                            schedule=schedule)
   if jax.tree.leaves(batches)[0].shape[0] == 1:
     state, metrics = step(state, jax.tree.map(lambda x: x[0], batches))
     return state, jax.tree.map(lambda m: m[None], metrics)
-  unroll = jax.default_backend() == 'cpu' and not _FORCE_ROLLED
   return jax.lax.scan(step, state, batches, unroll=unroll)
 
 
-# Tests set this to run the rolled loop that accelerators run on CPU too (tests/test_train.py).
-_FORCE_ROLLED = False
-
-
-def eval_step(state: TrainState, batch, *, config):
+def embed_step(state: TrainState, batch, *, config):
   """Logits and embeddings of a (padded) eval batch; the mask travels with it."""
   images = preprocess(batch['image'], config.dataset)
   outputs = state.apply_fn(_variables(state, state.params), images, train=False)
   return {'logits': outputs['logits'], 'embedding': outputs['embedding']}
 
 
-def compile_steps(config, mesh, objective, schedule):
+def compile_steps(config, mesh, objective, schedule, unroll=None):
   """jit-compiled train and eval steps: batches sharded on 'data', state replicated and donated.
 
   The train function takes K stacked batches [K, batch, ...] (see train_steps); it compiles
   once per K that it meets: steps_per_dispatch, and 1 for the steps before a log, eval or
-  checkpoint boundary that a whole chunk would cross."""
+  checkpoint boundary that a whole chunk would cross. unroll: whether K > 1 steps are unrolled;
+  None, the default, unrolls on CPU only."""
   data, repl = mesh_lib.data_sharding(mesh), mesh_lib.replicated(mesh)
+  unroll = jax.default_backend() == 'cpu' if unroll is None else unroll
   train = jax.jit(functools.partial(train_steps, config=config, objective=objective,
-                                    schedule=schedule),
+                                    schedule=schedule, unroll=unroll),
                   in_shardings=(repl, mesh_lib.chunk_sharding(mesh), repl), out_shardings=(repl, repl),
                   donate_argnums=0)
-  evaluate = jax.jit(functools.partial(eval_step, config=config),
+  embed = jax.jit(functools.partial(embed_step, config=config),
                      in_shardings=(repl, data), out_shardings=data)
-  return train, evaluate
+  return train, embed

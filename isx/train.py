@@ -7,7 +7,7 @@ import jax
 import tqdm
 from jax.experimental import multihost_utils
 
-from isx import checkpointing, config_checks, errors, evals, evaluate, input_pipeline, models
+from isx import checkpointing, config_checks, errors, evals, input_pipeline, models, scoring
 from isx.dataset_info import steps_per_epoch
 from isx.experiment import Experiment
 from isx.log_window import LogWindow
@@ -23,7 +23,7 @@ class Preempted(Exception):
   """A checkpoint was saved on SIGTERM/SIGINT; the binaries exit with its message."""
 
 
-class _SigtermFlag:
+class _StopSignals:
   """Turns SIGTERM (preemption, scancel, kill) and SIGINT (Ctrl-C) into a flag the loop checks
   between steps, so that both save a checkpoint and exit."""
 
@@ -99,7 +99,7 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
   loop_evals = evals.periods(config.evals, steps_per_epoch(info, config.batch_size))
   periods = (config.log_every_steps, *loop_evals.values(), config.checkpoint_every_steps)
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
-  sigterm, window = _SigtermFlag(), LogWindow(start)
+  sigterm, window = _StopSignals(), LogWindow(start)
   batches = input_pipeline.global_train_batches(config, info, exp.mesh, start)
   profile = _ProfileWindow(config.profile_steps, wd.profile)
   wait = waits_for_each_dispatch(exp.mesh)
@@ -125,10 +125,10 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
       due = {name: config.evals[name] for name, every in loop_evals.items() if s % every == 0}
       if due and s != steps:
-        tested = evaluate.compute_metrics(evaluate.eval_outputs(exp, state), due)
+        tested = scoring.compute_metrics(scoring.eval_outputs(exp, state), due)
         writer.write(s, tested, prefix='test')
         if jax.process_index() == 0:
-          bar.write('test ' + evaluate.summary({**tested, 'step': s}))
+          bar.write('test ' + scoring.summary({**tested, 'step': s}))
       if s % config.checkpoint_every_steps == 0 or s == steps or stop:
         _check_finite(window, mngr)
         checkpointing.save(mngr, state, force=stop or s == steps)
@@ -138,11 +138,11 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
                         f'{checkpointing.latest_complete(mngr)} in {mngr.directory}; '
                         f'run the same command again to continue')
   checkpointing.finish(mngr)
-  metrics = evaluate.evaluate_state(exp, state, workdir, writer)
+  metrics = scoring.evaluate_state(exp, state, workdir, writer)
   if jax.process_index() == 0:
-    print(evaluate.summary(metrics), flush=True)
+    print(scoring.summary(metrics), flush=True)
     if config.plots:
-      evaluate.write_plots(config, info, workdir)
+      scoring.write_plots(config, info, workdir)
   writer.close()
   return metrics
 

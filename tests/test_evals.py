@@ -1,4 +1,4 @@
-"""The metric plug-ins in isx/evals that isx/retrieval's tests do not cover."""
+"""The metric plug-ins in isx/evals that isx/knn's tests do not cover."""
 import numpy as np
 import pytest
 
@@ -14,29 +14,29 @@ def test_embedding_norm_percentiles():
 
 
 def test_metrics_of_a_diverged_checkpoint_are_written_and_count_the_non_finite(tiny_config):
-  from isx import evaluate
+  from isx import scoring
   rng = np.random.default_rng(0)
   embedding = rng.normal(size=(32, 4)).astype(np.float32)
   embedding[:3, 1] = np.nan
   outputs = {'embedding': embedding, 'logits': rng.normal(size=(32, 10)).astype(np.float32),
              'label': np.arange(32) % 10, 'index': np.arange(32)}
   tiny_config.evals.retrieval.ks = (1, 5)
-  metrics = evaluate.compute_metrics(outputs, tiny_config.evals)
+  metrics = scoring.compute_metrics(outputs, tiny_config.evals)
   assert metrics['num_nonfinite_embeddings'] == 3 and metrics['num_examples'] == 32
   assert np.isfinite(metrics['embedding_norm/median'])
-  assert '3 embeddings NOT FINITE' in evaluate.summary({**metrics, 'step': 7})
+  assert '3 embeddings NOT FINITE' in scoring.summary({**metrics, 'step': 7})
 
 
 def test_a_full_disk_while_writing_eval_results_says_the_checkpoint_is_kept(tmp_path, monkeypatch):
   import errno
-  from isx import evaluate
+  from isx import scoring
 
   def full(*args, **kwargs):
     raise OSError(errno.ENOSPC, 'No space left on device')
   monkeypatch.setattr(np, 'savez', full)
   outputs = {'embedding': np.zeros((2, 3)), 'label': np.zeros(2), 'logits': np.zeros((2, 4))}
   with pytest.raises(OSError) as e:
-    evaluate.write_results(str(tmp_path), {'accuracy': 1.0}, outputs)
+    scoring.write_results(str(tmp_path), {'accuracy': 1.0}, outputs)
   assert str(e.value) == (f'cannot write the eval results to {tmp_path}/eval (No space left on '
                           f'device); free some space, then python -m isx.eval '
                           f'--workdir={tmp_path} writes them again from the saved checkpoint')

@@ -1,10 +1,10 @@
-"""Tests for isx.retrieval against brute-force numpy references."""
+"""Tests for isx.knn against brute-force numpy references."""
 
 import jax
 import numpy as np
 import pytest
 
-from isx.retrieval import _tiling, knn, retrieval_metrics
+from isx.knn import _tiling, knn, retrieval_metrics
 
 
 def reference_knn(queries, gallery, k, query_ids=None, gallery_ids=None):

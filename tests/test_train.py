@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from isx import evaluate, input_pipeline, losses, models, optim, retrieval, step as step_lib, train
+from isx import input_pipeline, knn, losses, models, optim, scoring, step as step_lib, train
 from isx import mesh as mesh_lib
 from isx.experiment import Experiment
 
@@ -40,7 +40,7 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
   # Dataset order: labels equal the test split as TFDS reads it.
   source = input_pipeline.builder(tiny_config).as_data_source('test')
   np.testing.assert_array_equal(data['labels'], [source[i]['label'] for i in range(len(source))])
-  recomputed = retrieval.retrieval_metrics(data['embeddings'], data['labels'], (1, 5, 10))
+  recomputed = knn.retrieval_metrics(data['embeddings'], data['labels'], (1, 5, 10))
   for k, v in recomputed.items():
     assert on_disk[k] == pytest.approx(v, abs=1e-6)
   assert on_disk['accuracy'] == pytest.approx(
@@ -162,7 +162,7 @@ def test_nonfinite_loss_names_the_last_good_checkpoint_and_keeps_it(tiny_config,
 
 def test_eval_outputs_in_dataset_order(tiny_config):
   exp = Experiment.create(tiny_config)
-  out = evaluate.eval_outputs(exp, exp.state)
+  out = scoring.eval_outputs(exp, exp.state)
   np.testing.assert_array_equal(out['index'], np.arange(37))
   assert jnp.all(jnp.isfinite(out['embedding']))
 
@@ -228,7 +228,7 @@ def test_sigint_and_sigterm_become_a_save_and_exit_flag():
   saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
   try:
     for sig in (signal.SIGINT, signal.SIGTERM):
-      flag = train._SigtermFlag()
+      flag = train._StopSignals()
       assert not flag.should_stop(1)
       os.kill(os.getpid(), sig)
       assert flag.should_stop(2) and flag.name == sig.name
@@ -254,7 +254,7 @@ def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_ste
   assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4, 4]  # train/*, eval/*
   # A finished workdir run again, and evaluated again: still one eval record of its step.
   train.train_and_evaluate(tiny_config, workdir)
-  evaluate.evaluate_workdir(tiny_config, workdir)
+  scoring.evaluate_workdir(tiny_config, workdir)
   records = metric_writers.read_jsonl(workdir)
   assert [(r['step'], sorted(r)[0].split('/')[0]) for r in records] == [(4, 'step'), (4, 'eval')]
   # A last line cut short by a killed process is left out, not an error.
@@ -301,15 +301,14 @@ def test_fused_steps_give_bit_identical_params_logs_and_resume(tiny_config, tmp_
   assert m1 == m8 == m_resumed
 
 
-def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config, monkeypatch):
-  # CPU unrolls K > 1 (see step.train_steps); GPUs and TPUs run the rolled lax.scan, forced here.
-  monkeypatch.setattr(step_lib, '_FORCE_ROLLED', True)
+def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config):
+  # CPU unrolls K > 1 (see step.train_steps); GPUs and TPUs run the rolled lax.scan, asked here.
   info = input_pipeline.dataset_info(tiny_config)
   model = models.create_model(tiny_config.model, info.num_classes)
   objective = losses.Objective(tiny_config.loss, info.num_classes, model.embedding_dim)
   mesh = mesh_lib.make_mesh(jax.devices()[:1])
   schedule = optim.learning_rate_schedule(tiny_config, 10)
-  train_fn, _ = step_lib.compile_steps(tiny_config, mesh, objective, schedule)
+  train_fn, _ = step_lib.compile_steps(tiny_config, mesh, objective, schedule, unroll=False)
   it = input_pipeline.train_batches(tiny_config, info)
   batches = [next(it) for _ in range(4)]
   results = []

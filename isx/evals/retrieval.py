@@ -1,11 +1,11 @@
 """Recall@K and Precision@K for K in evals.retrieval.ks, and MAP@R: exact Euclidean k-NN on the
-embeddings, every test example a query against all the others (isx.retrieval), in blocks of
+embeddings, every test example a query against all the others (isx.knn), in blocks of
 block_size queries."""
-from isx import retrieval
+from isx import knn
 
 
 def compute(outputs, ks: tuple = (1, 5, 10), block_size: int = 1024) -> dict:
-  return retrieval.retrieval_metrics(outputs['embedding'], outputs['label'], tuple(ks),
+  return knn.retrieval_metrics(outputs['embedding'], outputs['label'], tuple(ks),
                                      block_size=block_size)
 
 

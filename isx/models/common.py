@@ -11,18 +11,24 @@ from isx.heads import softmax
 XAVIER = nn.initializers.xavier_uniform()
 
 
-class EmbeddingClassifier(nn.Module):
+class SharedFields(nn.Module):
+  """The config.model fields every model takes (configs/default.model reads them from here)."""
+  num_classes: int
+  embedding_dim: int = 256
+  inward_scale: bool = True
+  xi: float = 100.0
+  # config.model.head ({'name', **settings}) becomes, in isx.models.create_model, the factory
+  # num_classes -> head module (isx.heads.factory).
+  head: Callable = softmax.Head
+  dtype: Any = jnp.float32  # compute dtype (e.g. bfloat16); params stay float32
+
+
+class EmbeddingClassifier(SharedFields):
   """Turns flat features into the contract outputs {'logits', 'embedding'}.
 
   The IS layer sits right after the backbone's flattened features, as in the authors'
   SimpleNet code and the paper's Fig. 6; `embedding` is the PReLU output fed to the last FC.
   """
-  num_classes: int
-  embedding_dim: int
-  inward_scale: bool = True
-  xi: float = 100.0
-  head: Callable = softmax.Head  # num_classes -> the head module (isx.heads.factory)
-  dtype: Any = jnp.float32  # compute dtype of the embedding FC; params stay float32
 
   @nn.compact
   def __call__(self, features, labels=None):
@@ -35,20 +41,12 @@ class EmbeddingClassifier(nn.Module):
     return {'logits': self.head(self.num_classes)(embedding, labels), 'embedding': embedding}
 
 
-class EmbeddingModel(nn.Module):
+class EmbeddingModel(SharedFields):
   """Base of every model: the fields config.model shares, and `classify` to end the network.
 
   A model subclasses it, adds its own fields (each one a config.model field) and calls
   `self.classify(features, labels)` at the end of its compact `__call__(x, labels, train)`.
   """
-  num_classes: int
-  embedding_dim: int = 256
-  inward_scale: bool = True
-  xi: float = 100.0
-  # config.model.head ({'name', **settings}) becomes, in isx.models.create_model, the factory
-  # num_classes -> head module (isx.heads.factory).
-  head: Callable = softmax.Head
-  dtype: Any = jnp.float32  # compute dtype (e.g. bfloat16); params stay float32
 
   def classify(self, features, labels, inward_scale=None):
     """{'logits', 'embedding'} from features; inward_scale=False when the model applied IS
