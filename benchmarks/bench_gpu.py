@@ -1,7 +1,7 @@
 """isx against its PyTorch twin on one accelerator, side by side in one process: train images/s
 of SimpleNet (FashionMNIST shape) and GoogleNet (CIFAR-100 shape), float32 and bfloat16.
 
-- isx: the shipped compiled step (`step.compile_steps`), `model.dtype` float32 or bfloat16, K
+- isx: the shipped compiled step (`step.compile_train_step`), `model.dtype` float32 or bfloat16, K
   steps per dispatch (`steps_per_dispatch`, a lax.scan) over batches already on the device.
 - torch: the twins of benchmarks/bench_train.py (same layers, init, loss and AdamW), eager and
   torch.compile, channels_last; bfloat16 is autocast (AMP), as isx keeps float32 params.

@@ -21,7 +21,7 @@ from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
-from isx import errors
+from isx import errors, upgrade
 from isx.workdir import Workdir
 
 
@@ -40,21 +40,6 @@ def _restorable(state):
   config), so a field added to TrainState is checkpointed without a change here."""
   return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
           if f.metadata.get('pytree_node', True)}
-
-
-def _legacy_target(target, saved: dict):
-  """Checkpoints written before losses owned their state hold `centers` ([classes, dim] for the
-  center loss, else a dummy [1, 1]) where newer ones hold `loss_state`: restore them as such."""
-  if 'centers' not in saved or 'centers' in target:
-    return target, lambda restored: restored
-  centers = jax.ShapeDtypeStruct(saved['centers'], jax.numpy.float32)
-  legacy = {**{k: v for k, v in target.items() if k != 'loss_state'}, 'centers': centers}
-
-  def convert(restored):
-    restored = dict(restored)
-    c = restored.pop('centers')
-    return {**restored, 'loss_state': {'center': c} if 'center' in target['loss_state'] else {}}
-  return legacy, convert
 
 
 class CheckpointWriteError(errors.UserError, OSError):
@@ -135,7 +120,7 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
   wanted = jax.tree.map(ocp.utils.to_shape_dtype_struct, _restorable(state))
   for step in sorted(mngr.all_steps(), reverse=True):
     saved = _saved_shapes(mngr, step)
-    target, convert = _legacy_target(wanted, saved or {})
+    target, convert = upgrade.checkpoint_target(wanted, saved or {})
     mismatch = _mismatch(saved, target)
     if mismatch:
       raise CheckpointMismatchError(

@@ -16,6 +16,7 @@ import jax
 import ml_collections
 
 from isx import datasets, errors, evals, heads, losses, mesh as mesh_lib, models
+from isx import upgrade as upgrade_lib
 from isx.workdir import Workdir
 
 MAY_DIFFER = (
@@ -25,8 +26,6 @@ MAY_DIFFER = (
     'model.dtype',  # the same float32 params train or evaluate either way
     'profile_steps',
 )
-# Core fields added since the first saved configs, with the value that older workdirs trained with.
-ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32', 'profile_steps': []}
 
 
 def may_differ(key: str) -> bool:
@@ -158,77 +157,8 @@ def _as_dict(config) -> dict:
 
 
 def upgrade(saved: dict) -> dict:
-  """A config.json written by an older isx, in today's form and resolved: the core fields added
-  since with the values those runs used; the old special value num_train_steps -1 as None; the
-  flat plug-in fields of before the plug-ins owned their settings (model.head_scale, loss.margin,
-  loss.center_alpha, retrieval_ks, loop_evals, ...) moved into the plug-ins' own settings; and
-  without the model fields that every model once carried but this model does not take."""
-  saved = json.loads(json.dumps(saved))
-  for key, value in ADDED_SINCE.items():
-    *parents, leaf = key.split('.')
-    node = saved
-    for part in parents:
-      node = node[part]
-    node.setdefault(leaf, value)
-  if saved.get('num_train_steps') == -1:  # once 'from num_epochs'
-    saved['num_train_steps'] = None
-  model = saved['model']
-  model['head'] = _upgrade_head(model)
-  saved['loss'] = _upgrade_loss(saved['loss'])
-  if not isinstance(saved.get('evals'), dict):
-    saved['evals'] = _upgrade_evals(saved)
-  takes = models.field_names(model['name'])
-  for field in [f for f in model if f != 'name' and f not in takes]:
-    model.pop(field)
-  return _as_dict(resolve(ml_collections.ConfigDict(saved)))
-
-
-def _upgrade_head(model: dict) -> dict:
-  """model.head as {'name', **settings} from the flat head, head_scale, head_margin, whose
-  'the head's default' was once written 0 and -1, later None."""
-  head = model.get('head', 'softmax')
-  scale, margin = model.pop('head_scale', None), model.pop('head_margin', None)
-  if not isinstance(head, str):
-    return head
-  head = {'name': head}
-  if scale:
-    head['scale'] = scale
-  if margin is not None and margin >= 0:
-    head['margin'] = margin
-  return head
-
-
-def _upgrade_loss(loss: dict) -> dict:
-  """config.loss with each term's settings under its name, from the flat <term>_weight, margin
-  (contrastive) and center_alpha."""
-  old = {k: v for k, v in loss.items() if k != 'name' and not isinstance(v, dict)}
-  new = {k: v for k, v in loss.items() if k not in old}
-  for term in loss['name'].split('+'):
-    short = term.rsplit('.', 1)[-1]
-    moved = {'weight': old.get(f'{short}_weight'),
-             'margin': old.get('margin') if short == 'contrastive' else None,
-             'alpha': old.get('center_alpha') if short == 'center' else None}
-    moved = {k: v for k, v in moved.items() if v is not None}
-    if moved:
-      new[short] = {**moved, **new.get(short, {})}
-  return new
-
-
-def _upgrade_evals(saved: dict) -> dict:
-  """config.evals as {name: settings} from the tuples evals (final) and loop_evals (every
-  eval_every_steps, 0 or None once per epoch), retrieval_ks and knn_block_size."""
-  final = saved.pop('evals', ['accuracy', 'retrieval'])
-  loop = saved.pop('loop_evals', ['accuracy'])
-  every = saved.pop('eval_every_steps', None) or None
-  ks, block = saved.pop('retrieval_ks', [1, 5, 10]), saved.pop('knn_block_size', 1024)
-  new = {}
-  for name in [*final, *loop]:
-    label = name.rsplit('.', 1)[-1]
-    new[label] = {'every_steps': every if name in loop else 0,
-                  **({'type': name} if label != name else {})}
-  if 'retrieval' in new:
-    new['retrieval'].update(ks=ks, block_size=block)
-  return new
+  """A config.json written by an older isx in today's form (isx.upgrade), resolved."""
+  return _as_dict(resolve(ml_collections.ConfigDict(upgrade_lib.config(saved))))
 
 
 def differences(saved: dict, config) -> list[str]:

@@ -30,19 +30,21 @@ class Experiment:
   total_steps: int
   schedule: optax.Schedule  # the learning rate by step: the optimiser's, and the logged one
   state: step_lib.TrainState  # replicated over the mesh; restored when a checkpoint was found
-  train_fn: Any  # jitted (state, [K, batch] batches, rng) -> (state, [K] metrics)
+  train_fn: Any  # jitted (state, [K, batch] batches, rng) -> (state, [K] metrics); None to evaluate
   eval_fn: Any  # jitted (state, batch) -> {'logits', 'embedding'}
   mngr: Optional[ocp.CheckpointManager] = None  # None without a workdir
   restored: Optional[int] = None  # the step of the restored checkpoint
 
   @classmethod
   def create(cls, config, workdir: Optional[str] = None, info: Optional[DatasetInfo] = None,
-             mesh: Optional[jax.sharding.Mesh] = None, writer: bool = False) -> 'Experiment':
+             mesh: Optional[jax.sharding.Mesh] = None, writer: bool = False,
+             trains: bool = True) -> 'Experiment':
     """Data info, mesh, model, loss, state (restored from workdir's newest good checkpoint) and
     the compiled steps; one line for a config that cannot work (batch vs devices, image size).
     `info` stands in for the dataset when batches come from elsewhere (benchmarks, the CPU
     probe, tests); `mesh` defaults to every device. writer: a training's, which clears what a
-    killed training left unfinished in checkpoints/."""
+    killed training left unfinished in checkpoints/. trains=False (evaluation): no train
+    function is built (train_fn None); the optimiser state is still restored with the weights."""
     if info is None:
       from isx import input_pipeline  # TFDS: only when the dataset itself is read
       info = input_pipeline.dataset_info(config)
@@ -66,7 +68,9 @@ class Experiment:
       state, restored = checkpointing.restore_latest(mngr, state)
       # A no-op for today's checkpoints; an older one's converted arrays still need placing.
       state = jax.device_put(state, mesh_lib.replicated(mesh))
-    train_fn, eval_fn = step_lib.compile_steps(config, mesh, objective, schedule)
+    train_fn = (step_lib.compile_train_step(config, mesh, objective, schedule) if trains
+                else None)
+    eval_fn = step_lib.compile_embed_step(config, mesh)
     return cls(config, info, mesh, model, objective, steps, schedule, state, train_fn, eval_fn,
                mngr, restored)
 
@@ -93,7 +97,8 @@ class Experiment:
     with WorkdirLock(wd.root) if held else contextlib.nullcontext():
       config_checks.check_against_workdir(config, wd.root,
                                           'resume' if purpose == 'train' else 'evaluate')
-      exp = cls.create(config, wd.root, info, writer=purpose == 'train')
+      exp = cls.create(config, wd.root, info, writer=purpose == 'train',
+                       trains=purpose == 'train')
       try:
         if purpose == 'evaluate' and exp.restored is None:
           raise errors.NotFound(wd.no_checkpoint())

@@ -93,19 +93,23 @@ def embed_step(state: TrainState, batch, *, config):
   return {'logits': outputs['logits'], 'embedding': outputs['embedding']}
 
 
-def compile_steps(config, mesh, objective, schedule, unroll=None):
-  """jit-compiled train and eval steps: batches sharded on 'data', state replicated and donated.
+def compile_train_step(config, mesh, objective, schedule, unroll=None):
+  """The jit-compiled train function: batches sharded on 'data', state replicated and donated.
 
-  The train function takes K stacked batches [K, batch, ...] (see train_steps); it compiles
-  once per K that it meets: steps_per_dispatch, and 1 for the steps before a log, eval or
-  checkpoint boundary that a whole chunk would cross. unroll: whether K > 1 steps are unrolled;
-  None, the default, unrolls on CPU only."""
-  data, repl = mesh_lib.data_sharding(mesh), mesh_lib.replicated(mesh)
+  It takes K stacked batches [K, batch, ...] (see train_steps) and compiles once per K that it
+  meets: steps_per_dispatch, and 1 for the steps before a log, eval or checkpoint boundary that
+  a whole chunk would cross. unroll: whether K > 1 steps are unrolled; None, the default,
+  unrolls on CPU only."""
+  repl = mesh_lib.replicated(mesh)
   unroll = jax.default_backend() == 'cpu' if unroll is None else unroll
-  train = jax.jit(functools.partial(train_steps, config=config, objective=objective,
-                                    schedule=schedule, unroll=unroll),
-                  in_shardings=(repl, mesh_lib.chunk_sharding(mesh), repl), out_shardings=(repl, repl),
-                  donate_argnums=0)
-  embed = jax.jit(functools.partial(embed_step, config=config),
-                     in_shardings=(repl, data), out_shardings=data)
-  return train, embed
+  return jax.jit(functools.partial(train_steps, config=config, objective=objective,
+                                   schedule=schedule, unroll=unroll),
+                 in_shardings=(repl, mesh_lib.chunk_sharding(mesh), repl),
+                 out_shardings=(repl, repl), donate_argnums=0)
+
+
+def compile_embed_step(config, mesh):
+  """The jit-compiled embed_step: a batch sharded on 'data', the state replicated."""
+  data, repl = mesh_lib.data_sharding(mesh), mesh_lib.replicated(mesh)
+  return jax.jit(functools.partial(embed_step, config=config), in_shardings=(repl, data),
+                 out_shardings=data)

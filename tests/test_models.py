@@ -119,7 +119,7 @@ def test_bfloat16_compute_tracks_float32_with_float32_params_and_loss():
     state = step_lib.create_train_state(config, model, (28, 28, 1), objective, schedule,
                                         jax.random.key(0))
     init = jax.device_get(state.params)
-    train_fn, _ = step_lib.compile_steps(config, mesh, objective, schedule)
+    train_fn = step_lib.compile_train_step(config, mesh, objective, schedule)
     state, metrics = train_fn(state, batch, jax.random.key(1))  # 3 steps in one scan
     assert metrics['loss'].dtype == jnp.float32
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves((state.params, state.opt_state))

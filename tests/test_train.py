@@ -308,7 +308,7 @@ def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config):
   objective = losses.Objective(tiny_config.loss, info.num_classes, model.embedding_dim)
   mesh = mesh_lib.make_mesh(jax.devices()[:1])
   schedule = optim.learning_rate_schedule(tiny_config, 10)
-  train_fn, _ = step_lib.compile_steps(tiny_config, mesh, objective, schedule, unroll=False)
+  train_fn = step_lib.compile_train_step(tiny_config, mesh, objective, schedule, unroll=False)
   it = input_pipeline.train_batches(tiny_config, info)
   batches = [next(it) for _ in range(4)]
   results = []
