@@ -28,7 +28,8 @@ class MetricWriter:
         _rewrite(path, [r for r in read_jsonl(workdir) if r['step'] <= resume_step])
       self._path, self._workdir = path, workdir
       self._jsonl = path.open('a')
-      self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+      # Events in the workdir itself: `tensorboard --logdir PARENT` names the run after it.
+      self._tb = tensorboardX.SummaryWriter(str(workdir))
 
   def write(self, step: int, scalars: dict, prefix: str = 'train', replace: bool = False):
     """replace: this step's earlier records of prefix go first (a workdir evaluated again at the
@@ -48,10 +49,34 @@ class MetricWriter:
       self._tb.add_scalar(k, v, global_step=int(step))
     self._tb.flush()
 
+  def histogram(self, step: int, name: str, values):
+    """A histogram in TensorBoard (the JSON lines hold scalars only)."""
+    if self.enabled and len(values):
+      self._tb.add_histogram(name, np.asarray(values), global_step=int(step))
+      self._tb.flush()
+
   def close(self):
     if self.enabled:
       self._jsonl.close()
       self._tb.close()
+
+
+PICTURES = ('learning_curves.png', 'embedding_norms.png', 'retrieval_examples.png', 'features.png')
+
+
+def write_pictures(workdir: str, step: int):
+  """The PNGs isx drew in the workdir, as TensorBoard images at step (process 0)."""
+  if jax.process_index() != 0:
+    return
+  from PIL import Image  # Pillow comes with matplotlib, which drew them
+  tb = tensorboardX.SummaryWriter(str(workdir))
+  for name in PICTURES:
+    path = Workdir(workdir).path / name
+    if path.exists():
+      with path.open('rb') as f:
+        image = np.asarray(Image.open(f).convert('RGB'))
+      tb.add_image(f'pictures/{name[:-4]}', image, global_step=int(step), dataformats='HWC')
+  tb.close()
 
 
 def _rewrite(path, records):

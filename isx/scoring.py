@@ -7,7 +7,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from isx import errors, evals, input_pipeline, mesh as mesh_lib
+from isx import errors, evals, input_pipeline, mesh as mesh_lib, metric_writers
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
 from isx.workdir import Workdir
@@ -99,14 +99,18 @@ def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
   metrics['step'] = int(jax.device_get(state.step))
   writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval',
                replace=True)
+  norms = np.linalg.norm(np.asarray(outputs['embedding'], np.float64), axis=-1)
+  writer.histogram(metrics['step'], 'eval/embedding_norm', norms[np.isfinite(norms)])
   out_dir = write_results(workdir, metrics, outputs)
   logging.info('wrote %s/metrics.json and embeddings.npz', out_dir)
   return metrics
 
 
-def write_plots(config, info, workdir: str):
+def write_plots(config, info, workdir: str, step: int):
+  """The PNGs in the workdir, and as TensorBoard images at step."""
   from isx import plots  # matplotlib only when plots are asked for
   plots.plot_workdir(workdir, lambda idx: input_pipeline.read_eval_images(config, info, idx))
+  metric_writers.write_pictures(workdir, step)
 
 
 def evaluate_workdir(config, workdir: str) -> dict:
@@ -119,5 +123,5 @@ def evaluate_workdir(config, workdir: str) -> dict:
   if jax.process_index() == 0:
     print(summary(metrics), flush=True)
     if config.plots:
-      write_plots(config, exp.info, workdir)
+      write_plots(config, exp.info, workdir, metrics['step'])
   return metrics

@@ -7,6 +7,8 @@ from PIL import Image
 
 from isx import plots, scoring, train
 
+import tb_events  # tests/
+
 
 def test_retrieval_examples_show_true_neighbours_and_mark_their_class(tmp_path):
   # Two tight clusters on a line; the last point of class 0 sits inside class 1's cluster.
@@ -84,3 +86,5 @@ def test_a_picture_that_fails_is_a_warning_after_the_summary_and_costs_no_metric
       'warning: could not draw') and 'embedding_norms.png (ValueError: Too many bins' in out
   assert os.path.exists(os.path.join(workdir, 'eval', 'metrics.json'))
   assert os.path.exists(os.path.join(workdir, 'retrieval_examples.png'))  # the others are drawn
+  found = tb_events.tags(workdir)  # and shown in TensorBoard too
+  assert found['pictures/retrieval_examples'] == found['pictures/learning_curves'] == 'image'

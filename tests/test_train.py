@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import tb_events  # tests/
+
 from isx import input_pipeline, knn, losses, models, optim, scoring, step as step_lib, train
 from isx import mesh as mesh_lib
 from isx.experiment import Experiment
@@ -56,7 +58,10 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
   (final,) = [r for r in records if 'eval/map@r' in r]
   assert final['step'] == 6 and all(final[f'eval/{k}'] == pytest.approx(on_disk[k])
                                     for k in expected_keys - {'step'})
-  assert os.listdir(os.path.join(workdir, 'tensorboard'))
+  # TensorBoard's run is the workdir itself: the scalars and the embedding norms' histogram.
+  found = tb_events.tags(workdir)
+  assert found['train/loss'] == found['eval/map_r'] == 'scalar', found  # '@' becomes '_'
+  assert found['eval/embedding_norm'] == 'histo'
 
 
 @pytest.mark.slow
