@@ -1,5 +1,5 @@
 """LeNet + IS on URDU characters, 64x64 (paper Table 4: 71.54 with IS, 70.02 without).
-Needs the manual download: see README, Data.
+Needs the manual download: see docs/data.md.
 
 python -m isx.main --config=configs/urdu_lenet.py --workdir=workdirs/urdu_lenet
 Baseline, the same recipe without the IS layer:

@@ -1,5 +1,5 @@
 """SimpleNet + IS on URDU characters, 64x64 (paper Table 4: 77.76 with IS, 74.03 without).
-Needs the manual download: see README, Data.
+Needs the manual download: see docs/data.md.
 
 python -m isx.main --config=configs/urdu_simplenet.py --workdir=workdirs/urdu_simplenet
 Baseline, the same recipe without the IS layer:

@@ -61,7 +61,7 @@ def builder(config):
   if path is None and config.dataset.download:
     plugin.prepare(str(root), **datasets.settings(config.dataset))
     path = store.dataset_dir(stored, root)
-  hint = getattr(plugin, 'HOW_TO_PREPARE', 'see the README, Data section').format(root=root)
+  hint = getattr(plugin, 'HOW_TO_PREPARE', 'see docs/data.md').format(root=root)
   if path is None:
     raise errors.NotFound(f'dataset {name!r} is not prepared in {root}; {hint}')
   b = _builder_at(str(path))

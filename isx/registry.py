@@ -35,7 +35,7 @@ def load(kind: str, name: str, attr: str):
     raise errors.ConfigError(f'unknown {what}; choose one of {", ".join(available(kind, attr))}, or give an '
                      f'importable module path (my_package.my_{_ONE[kind]})') from None
   if not hasattr(module, attr):
-    raise errors.ConfigError(f'{what} ({module.__file__}) defines no {attr}; see README, Extending isx')
+    raise errors.ConfigError(f'{what} ({module.__file__}) defines no {attr}; see docs/extending.md')
   return getattr(module, attr)
 
 

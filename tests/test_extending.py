@@ -1,4 +1,4 @@
-"""README's "Extending isx", tried: a model, a head, a loss with state, a dataset and a metric,
+"""docs/extending.md, tried: a model, a head, a loss with state, a dataset and a metric,
 each one file in a package of the user's own, named in the config by module path, trained and
 evaluated by isx.main's own train_and_evaluate. Copy the file you need from TOYS."""
 import json

@@ -61,7 +61,7 @@ def fetch(remote: RemoteFile, folder: str, offline_hint: str, on_progress=lambda
     raise DownloadError(
         f'{remote.url} failed its checksum ({size} bytes, sha256 {digest.hexdigest()[:12]}...; '
         f'expected {remote.size} bytes, {remote.sha256[:12]}...); it was deleted. Run again, '
-        f'or if it persists, the source changed: prepare the dataset by hand (README, Data)')
+        f'or if it persists, the source changed: prepare the dataset by hand (docs/data.md)')
   os.replace(part, dest)
   return dest
 

@@ -6,7 +6,7 @@ from isx import errors
 IMAGE_SHAPE = (224, 224, 3)
 STREAMED = True
 HOW_TO_PREPARE = ("prepare it with TFDS from its manual download, with file_format='array_record', "
-                  "into {root} (README, Data)")
+                  "into {root} (docs/data.md)")
 
 
 def prepare(data_dir):

@@ -23,7 +23,7 @@ import numpy as np
 from isx.datasets import download, idx, store
 
 HOW_TO_PREPARE = ('online, isx downloads it when dataset.download is True (the default); offline: '
-                  'put it in {root} from a machine that has it (README, Data)')
+                  'put it in {root} from a machine that has it (docs/data.md)')
 VERSIONS = {'mnist': '3.0.1', 'fashion_mnist': '3.0.1', 'cifar10': '3.0.2', 'cifar100': '3.0.2',
             'svhn_cropped': '3.1.0'}  # TFDS's
 DATASETS = tuple(VERSIONS)
