@@ -45,16 +45,23 @@ def quiet_logs():
 def init_distributed(config=None):
   """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
   multi-task SLURM step, JAX's own cluster detection. Otherwise a single process: with a
-  config, XLA:CPU's convolution path and device split are chosen for
-  this host and model (isx.cpu_setup) and printed; eval and multi-process runs only take a
-  path or device count the user forced. Returns the setup, or None when nothing was set."""
+  config, XLA:CPU's convolution path and device split are chosen for this host and model
+  (isx.cpu_setup) and printed; eval and multi-process runs only take a path or device count
+  the user forced. Given a config, returns (the config validated, its dataset's info, the CPU
+  setup or None), all before JAX starts; else the CPU setup or None."""
   import jax
+  from isx import config_checks, cpu_setup, input_pipeline
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
   cluster = FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1
+  info = None
+  if config is not None:  # a bad config fails here, before anything is timed or started
+    config = config_checks.validate(config, jax_started=False)
+    info = input_pipeline.dataset_info(config)
+    config_checks.check_data(config, info)
   if config is not None and not (explicit or cluster):
-    setup = choose_cpu_setup(config)
+    setup = cpu_setup.set_up(config, info.image_shape, info.num_classes, FLAGS.cpu_conv_path,
+                             FLAGS.cpu_devices, log=lambda m: print(m, flush=True))
   else:  # before the first device query creates the backend
-    from isx import cpu_setup
     setup = cpu_setup.set_up_as_asked(FLAGS.cpu_conv_path, FLAGS.cpu_devices)
   if (explicit or cluster) and os.environ.get('JAX_PLATFORMS') == 'cpu':
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU collectives need it
@@ -64,17 +71,7 @@ def init_distributed(config=None):
     jax.distributed.initialize()
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
-  return setup
-
-
-def choose_cpu_setup(config):
-  """isx.cpu_setup for config's model on its dataset's images, from the flags; a bad config
-  fails here, before anything is timed."""
-  from isx import config_checks, cpu_setup, input_pipeline
-  info = input_pipeline.dataset_info(config)
-  config_checks.validate(config, info, jax_started=False)
-  return cpu_setup.set_up(config, info.image_shape, info.num_classes, FLAGS.cpu_conv_path,
-                          FLAGS.cpu_devices, log=lambda m: print(m, flush=True))
+  return setup if config is None else (config, info, setup)
 
 
 def parse_flags(argv):

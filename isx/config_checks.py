@@ -1,13 +1,14 @@
 """The config, checked once before anything is written, and the config a workdir remembers.
 
 `validate` lists every bad value in one message and returns the config with every plug-in's
-settings filled in (`resolve`): the dataset, the model, its head, the loss terms and the evals
+settings filled in and checked: the dataset, the model, its head, the loss terms and the evals
 each declare and check their own (isx.registry.settings), so nothing here knows their fields.
 `WORKDIR/config.json` holds the resolved config that trained the workdir; a resume or an eval
 whose config differs from it in a field that changes the model, the loss, the optimiser or the
 data is refused, naming the fields. Paths, logging, how long and the evals (`may_differ`) are
 where a run may change its mind.
 """
+import importlib
 import json
 import math
 import os
@@ -15,7 +16,7 @@ import os
 import jax
 import ml_collections
 
-from isx import datasets, errors, evals, heads, losses, mesh as mesh_lib, models
+from isx import datasets, errors, evals, mesh as mesh_lib, registry
 from isx import upgrade as upgrade_lib
 from isx.workdir import Workdir
 
@@ -49,10 +50,67 @@ def _get(config, key):
 
 
 def validate(config, info=None, jax_started=True):
-  """Raises ValueError with one line per problem, or returns the config resolved (`resolve`).
-  With the dataset's info, the plug-ins also check their settings against the dataset (e.g.
-  retrieval's ks against the eval split's size). jax_started=False: before JAX starts
-  (isx.cpu_setup), without the batch sizes' device check, which would start it."""
+  """Raises ConfigError with one line per problem, or returns the config resolved: a locked
+  copy with every plug-in's settings filled in and checked, each plug-in resolved once (its
+  kind's resolve, registry.KINDS). With the dataset's info, also `check_data`.
+  jax_started=False: before JAX starts (isx.cpu_setup), without the batch sizes' device check,
+  which would start it."""
+  problems = _core_problems(config, jax_started)
+  resolved = {}
+  for kind in registry.KINDS.values():  # every plug-in's problem is reported
+    try:
+      resolved[kind.path] = _package(kind).resolve(_plain(_get(config, kind.path)))
+    except errors.ConfigError as e:
+      problems.append(str(e))
+  problems = list(dict.fromkeys(p for p in problems if p))
+  if problems:
+    raise errors.ConfigError('; '.join(problems))
+  config = config.copy_and_resolve_references()
+  config.unlock()
+  config.model = {**resolved['model'], 'head': resolved['model.head']}
+  for path in ('dataset', 'loss', 'evals'):
+    config[path] = resolved[path]
+  config.lock()
+  if info is not None:
+    check_data(config, info)
+  return config
+
+
+def check_data(config, info):
+  """What can only be checked against the dataset (its info): that the epochs train a step, and
+  each eval's own check (e.g. retrieval's ks against the eval split's size)."""
+  if config.num_train_steps is None and config.num_epochs > 0:
+    per_epoch = info.num_train // config.batch_size
+    if int(config.num_epochs * per_epoch) < 1:
+      raise errors.ConfigError(
+          f'num_epochs={config.num_epochs} of {per_epoch} steps ({info.num_train} training '
+          f'examples / batch_size {config.batch_size}) trains 0 steps; use a batch_size of at '
+          f'most {info.num_train}, more epochs, or num_train_steps')
+  evals.check_data(config.evals, info)
+
+
+def _package(kind):
+  return importlib.import_module(f'isx.{kind.package}')
+
+
+def _plain(node):
+  return node.to_dict() if isinstance(node, ml_collections.ConfigDict) else dict(node)
+
+
+def check_devices(config):
+  """The batch sizes against the devices JAX started with, before a workdir is made."""
+  problems = [p for p in _device_problems(config) if p]
+  if problems:
+    raise errors.ConfigError('; '.join(problems))
+
+
+def _device_problems(config) -> list:
+  return [mesh_lib.batch_size_problem(config[key], jax.device_count(), key)
+          for key in ('batch_size', 'eval_batch_size') if not _positive_int(config, key)]
+
+
+def _core_problems(config, jax_started) -> list:
+  """isx's own fields, each problem a line."""
   problems = [_positive_int(config, k) for k in (
       'batch_size', 'eval_batch_size', 'log_every_steps', 'checkpoint_every_steps',
       'max_checkpoints_to_keep', 'model.embedding_dim', 'steps_per_dispatch')]
@@ -61,23 +119,14 @@ def validate(config, info=None, jax_started=True):
     problems.append(f'learning_rate must be a positive finite number, got {lr!r}')
   problem = config.num_train_steps is not None and _positive_int(config, 'num_train_steps')
   problems.append(problem and f'{problem}, or None to use num_epochs')
-  for key in ('batch_size', 'eval_batch_size'):  # before a workdir is made (no mesh yet)
-    if jax_started and not _positive_int(config, key):
-      problems.append(mesh_lib.batch_size_problem(config[key], jax.device_count(), key))
+  if jax_started:
+    problems += _device_problems(config)
   window = tuple(config.profile_steps)
   if window and not (len(window) == 2 and all(isinstance(v, int) for v in window) and
                      0 <= window[0] < window[1]):
     problems.append(f'profile_steps must be () or (first, last) with 0 <= first < last, got {window!r}')
   if config.num_train_steps is None and not config.num_epochs > 0:
     problems.append(f'num_epochs must be positive (or set num_train_steps), got {config.num_epochs!r}')
-  if (info is not None and config.num_train_steps is None and not _positive_int(config, 'batch_size')
-      and config.num_epochs > 0):
-    per_epoch = info.num_train // config.batch_size
-    if int(config.num_epochs * per_epoch) < 1:
-      problems.append(
-          f'num_epochs={config.num_epochs} of {per_epoch} steps ({info.num_train} training '
-          f'examples / batch_size {config.batch_size}) trains 0 steps; use a batch_size of at '
-          f'most {info.num_train}, more epochs, or num_train_steps')
   clip = config.grad_clip_norm
   if not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip >= 0):
     problems.append(f'grad_clip_norm must be 0 (off) or a positive finite number, got {clip!r}')
@@ -90,51 +139,22 @@ def validate(config, info=None, jax_started=True):
   for key, allowed in choices.items():
     if _get(config, key) not in allowed:
       problems.append(f'unknown {key} {_get(config, key)!r}; choose one of {", ".join(allowed)}')
-  # Each plug-in checks its own settings, every one reported; building the (lazy) model checks
-  # its name, fields and values before a workdir exists.
-  for check in (lambda: datasets.settings(config.dataset), lambda: heads.resolve(config.model.head),
-                lambda: losses.resolve(config.loss),
-                lambda: evals.resolve(config.evals, info),
-                lambda: models.create_model(config.model, num_classes=2)):
-    try:
-      check()
-    except ValueError as e:
-      problems.append(str(e))
-  problems = list(dict.fromkeys(p for p in problems if p))  # a bad head is met twice
-  if problems:
-    raise errors.ConfigError('; '.join(problems))
-  return resolve(config, info)
-
-
-def resolve(config, info=None) -> ml_collections.ConfigDict:
-  """A locked copy of config with every plug-in's settings filled in from its defaults: the
-  dataset's, the model's own fields, model.head's, each loss term's, each eval's. One line for
-  the first unknown name, unknown setting or bad value."""
-  config = config.copy_and_resolve_references()
-  config.unlock()
-  config.dataset.update(datasets.settings(config.dataset))
-  _fill(config.model, models.own_settings(config.model.name))
-  config.model.head = heads.resolve(config.model.head)
-  config.loss = losses.resolve(config.loss)
-  config.evals = evals.resolve(config.evals, info)
-  config.lock()
-  return config
+  return problems
 
 
 def fill_defaults(config):
   """Adds to config, in place, each setting of its plug-ins that it does not set, at the
   plug-in's default, keeping what it sets: the config files call it (configs/default.variant)
-  so that the command line can override every setting (--config.model.head.margin=0.3)."""
-  _fill(config.dataset, datasets.settings(config.dataset))
-  _fill(config.model, models.own_settings(config.model.name))
-  _fill(config.model.head, heads.resolve(config.model.head))
-  _fill(config.loss, losses.resolve(config.loss))
-  _fill(config.evals, evals.resolve(config.evals))
+  so that the command line can override every setting (--config.model.head.margin=0.3). Nothing
+  is checked here: `validate` does, once."""
+  for kind in registry.KINDS.values():
+    node = _get(config, kind.path)
+    _fill(node, _package(kind).defaults(node))
   return config
 
 
-def _fill(node, resolved: dict):
-  for key, value in resolved.items():
+def _fill(node, defaults: dict):
+  for key, value in defaults.items():
     if key not in node:
       node[key] = value
     elif isinstance(value, dict):
@@ -158,7 +178,8 @@ def _as_dict(config) -> dict:
 
 def upgrade(saved: dict) -> dict:
   """A config.json written by an older isx in today's form (isx.upgrade), resolved."""
-  return _as_dict(resolve(ml_collections.ConfigDict(upgrade_lib.config(saved))))
+  return _as_dict(validate(ml_collections.ConfigDict(upgrade_lib.config(saved)),
+                           jax_started=False))
 
 
 def differences(saved: dict, config) -> list[str]:

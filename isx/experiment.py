@@ -76,17 +76,22 @@ class Experiment:
 
   @classmethod
   @contextlib.contextmanager
-  def open(cls, config, workdir: str, purpose: str):
+  def open(cls, config, workdir: str, purpose: str, info: Optional[DatasetInfo] = None):
     """The Experiment of config in workdir, for purpose 'train' (resumes from the newest good
     checkpoint; process 0 holds the workdir's lock until the block ends) or 'evaluate' (reads
-    only, and needs a checkpoint). It checks the config against its dataset and against the
-    config the workdir was trained with; every refusal is one line, before anything is written.
-    The dataset is located once: its info travels with the Experiment."""
+    only, and needs a checkpoint). Without info, config is validated here and its dataset
+    located; with info, config is already what config_checks.validate(config, info) returned
+    (isx.main checks both before JAX starts). It checks the config against the one the workdir
+    was trained with; every refusal is one line, before anything is written."""
     from isx import input_pipeline  # TFDS and Grain: for the binaries only
     if purpose not in ('train', 'evaluate'):
       raise errors.ConfigError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
-    info = input_pipeline.dataset_info(config)
-    config = config_checks.validate(config, info)  # with every plug-in's settings filled in
+    if info is None:
+      config = config_checks.validate(config)  # every plug-in's settings filled in and checked
+      info = input_pipeline.dataset_info(config)
+      config_checks.check_data(config, info)
+    else:
+      config_checks.check_devices(config)
     wd = Workdir(str(workdir))
     if purpose == 'train':
       wd.make_writable()

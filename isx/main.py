@@ -17,13 +17,13 @@ def main(argv):
     cli.fail('--config is required: --config=configs/NAME.py (see configs/)')
   from isx import train
   try:
-    cpu = cli.init_distributed(config)
-    train.train_and_evaluate(config, workdir, cpu)
+    config, info, cpu = cli.init_distributed(config)
+    train.train_and_evaluate(config, workdir, cpu, info)
+  except train.Preempted as e:
+    cli.stop(e)
   except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
     cli.report(e)
     raise
-  except train.Preempted as e:
-    cli.stop(e)
 
 
 flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags

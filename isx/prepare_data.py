@@ -35,7 +35,7 @@ def prepare(name: str, data_dir: str, overwrite: bool):
   """Runs the plug-in's prepare with the settings given as flags. To overwrite, it writes into a
   temporary folder first and replaces the old dataset only once the new one is complete."""
   given = {k: v for k, v in (('idx_dir', _IDX_DIR.value), ('manual_dir', _MANUAL_DIR.value)) if v}
-  settings = datasets.settings({'name': name, **given})
+  settings = datasets.settings(datasets.resolve({'name': name, **given}))
   stored = name.rsplit('.', 1)[-1]
   if not overwrite:
     datasets.load(name)(data_dir, **settings)

@@ -2,8 +2,13 @@
 
 A config names a plug-in either by its file in isx (`model.name='simplenet'` is
 isx/models/simplenet.py) or by any importable module path (`model.name='my_lab.wide_net'`),
-so a new one is one new file, here or in your own package, and no list to edit.
+so a new one is one new file, here or in your own package, and no list to edit. Every kind
+reads a plug-in's settings the same way: the keyword arguments with defaults of what its module
+defines (a flax module's fields are its constructor's). KINDS says, for each kind, where a
+config holds its plug-ins; its package's `defaults(node)` fills them in (the config files) and
+`resolve(node, info)` checks them (config_checks.validate, once per run).
 """
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -12,7 +17,23 @@ import sys
 from isx import errors
 
 _FLAX_FIELDS = ('parent', 'name')  # every flax Module's, not a setting
-_ONE = {'models': 'model', 'heads': 'head', 'losses': 'loss', 'evals': 'eval', 'datasets': 'dataset'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+  package: str  # isx/<package>/NAME.py, and the package's defaults() and resolve()
+  attr: str  # what a plug-in module of the kind defines
+  one: str  # one plug-in of the kind, in messages
+  path: str  # where a config holds its plug-in(s) and their settings
+
+
+KINDS = {k.package: k for k in (
+    Kind('datasets', 'prepare', 'dataset', 'dataset'),
+    Kind('models', 'Model', 'model', 'model'),
+    Kind('heads', 'Head', 'head', 'model.head'),
+    Kind('losses', 'Loss', 'loss', 'loss'),
+    Kind('evals', 'compute', 'eval', 'evals'),
+)}
 
 
 def available(kind: str, attr: str) -> list[str]:
@@ -26,14 +47,14 @@ def available(kind: str, attr: str) -> list[str]:
 def load(kind: str, name: str, attr: str):
   """`attr` of the plug-in module `name` of kind; one line naming the choices if there is none."""
   path = name if '.' in name else f'isx.{kind}.{name}'
-  what = f'{_ONE[kind]} {name!r}'
+  what = f'{KINDS[kind].one} {name!r}'
   try:
     module = importlib.import_module(path)
   except ModuleNotFoundError as e:
     if not (path == e.name or path.startswith(f'{e.name}.')):  # it imports a missing package
       raise
     raise errors.ConfigError(f'unknown {what}; choose one of {", ".join(available(kind, attr))}, or give an '
-                     f'importable module path (my_package.my_{_ONE[kind]})') from None
+                     f'importable module path (my_package.my_{KINDS[kind].one})') from None
   if not hasattr(module, attr):
     raise errors.ConfigError(f'{what} ({module.__file__}) defines no {attr}; see docs/extending.md')
   return getattr(module, attr)

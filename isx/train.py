@@ -82,11 +82,12 @@ def waits_for_each_dispatch(mesh) -> bool:
   return len(local) > 1 and local[0].platform == 'cpu'
 
 
-def train_and_evaluate(config, workdir: str, cpu=None) -> dict:
+def train_and_evaluate(config, workdir: str, cpu=None, info=None) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation.
   cpu: the isx.cpu_setup.Setup this process started with, recorded in WORKDIR/cpu_setup.json
-  so that timings can be compared."""
-  with Experiment.open(config, workdir, 'train') as exp:
+  so that timings can be compared. info: config's dataset, given when config is already
+  validated against it (Experiment.open)."""
+  with Experiment.open(config, workdir, 'train', info) as exp:
     return _train_and_evaluate(exp, Workdir(workdir), cpu)
 
 

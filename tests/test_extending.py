@@ -178,13 +178,13 @@ def test_a_dataset_file_in_isx_datasets_is_named_by_its_bare_name(toylab, monkey
 
 def test_plugins_that_do_not_exist_are_named_in_one_message(toylab):
   c = default.get_config()
-  c.model.name, c.model.head.name, c.loss.name = 'toylab.nope', 'sphereface', 'softmax+triplet'
+  c.model.name, c.model.head.name, c.loss.name = 'toylab.nope', 'no_such_head', 'softmax+triplet'
   c.evals.f1 = {'type': 'toylab.f1'}
   with pytest.raises(ValueError) as e:
     config_checks.validate(c)
   assert '\n' not in str(e.value)  # one line naming all four
-  for text in ("unknown model 'toylab.nope'; choose one of googlenet, lenet, simplenet",
-               "unknown head 'sphereface'; choose one of arcface, cosface, l2_softmax, normface",
-               "unknown loss 'triplet'; choose one of center, contrastive, softmax",
-               "unknown eval 'toylab.f1'; choose one of accuracy, embedding_norm, retrieval"):
+  for text in ("unknown model 'toylab.nope'; choose one of ",
+               "unknown head 'no_such_head'; choose one of ",
+               "unknown loss 'triplet'; choose one of ",
+               "unknown eval 'toylab.f1'; choose one of "):
     assert text in str(e.value)

@@ -82,7 +82,7 @@ def test_model_returns_the_output_contract_for_its_default_fields(name):
 
 @pytest.mark.parametrize('name', registry.available('datasets', 'prepare'))
 def test_dataset_settings_resolve_and_its_hint_names_the_folder(name):
-  settings = datasets.settings({'name': name})
+  settings = datasets.settings(datasets.resolve({'name': name}))
   assert all(not isinstance(v, dict) for v in settings.values())
   hint = getattr(datasets.module(name), 'HOW_TO_PREPARE', '{root}')
   assert '{root}' in hint or '{' not in hint

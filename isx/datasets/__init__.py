@@ -25,9 +25,21 @@ def module(name: str):
   return registry.module_of(load(name))
 
 
-def settings(dataset) -> dict:
-  """The dataset plug-in's settings in config.dataset, its defaults filled in; one line on an
-  unknown dataset or setting."""
+def defaults(dataset) -> dict:
+  """The dataset plug-in's settings at their defaults."""
+  return registry.settings(load(dataset['name']))
+
+
+def resolve(dataset, info=None) -> dict:
+  """config.dataset with its plug-in's settings checked and filled in; one line on an unknown
+  dataset or setting."""
+  del info
   name = dataset['name']
   given = {k: v for k, v in dataset.items() if k not in CORE}
-  return registry.resolve(f'dataset {name!r} (config.dataset)', load(name), given)
+  core = {k: v for k, v in dataset.items() if k in CORE}
+  return {**core, **registry.resolve(f'dataset {name!r} (config.dataset)', load(name), given)}
+
+
+def settings(dataset) -> dict:
+  """The plug-in's own settings of a resolved config.dataset, as its prepare takes them."""
+  return {k: v for k, v in dataset.items() if k not in CORE}

@@ -19,6 +19,12 @@ def load(name: str):
   return registry.load('evals', name, 'compute')
 
 
+def defaults(evals) -> dict:
+  return {label: {'type': given.get('type') or label, 'every_steps': 0,
+                  **registry.settings(load(given.get('type') or label))}
+          for label, given in evals.items()}
+
+
 def resolve(evals, info=None) -> dict:
   """config.evals with every eval's settings filled in, checked (against the dataset too, given
   its info); one line on an unknown eval or setting."""
@@ -36,16 +42,26 @@ def resolve(evals, info=None) -> dict:
     if every is not None and (type(every) is not int or every < 0):
       raise errors.ConfigError(f'evals.{label}.every_steps must be None (once per epoch), 0 (only at the '
                        f'end) or a positive number of steps, got {every!r}')
-    check = getattr(registry.module_of(compute_fn), 'check', None)
-    if check is not None:
-      try:
-        check(info, **_own(settings))
-      except errors.UserError:
-        raise
-      except ValueError as e:  # the contract: a check refuses with ValueError
-        raise errors.ConfigError(str(e)) from None
+    _check(compute_fn, info, settings)
     resolved[label] = settings
   return resolved
+
+
+def check_data(evals, info):
+  """Each eval's own check of its resolved settings against the dataset (info)."""
+  for settings in evals.values():
+    _check(load(settings['type']), info, settings)
+
+
+def _check(compute_fn, info, settings):
+  check = getattr(registry.module_of(compute_fn), 'check', None)
+  if check is not None:
+    try:
+      check(info, **_own(settings))
+    except errors.UserError:
+      raise
+    except ValueError as e:  # the contract: a check refuses with ValueError
+      raise errors.ConfigError(str(e)) from None
 
 
 def _own(settings) -> dict:

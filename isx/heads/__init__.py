@@ -14,9 +14,14 @@ def load(name: str):
   return registry.load('heads', name, 'Head')
 
 
-def resolve(head) -> dict:
+def defaults(head) -> dict:
+  return {'name': head['name'], **registry.settings(load(head['name']))}
+
+
+def resolve(head, info=None) -> dict:
   """config.model.head with the head's defaults filled in; one line on an unknown name or
-  setting, or a value of the wrong type."""
+  setting, or a value of the wrong type or out of range."""
+  del info
   if isinstance(head, str):  # a config written before heads owned their settings
     raise errors.ConfigError(f"model.head is a dict of the head's name and settings: write "
                      f"{{'name': {head!r}}}, or name it after the config path, :head={head}")
@@ -29,6 +34,6 @@ def resolve(head) -> dict:
 
 
 def factory(head):
-  """num_classes -> the head module that config.model.head describes."""
-  settings = resolve(head)
+  """num_classes -> the head module that config.model.head (resolved) describes."""
+  settings = dict(head)
   return functools.partial(load(settings.pop('name')), **settings)

@@ -22,9 +22,19 @@ def _terms(name: str) -> dict:
   return {term.rsplit('.', 1)[-1]: term for term in name.split('+')}
 
 
-def resolve(loss) -> dict:
+def _weight(cls) -> float:
+  return float(getattr(cls, 'weight', 1.0))
+
+
+def defaults(loss) -> dict:
+  return {'name': loss['name'], **{short: {'weight': _weight(load(term)), **registry.settings(
+      load(term))} for short, term in _terms(loss['name']).items()}}
+
+
+def resolve(loss, info=None) -> dict:
   """config.loss with every term's settings filled in; one line on an unknown term or setting,
   or settings for a term that loss.name does not have."""
+  del info
   terms = _terms(loss['name'])
   stray = sorted(set(loss) - {'name'} - set(terms))
   if stray:
@@ -34,7 +44,7 @@ def resolve(loss) -> dict:
   for short, term in terms.items():
     cls, what = load(term), f'loss {term!r} (loss.{short})'
     settings = registry.resolve(what, cls, dict(loss.get(short, {})),
-                                core={'weight': float(getattr(cls, 'weight', 1.0))})
+                                core={'weight': _weight(cls)})
     if not settings['weight'] >= 0:  # also refuses NaN
       raise errors.ConfigError(f'loss.{short}.weight must be >= 0, got {settings["weight"]!r}')
     registry.check(what, cls, {k: v for k, v in settings.items() if k != 'weight'})
@@ -43,14 +53,14 @@ def resolve(loss) -> dict:
 
 
 class Objective:
-  """The weighted sum of the terms that config.loss names."""
+  """The weighted sum of the terms that config.loss (resolved) names."""
 
   def __init__(self, loss_config, num_classes: int, embedding_dim: int):
-    resolved, self.terms, self.weights = resolve(loss_config), {}, {}
+    self.terms, self.weights = {}, {}
     for short, term in _terms(loss_config['name']).items():
-      settings = dict(resolved[short])
-      self.weights[short] = settings.pop('weight')
-      self.terms[short] = load(term)(num_classes, embedding_dim, **settings)
+      cls, settings = load(term), dict(loss_config.get(short, {}))
+      self.weights[short] = settings.pop('weight', _weight(cls))
+      self.terms[short] = cls(num_classes, embedding_dim, **settings)
 
   def init_state(self) -> dict:
     return {t: term.init_state() for t, term in self.terms.items() if hasattr(term, 'init_state')}

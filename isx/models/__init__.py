@@ -23,30 +23,52 @@ def field_names(name: str) -> set[str]:
 
 
 def own_settings(name: str) -> dict:
-  """The defaults of the fields model `name` adds to those every model shares (EmbeddingModel's)."""
-  from isx.models.common import EmbeddingModel
-  shared = {f.name for f in dataclasses.fields(EmbeddingModel)}
-  return {f.name: f.default for f in dataclasses.fields(load(name))
-          if f.name not in shared and f.default is not dataclasses.MISSING}
+  """The defaults of the fields model `name` adds to those every model shares (SharedFields)."""
+  from isx.models.common import SharedFields
+  shared = {f.name for f in dataclasses.fields(SharedFields)}
+  return {k: v for k, v in registry.settings(load(name)).items() if k not in shared}
+
+
+def defaults(model) -> dict:
+  return own_settings(model['name'])
+
+
+def resolve(model, info=None) -> dict:
+  """config.model, less its head (a kind of its own), with the model's own fields filled in and
+  checked; one line on a bad name, a field the model does not take, or a bad value."""
+  del info
+  name = model['name']
+  given = {k: v for k, v in model.items() if k not in ('name', 'head')}
+  unknown = sorted(set(given) - field_names(name))
+  if unknown:
+    raise errors.ConfigError(
+        f'model {name!r} does not take model.{", model.".join(unknown)}; it takes '
+        f'{", ".join(sorted(field_names(name)))} (start from a config made for it, or name it '
+        f'after the config path: :model={name})')
+  what, own = f'model {name!r} (config.model)', own_settings(name)
+  settings = {k: v for k, v in registry.resolve(
+      what, load(name), {k: v for k, v in given.items() if k in own}).items() if k in own}
+  registry.check(what, load(name), settings)
+  resolved = {'name': name, **given, **settings}
+  if 'xi' in resolved:
+    check_xi(resolved['xi'])
+  try:  # the model's own checks of its fields (__post_init__)
+    create_model({**resolved, 'head': {'name': 'softmax'}}, num_classes=2)
+  except errors.UserError:
+    raise
+  except ValueError as e:
+    raise errors.ConfigError(str(e)) from None
+  return resolved
 
 
 def create_model(model_config, num_classes: int):
-  """Model(num_classes, **model_config without name); fails with one line on a bad name, a field
-  the model does not take, or a bad value."""
-  name = model_config.name
+  """Model(num_classes, **model_config without name), from a resolved config.model."""
   kwargs = {k: v for k, v in model_config.items() if k != 'name'}
-  unknown = sorted(set(kwargs) - field_names(name))
-  if unknown:
-    raise errors.ConfigError(f'model {name!r} does not take model.{", model.".join(unknown)}; it takes '
-                     f'{", ".join(sorted(field_names(name)))} (start from a config made for it, '
-                     f'or name it after the config path: :model={name})')
   if 'head' in kwargs:
     kwargs['head'] = heads.factory(kwargs['head'])
-  if 'xi' in kwargs:
-    check_xi(kwargs['xi'])
   if 'dtype' in kwargs:
     kwargs['dtype'] = jnp.dtype(kwargs['dtype'])
-  return load(name)(num_classes=num_classes, **kwargs)
+  return load(model_config['name'])(num_classes=num_classes, **kwargs)
 
 
 def parameter_overview(params) -> str:
