@@ -6,8 +6,10 @@ the generated tables of RESULTS.md (the blocks between `<!-- table:NAME -->` and
   python results/make_report.py --check   # trains nothing; fails when a record or a table is stale
 
 --check re-resolves every row's printed command with today's code (configs/ + the grid file) and
-compares the result with the config the run recorded, naming the row and the differing fields; it
-also fails when a generated table in RESULTS.md differs from what the records give.
+compares the result with the values the run recorded, naming the row and the differing fields. It
+compares values only: a setting the record does not hold is a problem of its own, never filled in
+from today's defaults. It also fails when a generated table in RESULTS.md differs from what the
+records give.
 """
 import argparse
 import collections
@@ -92,9 +94,17 @@ def summarise(grid, runs, name):
   }
   if grid in CURRENT:
     row['command'] = f'{COMMAND} --grid=results/grids/{grid}.json --only={name}'
+    row['config'] = recorded_config(records[0])
   else:
     row['commit'] = first_commit(grid)
   return row
+
+
+def recorded_config(record) -> dict:
+  """The config a run recorded, in today's form, holding only the values it recorded."""
+  sys.path.insert(0, ROOT)
+  from isx import upgrade  # noqa: E402
+  return upgrade.config(record['config'])
 
 
 def rows(grid):
@@ -142,10 +152,29 @@ def commands(rows_):
                    for g, n in by_grid.items())
 
 
-HEAD_LABELS = {'default_nois': 'softmax', 'default_is': 'softmax + IS (xi 100)',
-               'l2_softmax': 'L2-softmax (alpha 16)', 'normface': 'NormFace (s 16)',
-               'cosface': 'CosFace (s 30, m 0.35)', 'arcface': 'ArcFace (s 30, m 0.5)',
-               'center_nois': 'softmax + center loss', 'center_is': 'softmax + IS + center loss'}
+# The heads table's rows in order; each label is made from the settings its records hold.
+HEAD_ROWS = ('default_nois', 'default_is', 'l2_softmax', 'normface', 'cosface', 'arcface',
+             'center_nois', 'center_is')
+HEAD_NAMES = {'softmax': 'softmax', 'l2_softmax': 'L2-softmax', 'normface': 'NormFace',
+              'cosface': 'CosFace', 'arcface': 'ArcFace'}
+SETTING_NAMES = {'scale': 's', 'margin': 'm'}
+
+
+def head_label(row):
+  """'ArcFace (s 30, m 0.5)', 'softmax + IS (xi 100) + center loss (weight 0.01)': the head, IS
+  and the extra loss term, with the values the run recorded."""
+  config = row['config']
+  head = dict(config['model']['head'])
+  name = head.pop('name')
+  names = {**SETTING_NAMES, 'scale': 'alpha'} if name == 'l2_softmax' else SETTING_NAMES
+  settings = ', '.join(f'{names.get(k, k)} {v:g}' for k, v in
+                       sorted(head.items(), key=lambda kv: (kv[0] != 'scale', kv[0])))
+  label = HEAD_NAMES.get(name, name) + (f' ({settings})' if settings else '')
+  if config['model']['inward_scale']:
+    label += f' + IS (xi {config["model"]["xi"]:g})'
+  if 'center' in config['loss']:
+    label += f' + center loss (weight {config["loss"]["center"]["weight"]:g})'
+  return label
 
 
 def tables(summary):
@@ -160,11 +189,9 @@ def tables(summary):
   out['retrieval'] = table(by_grid['fashion_mnist_default_retrieval'],
                            ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'map@r'],
                            per_seed='recall@1')
-  order = list(HEAD_LABELS)  # softmax, + IS, the normalising heads, then center loss
-  heads = sorted(default + by_grid['fashion_mnist_heads'], key=lambda r: order.index(r['name']))
+  heads = sorted(default + by_grid['fashion_mnist_heads'], key=lambda r: HEAD_ROWS.index(r['name']))
   out['heads'] = table(heads, ['accuracy', 'recall@1', 'map@r', 'embedding_norm/median'],
-                       label=lambda r: HEAD_LABELS.get(r['name'], r['name']), paper=False,
-                       per_seed='accuracy')
+                       label=head_label, paper=False, per_seed='accuracy')
   out['xi'] = table(by_grid['fashion_mnist_xi'],
                     ['accuracy', 'recall@1', 'map@r', 'embedding_norm/median'],
                     label=lambda r: f'xi = {r["overrides"]["model.xi"]:g}')
@@ -198,11 +225,14 @@ def fill(markdown, blocks):
   return '\n'.join(out)
 
 
+diff_marker = object()  # a value no config holds: a setting absent from a record
+
+
 def stale_configs():
   """One line per record whose printed command resolves, today, to another config."""
   sys.path.insert(0, ROOT)
   from configs import fashion_mnist_simplenet  # noqa: E402  (isx is only needed here)
-  from isx import config_checks, sweep  # noqa: E402
+  from isx import config_checks, sweep, upgrade  # noqa: E402
   problems = []
   for grid in CURRENT:
     entries = {e['name']: e for e in grid_entries(grid)}
@@ -218,12 +248,14 @@ def stale_configs():
         today = sweep.apply_overrides(fashion_mnist_simplenet.get_config(),
                                       {'plots': False, **entries[r['name']]['overrides'],
                                        'seed': r['seed']})
-        flat_saved = config_checks.flat(config_checks.upgrade(r['config']))
+        # The record's own values, in today's form, with nothing filled in from today's defaults.
+        flat_saved = config_checks.flat(upgrade.config(r['config']))
         flat_today = config_checks.flat(json.loads(today.to_json_best_effort()))
-        diff = [f'{k} ({flat_saved.get(k)!r} recorded, {flat_today.get(k)!r} today)'
-                for k in sorted(set(flat_saved) | set(flat_today))
-                if not (config_checks.may_differ(k) and k not in MUST_MATCH)
-                and flat_saved.get(k) != flat_today.get(k)]
+        compared = [k for k in sorted(set(flat_saved) | set(flat_today))
+                    if not (config_checks.may_differ(k) and k not in MUST_MATCH)]
+        diff = [f'{k} ({flat_saved[k]!r} recorded, {flat_today.get(k)!r} today)' if k in flat_saved
+                else f'{k} (not recorded; {flat_today[k]!r} today)'
+                for k in compared if flat_saved.get(k, diff_marker) != flat_today.get(k)]
         if diff:
           problems.append(f'{where}: ' + '; '.join(diff))
   return problems
@@ -271,7 +303,9 @@ def figures():
         pts = emb[labels == c]
         ax.scatter(pts[:, 0], pts[:, 1], s=0.5, label=str(c), rasterized=True)
       ax.set_title(f'FashionMNIST test, 2-D embedding, {title} ({what})', fontsize=8)
-    axes[1].legend(markerscale=10, fontsize=7, loc='center left', bbox_to_anchor=(1, 0.5))
+      ax.set(xlabel='embedding, first dimension', ylabel='embedding, second dimension')
+    axes[1].legend(markerscale=10, fontsize=7, loc='center left', bbox_to_anchor=(1, 0.5),
+                   title='class')
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, out), dpi=90)
     plt.close(fig)
@@ -296,7 +330,7 @@ def main():
     print(f'make_report --check: {len(problems)} problem(s)')
     return 1 if problems else 0
   with open(os.path.join(HERE, 'summary.json'), 'w') as f:
-    json.dump(summary, f, indent=1)
+    json.dump([{k: v for k, v in row.items() if k != 'config'} for row in summary], f, indent=1)
   with open(results_md, 'w') as f:
     f.write(filled)
   figures()

@@ -46,3 +46,24 @@ def test_a_record_without_its_config_is_refused(tmp_path):
   assert _report(tmp_path).stale_configs() == [
       'fashion_mnist_default_retrieval/ret_is seed 0: the record holds no config; move its grid '
       'to HISTORY']
+
+
+def test_a_changed_plugin_default_makes_check_fail_naming_its_rows(tmp_path):
+  """In a scratch copy, ArcFace's default scale moves from 30 to 64: the arcface row, which
+  recorded the 30 it trained with, no longer re-runs from its command, and --check says so."""
+  import subprocess
+  import sys
+  for name in ('isx', 'configs', 'results'):
+    shutil.copytree(ROOT / name, tmp_path / name,
+                    ignore=shutil.ignore_patterns('*.png', '*.npz', '__pycache__'))
+  shutil.copy(ROOT / 'RESULTS.md', tmp_path)
+  head = tmp_path / 'isx' / 'heads' / 'arcface.py'
+  source = head.read_text()
+  assert 'scale: float = 30.0' in source
+  head.write_text(source.replace('scale: float = 30.0', 'scale: float = 64.0'))
+  p = subprocess.run([sys.executable, 'results/make_report.py', '--check'], cwd=tmp_path,
+                     capture_output=True, text=True, timeout=300)
+  assert p.returncode != 0
+  stale = [line for line in (p.stdout + p.stderr).splitlines() if 'model.head' in line]
+  assert stale == ['stale: fashion_mnist_heads/arcface seed 0: model.head.scale (30.0 recorded, '
+                   '64.0 today)'], p.stdout[-2000:]
