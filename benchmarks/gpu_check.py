@@ -1,16 +1,17 @@
 """Every GPU row of BENCHMARKS.md from one command on one GPU (within 8 minutes), into one JSON.
 
-Here (no GPU needed), build what the device machine lacks, into an ignored folder to carry:
+On a machine with PyPI (no GPU needed), build what an offline GPU machine with only JAX, flax,
+optax, orbax and torch lacks, into an ignored folder to copy there:
 
   python benchmarks/gpu_check.py prepare [--out .devdata]
 
   - .devdata/wheels: the wheels of requirements.txt's packages (and their needs, at the versions
-    installed here) that the device image does not have (DEVICE_HAS; its JAX, flax, optax,
+    installed here) that the GPU image does not have (DEVICE_HAS; its JAX, flax, optax,
     orbax, chex and torch are used as they are), for its Python 3.12;
   - .devdata/fashion-mnist: the four FashionMNIST IDX files (Debian's dataset-fashion-mnist),
     imported there by isx.prepare_data (~20 s): smaller to carry than the prepared dataset.
 
-There (the device tool: carry ['.devdata'], command `bash benchmarks/gpu_check.sh`), `run`:
+On the GPU machine, with .devdata/ copied beside the code (`bash benchmarks/gpu_check.sh`), `run`:
 
   python benchmarks/gpu_check.py run --data_dir DIR --out OUT/gpu_check.json
 
@@ -36,7 +37,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The device image's own packages (the device tool's KINDS.md, read 2026-11-17), as pip names.
+# The packages a JAX + PyTorch GPU image has (one such image, listed 2026-11-17), as pip names.
 DEVICE_HAS = set("""absl-py aiofiles attrs certifi charset-normalizer chex cloudpickle contourpy cycler
 etils filelock flax fonttools fsspec grpcio humanize idna importlib-metadata jax jaxlib
 jax-cuda13-pjrt jax-cuda13-plugin kiwisolver markdown-it-py matplotlib mdurl ml-dtypes msgpack
@@ -74,7 +75,7 @@ def _normal(name: str) -> str:
 
 
 def prepare(out: str, idx_dir: str = IDX_DIR, python_version: str = '3.12'):
-  """Fills out/wheels and out/fashion-mnist; prints their size (the carry limit is 64 MiB).
+  """Fills out/wheels and out/fashion-mnist; prints their size.
   Wheels for the device's Python where PyPI has them; a package with only a source release
   (promise) is built into a wheel here, which works there if it is pure Python."""
   wheels = os.path.join(out, 'wheels')
@@ -96,8 +97,7 @@ def prepare(out: str, idx_dir: str = IDX_DIR, python_version: str = '3.12'):
   for name in os.listdir(idx_dir):
     shutil.copy(os.path.join(idx_dir, name), data)
   size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-  print(f'{out}: {len(os.listdir(wheels))} wheels + FashionMNIST IDX, {size / 2**20:.1f} MiB '
-        f'(the device tool carries at most 64 MiB)')
+  print(f'{out}: {len(os.listdir(wheels))} wheels + FashionMNIST IDX, {size / 2**20:.1f} MiB')
 
 
 def _train(name, data_dir, workdir, epochs, extra, log) -> dict:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every GPU row of BENCHMARKS.md on the device machine, one JSON in $OUT (benchmarks/gpu_check.py).
-# Here first: python benchmarks/gpu_check.py prepare   (builds .devdata: wheels + FashionMNIST IDX)
-# Then with the device tool: carry ['.devdata'], command 'bash benchmarks/gpu_check.sh'.
+# Every GPU row of BENCHMARKS.md on a GPU machine, one JSON in $OUT (benchmarks/gpu_check.py).
+# First, on a machine with PyPI: python benchmarks/gpu_check.py prepare (builds .devdata: wheels +
+# FashionMNIST IDX); then copy .devdata/ beside the code on the GPU machine and run this there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

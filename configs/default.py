@@ -40,6 +40,12 @@ def get_config():
       device_resident=True,  # keep the train split on every device; batches gathered there
       num_workers=4,  # Grain threads that read and decode (host-fed training, eval)
       download=True,  # mnist, fashion_mnist, cifar10/100, svhn: fetch and prepare when missing
+      # isx.class_split: the classes that train ('all' | 'first_half' | '0-4' | '0,2,5'; the
+      # others are held out and scored), and a validation split for selection: the last N
+      # training classes (open-set) or a seeded fraction of the training examples (closed-set).
+      classes='all',
+      validation_classes=0,
+      validation_fraction=0.0,
   ))
   # SimpleNet's conv_activation: 'relu' (the authors' code, the default) or 'none' (paper text)
   c.model = model('simplenet', conv_activation='relu')

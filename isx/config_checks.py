@@ -16,7 +16,7 @@ import os
 import jax
 import ml_collections
 
-from isx import datasets, errors, evals, mesh as mesh_lib, registry
+from isx import class_split, datasets, errors, evals, mesh as mesh_lib, registry
 from isx import upgrade as upgrade_lib
 from isx.workdir import Workdir
 
@@ -134,6 +134,10 @@ def _core_problems(config, jax_started) -> list:
     problems.append('warmup_steps and weight_decay must not be negative')
   if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line
     problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
+  try:
+    class_split.check(config.dataset)
+  except errors.ConfigError as e:
+    problems.append(str(e))
   choices = {'lr_schedule': ('constant', 'cosine', 'step'), 'weight_decay_form': ('adamw', 'l2'),
              'optimizer': ('adam',), 'model.dtype': ('float32', 'bfloat16')}
   for key, allowed in choices.items():

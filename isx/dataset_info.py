@@ -2,6 +2,7 @@
 that follow from it; no TFDS or Grain here, so that steps, benchmarks and a JAX-only GPU machine
 can build an Experiment from an info alone (isx.input_pipeline.dataset_info reads it from TFDS)."""
 import dataclasses
+from typing import Any
 
 import jax
 
@@ -15,6 +16,11 @@ class DatasetInfo:
   num_eval: int
   path: str | None = None  # the prepared TFDS dataset; None in an info that stands in for one
   streamed: bool = False  # the train split read from disk at each step, not held (ImageNet)
+  # With dataset.classes or a validation split (isx.class_split); None: the whole splits.
+  classes: tuple | None = None  # the training classes (dataset labels), in the head's order
+  train_ids: Any = dataclasses.field(default=None, compare=False)  # train-split indices that train
+  eval_ids: Any = dataclasses.field(default=None, compare=False)  # indices of the scored split
+  eval_source: str | None = None  # the TFDS split scored ('validation': the train split)
 
 
 def steps_per_epoch(info: DatasetInfo, global_batch: int) -> int:

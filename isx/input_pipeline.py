@@ -17,6 +17,7 @@ Two ways to feed the step, with identical batches:
 Eval: each process reads a contiguous slice; every example carries its global index, so results
 are put back in dataset order, each example exactly once.
 """
+import dataclasses
 import functools
 import os
 import queue
@@ -29,7 +30,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from isx import datasets, errors, mesh as mesh_lib
+from isx import class_split, datasets, errors, mesh as mesh_lib
 from isx.dataset_info import DatasetInfo, steps_per_epoch
 from isx.datasets import store
 
@@ -80,13 +81,35 @@ def dataset_info(config) -> DatasetInfo:
   shape = tuple(getattr(plugin, 'IMAGE_SHAPE', b.info.features['image'].shape))
   splits = b.info.splits
   for split in (config.dataset.train_split, config.dataset.eval_split):
-    if split not in splits:
+    if split not in splits and split != class_split.VALIDATION:
       raise errors.ConfigError(f'dataset {config.dataset.name!r} has no split {split!r}; it has '
                        f'{", ".join(splits)}')
-  return DatasetInfo(config.dataset.name, b.info.features['label'].num_classes, shape,
+  num_classes = b.info.features['label'].num_classes
+  info = DatasetInfo(config.dataset.name, num_classes, shape,
                      splits[config.dataset.train_split].num_examples,
-                     splits[config.dataset.eval_split].num_examples, str(b.data_dir),
-                     streamed=getattr(plugin, 'STREAMED', False))
+                     splits.get(config.dataset.eval_split, splits[config.dataset.train_split])
+                     .num_examples, str(b.data_dir), streamed=getattr(plugin, 'STREAMED', False))
+  if not class_split.active(config.dataset):
+    return info
+  validating = config.dataset.eval_split == class_split.VALIDATION
+  source = config.dataset.train_split if validating else config.dataset.eval_split
+  train_labels = _labels(info.path, config.dataset.train_split)
+  classes, train_ids, eval_ids = class_split.split(
+      config.dataset, num_classes, train_labels,
+      train_labels if validating else _labels(info.path, source))
+  return dataclasses.replace(
+      info, num_classes=len(classes), num_train=len(train_ids), classes=classes,
+      train_ids=train_ids, eval_ids=eval_ids, eval_source=source,
+      num_eval=info.num_eval if eval_ids is None else len(eval_ids))
+
+
+@functools.lru_cache(maxsize=4)
+def _labels(path: str, split: str) -> np.ndarray:
+  """Every label of a split, in dataset order (read once, for class subsets)."""
+  source = _builder_at(path).as_data_source(split)
+  chunk = 4096
+  return np.concatenate([np.asarray([e['label'] for e in source.__getitems__(
+      list(range(k, min(k + chunk, len(source)))))], np.int64) for k in range(0, len(source), chunk)])
 
 
 def _source(info: DatasetInfo, split: str):
@@ -160,20 +183,30 @@ def _grain(config, num_items, load):
                         prefetch_buffer_size=2 * config.dataset.num_workers)))
 
 
+def _read_train(source, info: DatasetInfo, positions) -> dict:
+  """Training examples at positions of the training set (info.train_ids of the train split),
+  their labels numbered as the head's outputs."""
+  ids = positions if info.train_ids is None else info.train_ids[positions]
+  batch = _read(source, ids, info.image_shape)
+  if info.classes is not None:
+    batch['label'] = class_split.head_labels(batch['label'], info.classes)
+  return batch
+
+
 def train_batches(config, info: DatasetInfo, start_step: int = 0):
   """This process's numpy batches {'image' uint8, 'label'} from start_step on, read on the host."""
   source = _source(info, config.dataset.train_split)
   local_indices(config, info, start_step)  # fail now on a batch larger than the split
-  load = lambda k: _read(source, local_indices(config, info, start_step + k), info.image_shape)
+  load = lambda k: _read_train(source, info, local_indices(config, info, start_step + k))
   return _grain(config, _FOREVER, load)
 
 
-def load_split(config, info: DatasetInfo, split: str) -> dict:
-  """A whole split as numpy arrays {'image', 'label'} (for device-resident training)."""
-  source = _source(info, split)
+def load_train_split(config, info: DatasetInfo) -> dict:
+  """The whole training set as numpy arrays {'image', 'label'} (for device-resident training)."""
+  source = _source(info, config.dataset.train_split)
   chunk = 4096
-  parts = _grain(config, -(-len(source) // chunk), lambda k: _read(
-      source, np.arange(k * chunk, min((k + 1) * chunk, len(source))), info.image_shape))
+  parts = _grain(config, -(-info.num_train // chunk), lambda k: _read_train(
+      source, info, np.arange(k * chunk, min((k + 1) * chunk, info.num_train))))
   parts = list(parts)
   return {k: np.concatenate([p[k] for p in parts]) for k in ('image', 'label')}
 
@@ -189,7 +222,7 @@ def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
   if info.streamed:
     raise errors.ConfigError(f'dataset {info.name!r} is too large to keep on the devices; set '
                      f'--config.dataset.device_resident=False')
-  split = load_split(config, info, config.dataset.train_split)
+  split = load_train_split(config, info)
   resident = jax.device_put(split, mesh_lib.replicated(mesh))
   gather = jax.jit(lambda arrays, idx: jax.tree.map(lambda a: a[idx], arrays),
                    out_shardings=chunk)
@@ -203,10 +236,19 @@ def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
   return take
 
 
+def _eval_source(config, info: DatasetInfo):
+  return _source(info, info.eval_source or config.dataset.eval_split)
+
+
+def _eval_ids(info: DatasetInfo, positions) -> np.ndarray:
+  """Indices into the scored split of the eval examples at positions (0..num_eval-1)."""
+  positions = np.asarray(positions, np.int64)
+  return positions if info.eval_ids is None else info.eval_ids[positions]
+
+
 def read_eval_images(config, info: DatasetInfo, indices) -> np.ndarray:
-  """Images of the eval split at `indices` (dataset order), e.g. for retrieval pictures."""
-  source = _source(info, config.dataset.eval_split)
-  return _read(source, np.asarray(indices), info.image_shape)['image']
+  """Images of the eval examples at `indices` (their order), e.g. for retrieval pictures."""
+  return _read(_eval_source(config, info), _eval_ids(info, indices), info.image_shape)['image']
 
 
 def eval_batches(config, info: DatasetInfo):
@@ -216,14 +258,15 @@ def eval_batches(config, info: DatasetInfo):
   add all-padding batches), so that each global batch is complete; mask = 0 marks padding.
   """
   local_batch = config.eval_batch_size // jax.process_count()
-  source = _source(info, config.dataset.eval_split)
+  source = _eval_source(config, info)
   start, end = process_range(info.num_eval)
   longest = max(e - s for s, e in (process_range(info.num_eval, p) for p in
                                    range(jax.process_count())))
 
   def load(k):
     index = np.arange(start + k * local_batch, min(start + (k + 1) * local_batch, end))
-    batch = {**_read(source, index, info.image_shape), 'index': index.astype(np.int64)}
+    batch = {**_read(source, _eval_ids(info, index), info.image_shape),
+             'index': index.astype(np.int64)}
     pad = local_batch - len(index)
     padded = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)])
               for k, v in batch.items()}

@@ -36,7 +36,8 @@ class MetricWriter:
     same step keeps one eval/* record of it, the newest)."""
     if not self.enabled:
       return
-    values = {f'{prefix}/{k}': float(np.asarray(v)) for k, v in scalars.items()}
+    values = {f'{prefix}/{k}': float(np.asarray(v)) for k, v in scalars.items()
+              if not isinstance(v, (str, list, tuple, dict, type(None)))}  # notes: metrics.json
     if replace:
       self._jsonl.close()
       kept = [r for r in read_jsonl(self._workdir) if not (

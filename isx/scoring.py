@@ -7,7 +7,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from isx import errors, evals, input_pipeline, mesh as mesh_lib, metric_writers
+from isx import class_split, errors, evals, input_pipeline, mesh as mesh_lib, metric_writers
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
 from isx.workdir import Workdir
@@ -36,13 +36,29 @@ def eval_outputs(exp: Experiment, state):
                          exp.data_sharding)
 
 
-def compute_metrics(outputs, evals_config) -> dict:
+def compute_metrics(outputs, evals_config, classes=None) -> dict:
   """The metrics of evals_config (config.evals or part of it), the number of examples, and how
   many of their embeddings hold a non-finite value (a diverged checkpoint's: the metrics are
-  still written, and say so)."""
+  still written, and say so). classes: the training classes when the model trained on a subset
+  (info.classes): scored examples of those classes are numbered as the head's outputs; when
+  held-out classes are scored, the evals that need the head's classes (accuracy) are not run,
+  and `not_computed` names them."""
+  skipped = []
+  if classes is not None:
+    head = class_split.head_labels(outputs['label'], classes)
+    if np.all(head >= 0):
+      outputs = {**outputs, 'label': head}
+    else:
+      skipped = sorted(label for label, settings in evals_config.items()
+                       if evals.on_training_classes(settings))
+      evals_config = {k: v for k, v in evals_config.items() if k not in skipped}
   nonfinite = int(np.sum(~np.all(np.isfinite(outputs['embedding']), axis=-1)))
-  return {**evals.compute(outputs, evals_config), 'num_examples': int(len(outputs['label'])),
-          'num_nonfinite_embeddings': nonfinite}
+  metrics = {**evals.compute(outputs, evals_config), 'num_examples': int(len(outputs['label'])),
+             'num_nonfinite_embeddings': nonfinite}
+  if skipped:
+    metrics['not_computed'] = [f'{label}: the scored classes are held out of training'
+                               for label in skipped]
+  return metrics
 
 
 class EvalWriteError(errors.UserError, OSError):
@@ -70,14 +86,19 @@ def write_results(workdir: str, metrics: dict, outputs) -> str:
 
 def summary(metrics: dict) -> str:
   """One line: accuracy, Recall@K, Precision@K and MAP@R when measured, then any other metric."""
-  parts, shown = [], {'step', 'num_examples'}
+  parts, shown = [], {'step', 'num_examples', 'split', 'train_classes', 'scored_classes',
+                      'not_computed'}
   if metrics.get('num_nonfinite_embeddings'):
     parts.append(f'{metrics["num_nonfinite_embeddings"]} embeddings NOT FINITE')
   shown.add('num_nonfinite_embeddings')
+  split = metrics.get('split', 'test')
   if 'accuracy' in metrics:
-    parts.append(f'accuracy {100 * metrics["accuracy"]:.2f}% on {metrics["num_examples"]} test '
+    parts.append(f'accuracy {100 * metrics["accuracy"]:.2f}% on {metrics["num_examples"]} {split} '
                  f'examples')
     shown.add('accuracy')
+  elif 'scored_classes' in metrics:
+    parts.append(f'{metrics["num_examples"]} {split} examples of classes '
+                 f'{",".join(map(str, metrics["scored_classes"]))}')
   for name in ('recall', 'precision'):
     keys = sorted((k for k in metrics if k.startswith(f'{name}@')), key=lambda k: int(k.split('@')[1]))
     if keys:
@@ -95,8 +116,12 @@ def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
   """The final evaluation: config.evals on the test split, written to eval/ files and as eval/*
   scalars in metrics.jsonl and TensorBoard (writer) at the state's step."""
   outputs = eval_outputs(exp, state)
-  metrics = compute_metrics(outputs, exp.config.evals)
+  metrics = compute_metrics(outputs, exp.config.evals, exp.info.classes)
   metrics['step'] = int(jax.device_get(state.step))
+  metrics['split'] = exp.config.dataset.eval_split
+  if exp.info.classes is not None:
+    metrics['train_classes'] = [int(c) for c in exp.info.classes]
+    metrics['scored_classes'] = sorted(int(c) for c in np.unique(outputs['label']))
   writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval',
                replace=True)
   norms = np.linalg.norm(np.asarray(outputs['embedding'], np.float64), axis=-1)

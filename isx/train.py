@@ -126,10 +126,11 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
       due = {name: config.evals[name] for name, every in loop_evals.items() if s % every == 0}
       if due and s != steps:
-        tested = scoring.compute_metrics(scoring.eval_outputs(exp, state), due)
-        writer.write(s, tested, prefix='test')
+        tested = scoring.compute_metrics(scoring.eval_outputs(exp, state), due, info.classes)
+        split = 'validation' if config.dataset.eval_split == 'validation' else 'test'
+        writer.write(s, tested, prefix=split)
         if jax.process_index() == 0:
-          bar.write('test ' + scoring.summary({**tested, 'step': s}))
+          bar.write(f'{split} ' + scoring.summary({**tested, 'step': s, 'split': split}))
       if s % config.checkpoint_every_steps == 0 or s == steps or stop:
         _check_finite(window, mngr)
         checkpointing.save(mngr, state, force=stop or s == steps)

@@ -10,8 +10,11 @@ import jax
 from isx import models
 
 # Core config fields added since the first saved configs, with the value older runs trained with
-# (d9ede46 and 71ac93c, 2026-11-28).
-ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32', 'profile_steps': []}
+# (d9ede46 and 71ac93c, 2026-11-28; the dataset's class split, 2026-12-02).
+ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32', 'profile_steps': [],
+               # isx.class_split (2026-12-02): every earlier run trained on all classes
+               'dataset.classes': 'all', 'dataset.validation_classes': 0,
+               'dataset.validation_fraction': 0.0}
 
 
 def config(saved: dict) -> dict:

@@ -14,7 +14,8 @@ from isx import registry
 
 # config.dataset's own fields, read by isx for every dataset; the others are the plug-in's.
 CORE = ('name', 'data_dir', 'train_split', 'eval_split', 'standardize', 'augment',
-        'device_resident', 'num_workers', 'download')
+        'device_resident', 'num_workers', 'download', 'classes', 'validation_classes',
+        'validation_fraction')
 
 
 def load(name: str):

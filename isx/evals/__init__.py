@@ -78,6 +78,13 @@ def periods(evals, steps_per_epoch: int) -> dict:
   return out
 
 
+def on_training_classes(settings) -> bool:
+  """Whether the eval needs the scored classes to be the head's (its module's
+  ON_TRAINING_CLASSES, e.g. accuracy): not run when held-out classes are scored."""
+  module = registry.module_of(load(settings.get('type')))
+  return bool(getattr(module, 'ON_TRAINING_CLASSES', False))
+
+
 def compute(outputs, evals) -> dict:
   """The metrics of `evals` (config.evals, or part of it)."""
   metrics = {}

@@ -1,0 +1,81 @@
+"""Class-disjoint training and validation splits (isx.class_split) on the tiny dataset: training
+never sees a held-out class, the validation split is disjoint from training and from the test
+split, and held-out classes are scored by retrieval only."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from isx import class_split, errors, input_pipeline, train
+
+
+def test_class_specs_and_the_lines_for_bad_ones():
+  assert class_split.parse('first_half', 10) == (0, 1, 2, 3, 4)
+  assert class_split.parse('second_half', 10) == (5, 6, 7, 8, 9)
+  assert class_split.parse('2-4', 10) == (2, 3, 4)
+  assert class_split.parse('7,1,3', 10) == (7, 1, 3)
+  for spec, line in (('0-12', 'names classes the dataset lacks (10, 11, 12); it has classes 0-9'),
+                     ('0-9', "names every class, so none is held out; write 'all'"),
+                     (',', 'names no class'), ('cats', "is not 'all', 'first_half'")):
+    with pytest.raises(errors.ConfigError, match=line.replace('(', r'\(').replace(')', r'\)')):
+      class_split.parse(spec, 10)
+
+
+def _info(tiny_config, **dataset):
+  tiny_config.dataset.update(dataset)
+  return input_pipeline.dataset_info(tiny_config)
+
+
+def _labels(info, split):
+  return input_pipeline._labels(info.path, split)
+
+
+def test_class_disjoint_training_never_sees_a_held_out_class(tiny_config):
+  info = _info(tiny_config, classes='first_half')
+  train_labels = _labels(info, 'train')
+  assert info.classes == (0, 1, 2, 3, 4) and info.num_classes == 5
+  assert set(train_labels[info.train_ids]) == {0, 1, 2, 3, 4}
+  assert info.num_train == int(np.sum(train_labels < 5))
+  # Host-fed batches and the device-resident split: head labels 0-4, from first-half examples.
+  batches = input_pipeline.train_batches(tiny_config, info)
+  for _ in range(12):  # two epochs of 6 steps
+    assert set(next(batches)['label']) <= set(range(5))
+  resident = input_pipeline.load_train_split(tiny_config, info)
+  np.testing.assert_array_equal(resident['label'], train_labels[info.train_ids])
+  # The test split is scored on the held-out classes only.
+  assert set(_labels(info, 'test')[info.eval_ids]) == {5, 6, 7, 8, 9}
+
+
+@pytest.mark.parametrize('dataset,source', [
+    ({'validation_fraction': 0.25}, 'train'),
+    ({'classes': 'first_half', 'validation_classes': 2}, 'train')])
+def test_the_validation_split_is_disjoint_from_training_and_from_the_test_split(
+    tiny_config, dataset, source):
+  info = _info(tiny_config, eval_split='validation', **dataset)
+  assert info.eval_source == source  # drawn from the train split: never a test example
+  assert not set(info.train_ids) & set(info.eval_ids) and len(info.eval_ids) > 0
+  if 'validation_classes' in dataset:  # open-set: class-disjoint too, and trained on 0-2 only
+    labels = _labels(info, 'train')
+    assert set(labels[info.eval_ids]) == {3, 4} and set(labels[info.train_ids]) == {0, 1, 2}
+    assert info.num_classes == 3
+  else:
+    assert len(info.eval_ids) == round(0.25 * 96) and info.num_classes == 10
+  # Fixed: the same split for every run.
+  again = input_pipeline.dataset_info(tiny_config)
+  np.testing.assert_array_equal(again.eval_ids, info.eval_ids)
+
+
+def test_held_out_classes_are_scored_by_retrieval_and_accuracy_says_why_not(tiny_config, tmp_path):
+  tiny_config.dataset.classes = 'first_half'
+  workdir = str(tmp_path / 'run')
+  metrics = train.train_and_evaluate(tiny_config, workdir)
+  on_disk = json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))
+  assert 'accuracy' not in on_disk and on_disk['not_computed'] == [
+      'accuracy: the scored classes are held out of training']
+  assert on_disk['train_classes'] == [0, 1, 2, 3, 4] and on_disk['scored_classes'] == [5, 6, 7, 8, 9]
+  assert np.isfinite(on_disk['map@r']) and metrics['split'] == 'test'
+  saved = np.load(os.path.join(workdir, 'eval', 'embeddings.npz'))
+  assert set(saved['labels']) == {5, 6, 7, 8, 9}  # the dataset's own labels
+  assert saved['logits'].shape[1] == 5  # one output per training class
+  assert json.load(open(os.path.join(workdir, 'config.json')))['dataset']['classes'] == 'first_half'
