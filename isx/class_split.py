@@ -55,7 +55,7 @@ def parse(spec: str, num_classes: int) -> tuple:
   return tuple(classes)
 
 
-def check(dataset):
+def check_settings(dataset):
   """The settings' own ranges, before any data is read."""
   if not isinstance(dataset.classes, str):
     raise errors.ConfigError(f"dataset.classes must be a string ('all', 'first_half', '0-4', "

@@ -86,7 +86,10 @@ def check_data(config, info):
           f'num_epochs={config.num_epochs} of {per_epoch} steps ({info.num_train} training '
           f'examples / batch_size {config.batch_size}) trains 0 steps; use a batch_size of at '
           f'most {info.num_train}, more epochs, or num_train_steps')
-  evals.check_data(config.evals, info)
+  for kind in registry.KINDS.values():  # a kind whose plug-ins check against the data
+    against_data = getattr(_package(kind), 'check_data', None)
+    if against_data is not None:
+      against_data(_get(config, kind.path), info)
 
 
 def _package(kind):
@@ -97,15 +100,16 @@ def _plain(node):
   return node.to_dict() if isinstance(node, ml_collections.ConfigDict) else dict(node)
 
 
-def check_devices(config):
-  """The batch sizes against the devices JAX started with, before a workdir is made."""
-  problems = [p for p in _device_problems(config) if p]
+def check_devices(config, num_devices=None):
+  """The batch sizes against num_devices (default: every device JAX started with)."""
+  problems = [p for p in _device_problems(config, num_devices) if p]
   if problems:
     raise errors.ConfigError('; '.join(problems))
 
 
-def _device_problems(config) -> list:
-  return [mesh_lib.batch_size_problem(config[key], jax.device_count(), key)
+def _device_problems(config, num_devices=None) -> list:
+  num_devices = jax.device_count() if num_devices is None else num_devices
+  return [mesh_lib.batch_size_problem(config[key], num_devices, key)
           for key in ('batch_size', 'eval_batch_size') if not _positive_int(config, key)]
 
 
@@ -135,7 +139,7 @@ def _core_problems(config, jax_started) -> list:
   if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line
     problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
   try:
-    class_split.check(config.dataset)
+    class_split.check_settings(config.dataset)
   except errors.ConfigError as e:
     problems.append(str(e))
   choices = {'lr_schedule': ('constant', 'cosine', 'step'), 'weight_decay_form': ('adamw', 'l2'),
@@ -181,9 +185,10 @@ def _as_dict(config) -> dict:
 
 
 def upgrade(saved: dict) -> dict:
-  """A config.json written by an older isx in today's form (isx.upgrade), resolved."""
-  return _as_dict(validate(ml_collections.ConfigDict(upgrade_lib.config(saved)),
-                           jax_started=False))
+  """A config.json (or a workload's config) in today's form (isx.upgrade), with the settings an
+  older isx did not record at their plug-ins' defaults. Nothing is checked: the config that is
+  run is validated once, where it enters."""
+  return _as_dict(fill_defaults(ml_collections.ConfigDict(upgrade_lib.config(saved))))
 
 
 def differences(saved: dict, config) -> list[str]:

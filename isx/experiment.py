@@ -49,8 +49,7 @@ class Experiment:
       from isx import input_pipeline  # TFDS: only when the dataset itself is read
       info = input_pipeline.dataset_info(config)
     mesh = mesh_lib.make_mesh() if mesh is None else mesh
-    mesh_lib.check_batch_size(config.batch_size, mesh)
-    mesh_lib.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
+    config_checks.check_devices(config, mesh.devices.size)
     model = models.create_model(config.model, info.num_classes)
     models.check_input_shape(model, info.image_shape)
     objective = losses.Objective(config.loss, info.num_classes, model.embedding_dim)

@@ -2,7 +2,6 @@
 processes, batches split on it, the train state replicated."""
 import jax
 
-from isx import errors
 
 DATA_AXIS = 'data'
 
@@ -38,9 +37,3 @@ def batch_size_problem(batch_size: int, num_devices: int, what='batch_size') -> 
     return (f'{what}={batch_size} is not divisible by the {num_devices} devices '
             f'({jax.process_count()} processes); use a multiple of {num_devices}')
   return None
-
-
-def check_batch_size(batch_size: int, mesh, what='batch_size'):
-  problem = batch_size_problem(batch_size, mesh.devices.size, what)
-  if problem:
-    raise errors.ConfigError(problem)

@@ -131,10 +131,11 @@ def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
   return metrics
 
 
-def write_plots(config, info, workdir: str, step: int):
+def write_plots(exp: Experiment, workdir: str, step: int):
   """The PNGs in the workdir, and as TensorBoard images at step."""
   from isx import plots  # matplotlib only when plots are asked for
-  plots.plot_workdir(workdir, lambda idx: input_pipeline.read_eval_images(config, info, idx))
+  plots.plot_workdir(workdir,
+                     lambda idx: input_pipeline.read_eval_images(exp.config, exp.info, idx))
   metric_writers.write_pictures(workdir, step)
 
 
@@ -147,6 +148,6 @@ def evaluate_workdir(config, workdir: str) -> dict:
     writer.close()
   if jax.process_index() == 0:
     print(summary(metrics), flush=True)
-    if config.plots:
-      write_plots(config, exp.info, workdir, metrics['step'])
+    if exp.config.plots:
+      write_plots(exp, workdir, metrics['step'])
   return metrics

@@ -144,7 +144,7 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
   if jax.process_index() == 0:
     print(scoring.summary(metrics), flush=True)
     if config.plots:
-      scoring.write_plots(config, info, workdir, metrics['step'])
+      scoring.write_plots(exp, workdir, metrics['step'])
   writer.close()
   return metrics
 

@@ -337,3 +337,21 @@ def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config):
   # on a wrong batch or a skipped update moves them by ~1e-3.
   for a, b in zip(jax.tree.leaves(p_rolled), jax.tree.leaves(p_single)):
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
+
+
+def test_each_plugin_is_resolved_once_per_run_as_isx_main_runs(tiny_config, tmp_path, monkeypatch):
+  """isx.main validates once, before JAX starts, and hands the config and the dataset's info on:
+  a run, fresh or resumed, resolves each plug-in's settings once."""
+  import collections
+  from isx import config_checks, registry
+  real, calls = registry.resolve, collections.Counter()
+  monkeypatch.setattr(registry, 'resolve',
+                      lambda what, *args, **kwargs: calls.update([what]) or real(what, *args, **kwargs))
+  tiny_config.num_train_steps = 2
+  for _ in range(2):  # fresh, then resumed (its config compared with the workdir's)
+    calls.clear()
+    config = config_checks.validate(tiny_config, jax_started=False)
+    info = input_pipeline.dataset_info(config)
+    config_checks.check_data(config, info)
+    train.train_and_evaluate(config, str(tmp_path / 'run'), info=info)
+    assert calls and max(calls.values()) == 1, calls

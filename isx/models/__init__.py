@@ -5,11 +5,12 @@ The rest of config.model goes to Model(num_classes=..., **fields) as keyword arg
 config holds exactly the fields its model takes (configs/default.py: `default.model(...)`).
 """
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
-from isx import errors, heads, registry
+from isx import errors, registry
 from isx.layers import check_xi
 
 
@@ -64,8 +65,9 @@ def resolve(model, info=None) -> dict:
 def create_model(model_config, num_classes: int):
   """Model(num_classes, **model_config without name), from a resolved config.model."""
   kwargs = {k: v for k, v in model_config.items() if k != 'name'}
-  if 'head' in kwargs:
-    kwargs['head'] = heads.factory(kwargs['head'])
+  if 'head' in kwargs:  # num_classes -> the head module
+    head = dict(kwargs['head'])
+    kwargs['head'] = functools.partial(registry.load('heads', head.pop('name'), 'Head'), **head)
   if 'dtype' in kwargs:
     kwargs['dtype'] = jnp.dtype(kwargs['dtype'])
   return load(model_config['name'])(num_classes=num_classes, **kwargs)
