@@ -21,8 +21,9 @@ from isx import cli, config_checks, cpu_setup, errors, input_pipeline, train
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
 flags.DEFINE_string('out', None, 'Folder for the runs\' workdirs and runs_<shard>.jsonl.')
 flags.DEFINE_string('only', None, 'Comma-separated run names to run from the grid.')
-flags.DEFINE_string('shard', '0/1', 'i/n: run every n-th (run, seed) pair from the i-th, so n '
-                    'processes can share one machine.')
+flags.DEFINE_string('shard', None, 'i/n: run every n-th (run, seed) pair from the i-th, so n '
+                    'processes can share one machine. Default: the SLURM array task when in one '
+                    '(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT), else 0/1.')
 
 
 def apply_overrides(config, overrides: dict):
@@ -77,6 +78,23 @@ def parse_shard(text: str) -> tuple:
     raise errors.ConfigError(f'--shard={text} must be i/n with 0 <= i < n, e.g. --shard=0/2 and '
                      f'--shard=1/2 for two processes')
   return i, n
+
+
+def shard_of(flag, environ) -> tuple:
+  """((i, n), the number of processes sharing this machine's cores): the explicit --shard wins;
+  in a SLURM array, its task among the array's tasks, each with cores of its own; else 0/1."""
+  if flag is not None:
+    shard = parse_shard(flag)
+    return shard, shard[1]
+  if 'SLURM_ARRAY_TASK_ID' in environ:
+    try:
+      task = int(environ['SLURM_ARRAY_TASK_ID']) - int(environ.get('SLURM_ARRAY_TASK_MIN', 0))
+      count = int(environ['SLURM_ARRAY_TASK_COUNT'])
+    except (KeyError, ValueError):
+      raise errors.ConfigError('SLURM_ARRAY_TASK_ID is set without a numeric '
+                               'SLURM_ARRAY_TASK_COUNT; pass --shard=i/n') from None
+    return parse_shard(f'{task}/{count}'), 1
+  return (0, 1), 1
 
 
 def runs(grid: list, only=None, shard=(0, 1)):
@@ -147,17 +165,17 @@ def sweep(config, out: str):
   if unknown:
     raise errors.ConfigError(f'--only names runs that --grid {flags.FLAGS.grid} does not have: '
                      f'{", ".join(unknown)}; choose from {", ".join(e["name"] for e in grid)}')
-  shard = parse_shard(flags.FLAGS.shard)
+  shard, share = shard_of(flags.FLAGS.shard, os.environ)
   pairs = runs(grid, only, shard)
   sized = [apply_overrides(config, entry.get('overrides', {})) for entry, _ in pairs]
   if not pairs:  # more processes than runs: this one has nothing to do
-    print(f'shard {flags.FLAGS.shard}: no runs', flush=True)
+    print(f'shard {shard[0]}/{shard[1]}: no runs', flush=True)
     return
   os.makedirs(out, exist_ok=True)
   # as isx.main does, with the cores shared among the sweep's n processes
   info = input_pipeline.dataset_info(sized[0])
   setup = cpu_setup.set_up(sized[0], info.image_shape, info.num_classes,
-                           cli.FLAGS.cpu_conv_path, cli.FLAGS.cpu_devices, share=shard[1],
+                           cli.FLAGS.cpu_conv_path, cli.FLAGS.cpu_devices, share=share,
                            batch_sizes=[n for c in sized for n in (c.batch_size,
                                                                    c.eval_batch_size)],
                            log=lambda m: print(m, flush=True))

@@ -74,3 +74,12 @@ def test_every_shipped_grid_reads_and_resolves():
                                             '*.json'))):
     for entry, _ in sweep.runs(sweep.read_grid(path)):
       sweep.apply_overrides(fashion_mnist_simplenet.get_config(), entry['overrides'])
+
+
+def test_the_shard_comes_from_the_slurm_array_unless_given():
+  array = {'SLURM_ARRAY_TASK_ID': '7', 'SLURM_ARRAY_TASK_MIN': '5', 'SLURM_ARRAY_TASK_COUNT': '3'}
+  assert sweep.shard_of(None, array) == ((2, 3), 1)  # each task has cores of its own
+  assert sweep.shard_of('1/2', array) == ((1, 2), 2)  # an explicit --shard wins
+  assert sweep.shard_of(None, {}) == ((0, 1), 1)
+  with pytest.raises(ValueError, match='--shard=3/3 must be i/n with 0 <= i < n'):
+    sweep.shard_of(None, {**array, 'SLURM_ARRAY_TASK_ID': '8'})
