@@ -7,7 +7,7 @@ import optax
 import pytest
 from jax.test_util import check_grads
 
-from isx import heads, layers
+from isx import heads, layers, models
 from isx.heads.arcface import arcface_target
 from isx.layers import inward_scale, l2_normalize
 
@@ -99,7 +99,7 @@ def _normalize(a, axis=-1):
 
 
 def _head(config, num_classes=3):
-  return heads.factory(config)(num_classes)
+  return models.head_factory(config)(num_classes)
 
 
 def _heads_case():

@@ -22,7 +22,7 @@ def _outputs(rng, n=12):
 @pytest.mark.parametrize('name', registry.available('heads', 'Head'))
 def test_head_maps_embeddings_to_logits_and_its_checkpoint_restores(name, tmp_path):
   settings = heads.resolve({'name': name})
-  module = heads.factory(settings)(CLASSES)
+  module = models.head_factory(settings)(CLASSES)
   x, labels = jnp.ones((4, DIM)) * jnp.arange(1, 5)[:, None], jnp.arange(4) % CLASSES
   params = module.init(jax.random.key(0), x, labels)
   for logits in (module.apply(params, x, labels), module.apply(params, x)):

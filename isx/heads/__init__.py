@@ -5,8 +5,6 @@ keyword arguments with defaults are its settings (isx.registry.settings), and it
 define `check(**settings)` to refuse values out of range (ValueError). A new head with a
 setting of its own is one file: `--config.model.head.name=my_lab.head --config.model.head.width=3`.
 """
-import functools
-
 from isx import errors, registry
 
 
@@ -31,9 +29,3 @@ def resolve(head, info=None) -> dict:
   settings = registry.resolve(what, target, given)
   registry.check(what, target, settings)
   return {'name': name, **settings}
-
-
-def factory(head):
-  """num_classes -> the head module that config.model.head (resolved) describes."""
-  settings = dict(head)
-  return functools.partial(load(settings.pop('name')), **settings)

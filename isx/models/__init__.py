@@ -62,12 +62,17 @@ def resolve(model, info=None) -> dict:
   return resolved
 
 
+def head_factory(head):
+  """num_classes -> the head module that a resolved config.model.head describes."""
+  settings = dict(head)
+  return functools.partial(registry.load('heads', settings.pop('name'), 'Head'), **settings)
+
+
 def create_model(model_config, num_classes: int):
   """Model(num_classes, **model_config without name), from a resolved config.model."""
   kwargs = {k: v for k, v in model_config.items() if k != 'name'}
-  if 'head' in kwargs:  # num_classes -> the head module
-    head = dict(kwargs['head'])
-    kwargs['head'] = functools.partial(registry.load('heads', head.pop('name'), 'Head'), **head)
+  if 'head' in kwargs:
+    kwargs['head'] = head_factory(kwargs['head'])
   if 'dtype' in kwargs:
     kwargs['dtype'] = jnp.dtype(kwargs['dtype'])
   return load(model_config['name'])(num_classes=num_classes, **kwargs)

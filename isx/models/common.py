@@ -18,7 +18,7 @@ class SharedFields(nn.Module):
   inward_scale: bool = True
   xi: float = 100.0
   # config.model.head ({'name', **settings}) becomes, in isx.models.create_model, the factory
-  # num_classes -> head module (isx.models.create_model).
+  # num_classes -> head module (isx.models.head_factory).
   head: Callable = softmax.Head
   dtype: Any = jnp.float32  # compute dtype (e.g. bfloat16); params stay float32
 
