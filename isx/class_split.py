@@ -92,7 +92,8 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
       raise errors.ConfigError(
           f'dataset.validation_classes={dataset.validation_classes} leaves fewer than 2 of the '
           f'{len(classes)} training classes to train on')
-    validation, classes = classes[-dataset.validation_classes:], classes[:-dataset.validation_classes]
+    n = dataset.validation_classes
+    validation, classes = classes[-n:], classes[:-n]
     validation_ids = np.flatnonzero(np.isin(train_labels, validation))
   train_ids = np.flatnonzero(np.isin(train_labels, classes))
   if dataset.validation_fraction:

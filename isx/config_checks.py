@@ -207,10 +207,11 @@ def load_saved(workdir) -> dict | None:
   except json.JSONDecodeError as e:
     saved = e
   if not isinstance(saved, dict):
-    raise errors.ConfigError(f'{path} is damaged (not the JSON of a config: {saved}); it holds the config '
-                     f'this workdir was trained with: restore it from a copy, or remove it '
-                     f'(isx.main then resumes without comparing configs and writes it again; '
-                     f'isx.eval then needs --config)')
+    raise errors.ConfigError(
+        f'{path} is damaged (not the JSON of a config: {saved}); it holds the config '
+        f'this workdir was trained with: restore it from a copy, or remove it '
+        f'(isx.main then resumes without comparing configs and writes it again; '
+        f'isx.eval then needs --config)')
   return saved
 
 
@@ -223,10 +224,11 @@ def check_against_workdir(config, workdir, action: str):
   if diff:
     shown = ', '.join(f'{k} ({flat(saved).get(k)!r} -> {flat(_as_dict(config)).get(k)!r})'
                       for k in diff[:6])
-    raise errors.ConfigError(f'cannot {action}: {workdir} was trained with another config; differing: '
-                     f'{shown}{" ..." if len(diff) > 6 else ""}. Use the config in '
-                     f'{Workdir(workdir).config_file} (isx.eval does when --config is left '
-                     f'out) or a new --workdir')
+    raise errors.ConfigError(
+        f'cannot {action}: {workdir} was trained with another config; differing: '
+        f'{shown}{" ..." if len(diff) > 6 else ""}. Use the config in '
+        f'{Workdir(workdir).config_file} (isx.eval does when --config is left '
+        f'out) or a new --workdir')
 
 
 def saved_config(workdir) -> ml_collections.ConfigDict:
@@ -234,7 +236,7 @@ def saved_config(workdir) -> ml_collections.ConfigDict:
   saved = load_saved(workdir)
   if saved is None:
     raise errors.NotFound(f'{Workdir(workdir).config_file} not found: {workdir} holds no '
-                            f'isx run; pass --config, or check --workdir')
+                          f'isx run; pass --config, or check --workdir')
   return config_from_dict(saved)
 
 

@@ -96,7 +96,7 @@ class Experiment:
       wd.make_writable()
     else:
       wd.check_evaluable()
-    # One writer per workdir: process 0 holds the lock; gs:// has no O_EXCL to lock with.
+    # One writer per workdir: process 0 holds the lock; gs:// has no hard links to lock with.
     held = purpose == 'train' and jax.process_index() == 0 and '://' not in wd.root
     with WorkdirLock(wd.root) if held else contextlib.nullcontext():
       config_checks.check_against_workdir(config, wd.root,

@@ -55,8 +55,8 @@ def builder(config):
   root = data_dir(config)
   if root.exists() and not root.is_dir():
     raise errors.NotAFolder(f'dataset.data_dir {root} is a file, not a folder: point '
-                             f'--config.dataset.data_dir at the folder that holds (or will hold) '
-                             f'the prepared datasets')
+                            f'--config.dataset.data_dir at the folder that holds (or will hold) '
+                            f'the prepared datasets')
   stored = name.rsplit('.', 1)[-1]
   path = store.dataset_dir(stored, root)
   if path is None and config.dataset.download:
@@ -67,9 +67,10 @@ def builder(config):
     raise errors.NotFound(f'dataset {name!r} is not prepared in {root}; {hint}')
   b = _builder_at(str(path))
   if str(b.info.file_format) not in (store.FILE_FORMAT, 'FileFormat.ARRAY_RECORD'):
-    raise errors.ConfigError(f'dataset {name!r} in {path} is stored as {b.info.file_format}; isx reads '
-                     f'ArrayRecord without TensorFlow: {hint}, or prepare it with TFDS\'s '
-                     f"file_format='array_record'")
+    raise errors.ConfigError(
+        f'dataset {name!r} in {path} is stored as {b.info.file_format}; isx reads '
+        f'ArrayRecord without TensorFlow: {hint}, or prepare it with TFDS\'s '
+        f"file_format='array_record'")
   return b
 
 
@@ -83,7 +84,7 @@ def dataset_info(config) -> DatasetInfo:
   for split in (config.dataset.train_split, config.dataset.eval_split):
     if split not in splits and split != class_split.VALIDATION:
       raise errors.ConfigError(f'dataset {config.dataset.name!r} has no split {split!r}; it has '
-                       f'{", ".join(splits)}')
+                               f'{", ".join(splits)}')
   num_classes = b.info.features['label'].num_classes
   info = DatasetInfo(config.dataset.name, num_classes, shape,
                      splits[config.dataset.train_split].num_examples,
@@ -108,14 +109,15 @@ def _labels(path: str, split: str) -> np.ndarray:
   """Every label of a split, in dataset order (read once, for class subsets)."""
   source = _builder_at(path).as_data_source(split)
   chunk = 4096
-  return np.concatenate([np.asarray([e['label'] for e in source.__getitems__(
-      list(range(k, min(k + chunk, len(source)))))], np.int64) for k in range(0, len(source), chunk)])
+  chunks = (source.__getitems__(list(range(k, min(k + chunk, len(source)))))
+            for k in range(0, len(source), chunk))
+  return np.asarray([e['label'] for examples in chunks for e in examples], np.int64)
 
 
 def _source(info: DatasetInfo, split: str):
   if info.path is None:
     raise errors.ConfigError(f'dataset info {info.name!r} has no path: it stands in for a dataset '
-                     f'(benchmarks), and no examples can be read from it')
+                             f'(benchmarks), and no examples can be read from it')
   return _builder_at(info.path).as_data_source(split)
 
 
@@ -167,7 +169,7 @@ def local_indices(config, info: DatasetInfo, step: int) -> np.ndarray:
   per_epoch = steps_per_epoch(info, config.batch_size)
   if per_epoch == 0:
     raise errors.ConfigError(f'batch_size={config.batch_size} is larger than the {info.num_train} '
-                     f'training examples; use a smaller batch_size')
+                             f'training examples; use a smaller batch_size')
   epoch, i = divmod(step, per_epoch)
   if info.streamed:  # this process's own slice, in its own order
     start, end = process_range(info.num_train)
@@ -221,7 +223,7 @@ def global_train_batches(config, info: DatasetInfo, mesh, start_step: int = 0):
     return lambda k: stack(*(next(per_step) for _ in range(k)))
   if info.streamed:
     raise errors.ConfigError(f'dataset {info.name!r} is too large to keep on the devices; set '
-                     f'--config.dataset.device_resident=False')
+                             f'--config.dataset.device_resident=False')
   split = load_train_split(config, info)
   resident = jax.device_put(split, mesh_lib.replicated(mesh))
   gather = jax.jit(lambda arrays, idx: jax.tree.map(lambda a: a[idx], arrays),

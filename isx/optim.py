@@ -18,7 +18,8 @@ def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
       scales[boundary] = scales.get(boundary, 1.0) * 0.1
     schedule = optax.piecewise_constant_schedule(lr, scales)
   else:
-    raise errors.ConfigError(f"unknown lr_schedule {config.lr_schedule!r}; use constant, cosine or step")
+    raise errors.ConfigError(
+        f"unknown lr_schedule {config.lr_schedule!r}; use constant, cosine or step")
   if config.warmup_steps:
     warmup = optax.linear_schedule(0.0, lr, config.warmup_steps)
     schedule = optax.join_schedules([warmup, schedule], [config.warmup_steps])
@@ -41,7 +42,8 @@ def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransforma
   elif config.weight_decay_form == 'adamw':
     tx = optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
   else:
-    raise errors.ConfigError(f"unknown weight_decay_form {config.weight_decay_form!r}; use 'l2' or 'adamw'")
+    raise errors.ConfigError(
+        f"unknown weight_decay_form {config.weight_decay_form!r}; use 'l2' or 'adamw'")
   if config.grad_clip_norm:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
   return tx

@@ -53,8 +53,9 @@ def load(kind: str, name: str, attr: str):
   except ModuleNotFoundError as e:
     if not (path == e.name or path.startswith(f'{e.name}.')):  # it imports a missing package
       raise
-    raise errors.ConfigError(f'unknown {what}; choose one of {", ".join(available(kind, attr))}, or give an '
-                     f'importable module path (my_package.my_{KINDS[kind].one})') from None
+    raise errors.ConfigError(
+        f'unknown {what}; choose one of {", ".join(available(kind, attr))}, or give an '
+        f'importable module path (my_package.my_{KINDS[kind].one})') from None
   if not hasattr(module, attr):
     raise errors.ConfigError(f'{what} ({module.__file__}) defines no {attr}; see docs/extending.md')
   return getattr(module, attr)
@@ -105,5 +106,5 @@ def _typed(what, key, value, default):
     value = float(value)
   if type(value) is not type(default):
     raise errors.ConfigError(f'{what}: {key} must be a {type(default).__name__} like its default '
-                     f'{default!r}, got {value!r}')
+                             f'{default!r}, got {value!r}')
   return value

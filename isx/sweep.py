@@ -23,7 +23,8 @@ flags.DEFINE_string('out', None, 'Folder for the runs\' workdirs and runs_<shard
 flags.DEFINE_string('only', None, 'Comma-separated run names to run from the grid.')
 flags.DEFINE_string('shard', None, 'i/n: run every n-th (run, seed) pair from the i-th, so n '
                     'processes can share one machine. Default: the SLURM array task when in one '
-                    '(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT), else 0/1.')
+                    '(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT), '
+                    'else 0/1.')
 
 
 def apply_overrides(config, overrides: dict):
@@ -61,10 +62,12 @@ def read_grid(path) -> list:
   except FileNotFoundError:
     raise errors.NotFound(f'--grid {path} not found; see results/grids/ for grids') from None
   except json.JSONDecodeError as e:
-    raise errors.ConfigError(f'--grid {path} is not JSON ({e}); see results/grids/ for examples') from None
+    raise errors.ConfigError(
+        f'--grid {path} is not JSON ({e}); see results/grids/ for examples') from None
   if not isinstance(grid, list) or not all(isinstance(e, dict) and 'name' in e for e in grid):
-    raise errors.ConfigError(f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} '
-                     f'entries; see results/grids/ for examples')
+    raise errors.ConfigError(
+        f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} '
+        f'entries; see results/grids/ for examples')
   return grid
 
 
@@ -76,7 +79,7 @@ def parse_shard(text: str) -> tuple:
     i, n = -1, 0
   if not 0 <= i < n:
     raise errors.ConfigError(f'--shard={text} must be i/n with 0 <= i < n, e.g. --shard=0/2 and '
-                     f'--shard=1/2 for two processes')
+                             f'--shard=1/2 for two processes')
   return i, n
 
 
@@ -164,7 +167,7 @@ def sweep(config, out: str):
   unknown = sorted((only or set()) - {e['name'] for e in grid})
   if unknown:
     raise errors.ConfigError(f'--only names runs that --grid {flags.FLAGS.grid} does not have: '
-                     f'{", ".join(unknown)}; choose from {", ".join(e["name"] for e in grid)}')
+                             f'{", ".join(unknown)}; choose from {", ".join(e["name"] for e in grid)}')
   shard, share = shard_of(flags.FLAGS.shard, os.environ)
   pairs = runs(grid, only, shard)
   sized = [apply_overrides(config, entry.get('overrides', {})) for entry, _ in pairs]

@@ -44,8 +44,8 @@ def config(saved: dict) -> dict:
 
 
 def _head(model: dict) -> dict:
-  """Configs before 80a012c (2026-12-02): model.head as {'name', **settings} from the flat head, head_scale, head_margin, whose
-  'the head's default' was once written 0 and -1, later None."""
+  """Configs before 80a012c (2026-12-02): model.head as {'name', **settings} from the flat head,
+  head_scale, head_margin, whose 'the head's default' was once written 0 and -1, later None."""
   head = model.get('head', 'softmax')
   scale, margin = model.pop('head_scale', None), model.pop('head_margin', None)
   if not isinstance(head, str):
@@ -59,8 +59,8 @@ def _head(model: dict) -> dict:
 
 
 def _loss(loss: dict) -> dict:
-  """Configs before 80a012c (2026-12-02): config.loss with each term's settings under its name, from the flat <term>_weight, margin
-  (contrastive) and center_alpha."""
+  """Configs before 80a012c (2026-12-02): config.loss with each term's settings under its name,
+  from the flat <term>_weight, margin (contrastive) and center_alpha."""
   old = {k: v for k, v in loss.items() if k != 'name' and not isinstance(v, dict)}
   new = {k: v for k, v in loss.items() if k not in old}
   for term in loss['name'].split('+'):
@@ -75,8 +75,9 @@ def _loss(loss: dict) -> dict:
 
 
 def _evals(saved: dict) -> dict:
-  """Configs before 80a012c (2026-12-02): config.evals as {name: settings} from the tuples evals (final) and loop_evals (every
-  eval_every_steps, 0 or None once per epoch), retrieval_ks and knn_block_size."""
+  """Configs before 80a012c (2026-12-02): config.evals as {name: settings} from the tuples evals
+  (final) and loop_evals (every eval_every_steps, 0 or None once per epoch), retrieval_ks and
+  knn_block_size."""
   final = saved.pop('evals', ['accuracy', 'retrieval'])
   loop = saved.pop('loop_evals', ['accuracy'])
   every = saved.pop('eval_every_steps', None) or None

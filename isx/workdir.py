@@ -43,7 +43,7 @@ class Workdir:
     except Exception as e:  # noqa: BLE001  OSError locally; gcsfs/auth/network errors remotely
       reason = getattr(e, 'strerror', None) or ' '.join(str(e).split())[:200] or type(e).__name__
       raise errors.NotWritable(f'workdir {self.root} is not writable ({reason}); '
-                            f'choose another --workdir') from None
+                               f'choose another --workdir') from None
 
   def check_evaluable(self):
     """One line, creating nothing, when there is nothing to score or nowhere to write it."""
@@ -51,7 +51,7 @@ class Workdir:
       has_checkpoints = self.checkpoints.is_dir()
     except Exception as e:  # noqa: BLE001  a remote path this machine cannot reach
       raise errors.NotWritable(f'workdir {self.root} cannot be read '
-                            f'({" ".join(str(e).split())[:200]})') from None
+                               f'({" ".join(str(e).split())[:200]})') from None
     if not has_checkpoints:
       raise errors.NotFound(self.no_checkpoint())
     if self.eval_dir.exists() and not self.eval_dir.is_dir():

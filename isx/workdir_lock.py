@@ -1,11 +1,11 @@
 """One writer per workdir: a training holds WORKDIR/.isx-lock while it runs.
 
-The lock is a file that names its holder (host, pid), written whole beside it and linked into
-place (a hard link fails when the lock exists), so a lock is never seen half-written. A second training
-on the workdir is refused in one line naming the holder. A lock whose holder is gone is taken
-over: on the same host when its pid no longer runs; from another host (a shared filesystem)
-when the holder stopped refreshing it for STALE_S seconds. Remote workdirs (gs://...) have no
-O_EXCL and are not locked. isx.eval takes no lock: it reads a finished checkpoint.
+The lock is a file that names its holder (host, pid), written whole beside it and linked into place
+(a hard link fails when the lock exists), so a lock is never seen half-written. A second training
+on the workdir is refused in one line naming the holder. A lock whose holder is gone is taken over:
+on the same host when its pid no longer runs; from another host (a shared filesystem) when the
+holder stopped refreshing it for STALE_S seconds. Remote workdirs (gs://...) have no hard links and are
+not locked. isx.eval takes no lock: it reads a finished checkpoint.
 """
 import json
 import os

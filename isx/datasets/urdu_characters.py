@@ -57,11 +57,11 @@ def list_images(manual_dir) -> dict[str, list[pathlib.Path]]:
             for d in class_dirs}
   if not images:
     raise errors.ConfigError(f'{manual_dir} has no class folders; expected '
-                     f'<class_name>/*{"|".join(_EXTENSIONS)} in it')
+                             f'<class_name>/*{"|".join(_EXTENSIONS)} in it')
   empty = [name for name, files in images.items() if not files]
   if empty:
     raise errors.ConfigError(f'class folders in {manual_dir} without '
-                     f'{"/".join(_EXTENSIONS)} images: {empty}')
+                             f'{"/".join(_EXTENSIONS)} images: {empty}')
   return images
 
 

@@ -30,8 +30,8 @@ def resolve(evals, info=None) -> dict:
   its info); one line on an unknown eval or setting."""
   if isinstance(evals, (list, tuple)):  # a config written before evals owned their settings
     raise errors.ConfigError(f'config.evals is a dict {{label: settings}}: write '
-                     f'{ {name: {} for name in evals} }, or name them after the config path, '
-                     f':evals={"+".join(evals)}')
+                             f'{ {name: {} for name in evals} }, or name them after the config path, '
+                             f':evals={"+".join(evals)}')
   resolved = {}
   for label, given in evals.items():
     kind = given.get('type') or label
@@ -40,8 +40,9 @@ def resolve(evals, info=None) -> dict:
                                 core={'type': kind, 'every_steps': 0})
     every = settings['every_steps']
     if every is not None and (type(every) is not int or every < 0):
-      raise errors.ConfigError(f'evals.{label}.every_steps must be None (once per epoch), 0 (only at the '
-                       f'end) or a positive number of steps, got {every!r}')
+      raise errors.ConfigError(
+          f'evals.{label}.every_steps must be None (once per epoch), 0 (only at the '
+          f'end) or a positive number of steps, got {every!r}')
     _check(compute_fn, info, settings)
     resolved[label] = settings
   return resolved

@@ -22,7 +22,7 @@ def resolve(head, info=None) -> dict:
   del info
   if isinstance(head, str):  # a config written before heads owned their settings
     raise errors.ConfigError(f"model.head is a dict of the head's name and settings: write "
-                     f"{{'name': {head!r}}}, or name it after the config path, :head={head}")
+                             f"{{'name': {head!r}}}, or name it after the config path, :head={head}")
   name = head['name']
   given = {k: v for k, v in head.items() if k != 'name'}
   what, target = f'head {name!r} (model.head)', load(name)

@@ -38,8 +38,9 @@ def resolve(loss, info=None) -> dict:
   terms = _terms(loss['name'])
   stray = sorted(set(loss) - {'name'} - set(terms))
   if stray:
-    raise errors.ConfigError(f'loss.{", loss.".join(stray)} set, but loss.name {loss["name"]!r} has no '
-                     f'such term; add it to loss.name or remove the setting')
+    raise errors.ConfigError(
+        f'loss.{", loss.".join(stray)} set, but loss.name {loss["name"]!r} has no '
+        f'such term; add it to loss.name or remove the setting')
   resolved = {'name': loss['name']}
   for short, term in terms.items():
     cls, what = load(term), f'loss {term!r} (loss.{short})'
