@@ -232,7 +232,7 @@ def stale_configs():
   """One line per record whose printed command resolves, today, to another config."""
   sys.path.insert(0, ROOT)
   from configs import fashion_mnist_simplenet  # noqa: E402  (isx is only needed here)
-  from isx import config_checks, sweep, upgrade  # noqa: E402
+  from isx import config_checks, grid, upgrade  # noqa: E402
   problems = []
   for grid in CURRENT:
     entries = {e['name']: e for e in grid_entries(grid)}
@@ -245,7 +245,7 @@ def stale_configs():
         if 'config' not in r:
           problems.append(f'{where}: the record holds no config; move its grid to HISTORY')
           continue
-        today = sweep.apply_overrides(fashion_mnist_simplenet.get_config(),
+        today = grid.apply_overrides(fashion_mnist_simplenet.get_config(),
                                       {'plots': False, **entries[r['name']]['overrides'],
                                        'seed': r['seed']})
         # The record's own values, in today's form, with nothing filled in from today's defaults.
