@@ -29,6 +29,11 @@ class _StopSignals:
 
   def __init__(self):
     self.raised, self.name = False, 'SIGTERM'
+    # A signal that came after the last training of this process (isx.sweep, isx.tune run
+    # several) stops this one at its first step, instead of being dropped with the old handler.
+    before = getattr(signal.getsignal(signal.SIGTERM), '__self__', None)
+    if isinstance(before, _StopSignals) and before.raised:
+      self.raised, self.name = True, before.name
     if jax.process_count() == 1:
       signal.signal(signal.SIGTERM, self._handle)
       signal.signal(signal.SIGINT, self._handle)

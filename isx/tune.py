@@ -14,6 +14,7 @@ best configuration as an isx.sweep grid that re-runs it with the final seeds on 
 """
 import json
 import os
+import time
 import warnings
 import zlib
 
@@ -139,17 +140,22 @@ def default_params(config, space, method) -> dict:
 def storage_for(url: str, heartbeat: int):
   """The Optuna storage at url. An RDB storage (SQLite, PostgreSQL, ...) gets the heartbeat, so
   that a killed worker's trial is failed and retried with the same parameters."""
-  try:
-    if url.split(':', 1)[0].split('+')[0] in ('sqlite', 'postgresql', 'mysql'):
-      return optuna.storages.RDBStorage(
-          url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-          heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(3),
-          engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else None)
-    return optuna.storages.get_storage(url)
-  except Exception as e:  # noqa: BLE001  Optuna raises many kinds; the user fixes the URL
-    raise errors.ConfigError(f'--storage {url} cannot be opened ({type(e).__name__}: '
-                             f'{str(e).splitlines()[0] if str(e) else ""}); give a reachable '
-                             f'Optuna storage URL, e.g. sqlite:///OUT/studies.db') from None
+  for attempt in range(5):
+    try:
+      if url.split(':', 1)[0].split('+')[0] in ('sqlite', 'postgresql', 'mysql'):
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(3),
+            engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else None)
+      return optuna.storages.get_storage(url)
+    except Exception as e:  # noqa: BLE001  Optuna raises many kinds; the user fixes the URL
+      # Workers that start together race to create the tables: the losers open them next time.
+      if 'already exists' in str(e) and attempt < 4:
+        time.sleep(1.0)
+        continue
+      raise errors.ConfigError(f'--storage {url} cannot be opened ({type(e).__name__}: '
+                               f'{str(e).splitlines()[0] if str(e) else ""}); give a reachable '
+                               f'Optuna storage URL, e.g. sqlite:///OUT/studies.db') from None
 
 
 def sampler_seed(seed: int, worker: int, method: str, started: int) -> int:

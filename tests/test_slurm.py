@@ -4,6 +4,7 @@ started here (tests/slurm_cluster.py), and JAX's own SLURM detection forms the r
 Skipped, with the reason in pytest's summary (-rs), where slurm-wlm and munge are not installed
 or the tests do not run as root; .ci/run installs them.
 """
+import json
 import os
 import re
 import subprocess
@@ -91,3 +92,61 @@ def test_a_slurm_job_cancelled_and_resubmitted_equals_the_local_run(cluster, tin
                                    rel._final_params(tiny_config, local))
   assert step == steps
   rel._assert_same_params(p_slurm, p_local)
+
+
+def test_a_tune_array_shares_one_study_and_a_resubmit_finishes_its_budget(cluster, tiny_data_dir,
+                                                                          tmp_path):
+  """launch/tune_array.sh: 2 array tasks, one isx.tune worker each, on one SQLite study. A task
+  cancelled mid-trial leaves that trial failed, with a retry queued; the whole array cancelled
+  and submitted again finishes the budget, each retry in its trial's workdir."""
+  import optuna
+  space, out, logs = tmp_path / 'space.json', tmp_path / 'tune', tmp_path / 'logs'
+  space.write_text(json.dumps({
+      'trials': 6, 'startup_trials': 2, 'trial_overrides': {'num_train_steps': 60},
+      'methods': {'m': {'params': {'learning_rate': {'low': 1e-3, 'high': 1e-2, 'log': True}}}}}))
+  env = {**rel._env(1), 'SLURM_CONF': cluster.conf, 'PATH': cluster.env['PATH'], 'WORKERS': '2',
+         'CPUS_PER_TASK': '1', 'TIME_LIMIT': '30:00', 'CONFIG': 'configs/fashion_mnist_simplenet.py',
+         'SPACE': str(space), 'OUT': str(out), 'LOG_DIR': str(logs), 'VENV': sys.prefix}
+  tiny = rel._args(tiny_data_dir, '', 1)[5:]  # the tiny config's flags, less the step count
+  tiny = [f for f in tiny if not f.startswith('--config.num_train_steps')]
+
+  def submit():
+    p = subprocess.run(['bash', 'launch/tune_array.sh', 'submit', *tiny, '--heartbeat=5'],
+                       cwd=rel.ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return re.search(r'Submitted batch job (\d+)', p.stdout).group(1)
+
+  def records():
+    return [json.loads(l) for f in sorted(out.glob('trials_*.jsonl'))
+            for l in f.read_text().splitlines()]
+
+  def task_logs(job):
+    return '\n'.join(f.read_text()[-2000:] for f in sorted(logs.glob(f'*-{job}_*.out')))
+
+  job = submit()
+  end = time.time() + 300
+  while not records():
+    assert time.time() < end and cluster.job(f'{job}_0')['JobState'] in (
+        'PENDING', 'RUNNING'), (task_logs(job), cluster.logs())
+    time.sleep(0.2)
+  cluster.cancel(f'{job}_1')  # one task, mid-trial
+  assert cluster.wait(f'{job}_1')['JobState'] == 'CANCELLED'
+  study = optuna.load_study(study_name='m', storage=f'sqlite:///{out}/studies.db')
+  failed = [t.number for t in study.get_trials() if t.state.name == 'FAIL']
+  retried = [t.system_attrs.get('failed_trial') for t in study.get_trials()]
+  assert failed and set(failed) <= set(retried), (study.get_trials(), task_logs(job))
+  cluster.cancel(job)
+  cluster.wait(f'{job}_0')
+
+  again = submit()
+  for t in (0, 1):
+    assert cluster.wait(f'{again}_{t}')['JobState'] == 'COMPLETED', task_logs(again)
+  trials = study.get_trials()
+  done = [t for t in trials if t.state.name == 'COMPLETE']
+  assert len(done) >= 6 and not [t for t in trials if t.state.name in ('RUNNING', 'WAITING')]
+  ran = [r['trial'] for r in records()]
+  assert sorted(ran) == sorted(set(ran)) == sorted(t.number for t in done)  # each trial once
+  for t in done:  # a retry resumed its first trial's workdir
+    first = t.system_attrs.get('failed_trial', t.number)
+    assert (out / 'm' / f'trial_{first:03d}' / 'eval' / 'metrics.json').exists()
+  assert [e['name'] for e in json.loads((out / 'best_grid.json').read_text())] == ['m']

@@ -233,10 +233,14 @@ def test_sigint_and_sigterm_become_a_save_and_exit_flag():
   saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
   try:
     for sig in (signal.SIGINT, signal.SIGTERM):
+      signal.signal(signal.SIGTERM, saved[1])
       flag = train._StopSignals()
       assert not flag.should_stop(1)
       os.kill(os.getpid(), sig)
       assert flag.should_stop(2) and flag.name == sig.name
+      # A signal after one training stops the next one of the process (isx.sweep, isx.tune).
+      later = train._StopSignals()
+      assert later.should_stop(1) and later.name == sig.name
   finally:
     signal.signal(signal.SIGINT, saved[0])
     signal.signal(signal.SIGTERM, saved[1])

@@ -1,0 +1,169 @@
+"""isx.tune: Optuna studies with the same budget per method. These tests replace the training
+(isx.grid.run_one) by a function of the parameters, so that they check the tuner's own logic in
+seconds; test_tune_slurm.py runs real trainings under SLURM."""
+import json
+import math
+import os
+
+import optuna
+import pytest
+
+from configs import fashion_mnist_simplenet
+from isx import errors, grid, train, tune
+
+LR = {'low': 1e-4, 'high': 1e-1, 'log': True}
+
+
+def _space(**fields):
+  return {'trials': 3, 'startup_trials': 1, 'enqueue_defaults': True,
+          'trial_overrides': {'num_epochs': 1}, 'final_overrides': {'num_epochs': 7},
+          'final_seeds': [0, 1, 2],
+          'methods': {'plain': {'overrides': {'model.inward_scale': False},
+                                'params': {'learning_rate': LR}},
+                      'is': {'overrides': {'model.inward_scale': True},
+                             'params': {'learning_rate': LR,
+                                        'model.xi': {'low': 1.0, 'high': 1e3, 'log': True}}}},
+          **fields}
+
+
+def _read(tmp_path, space):
+  path = tmp_path / 'space.json'
+  path.write_text(json.dumps(space))
+  return tune.read_space(path)
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+  """run_one replaced: MAP@R peaks at lr 3e-3; calls list what ran, in which workdir."""
+  calls, plan = [], {}
+
+  def run_one(config, entry, seed, out, cpu=None, workdir=None):
+    lr = entry['overrides']['learning_rate']
+    calls.append({'workdir': os.path.relpath(workdir, out), 'overrides': entry['overrides']})
+    action = plan.pop(len(calls), None)
+    if action == 'preempt':
+      raise train.Preempted('SIGTERM: saved a checkpoint')
+    record = {'name': entry['name'], 'seed': seed, 'overrides': entry['overrides']}
+    if action == 'diverge':
+      return {**record, 'diverged': True, 'error': 'loss became non-finite'}
+    return {**record, 'metrics': {'map@r': 1.0 - abs(math.log10(lr / 3e-3))}}
+
+  monkeypatch.setattr(grid, 'run_one', run_one)
+  return calls, plan
+
+
+def _study(tmp_path, name):
+  return optuna.load_study(study_name=name, storage=f'sqlite:///{tmp_path}/studies.db')
+
+
+def _tune(tmp_path, space, method, worker=0):
+  storage = tune.storage_for(f'sqlite:///{tmp_path}/studies.db', heartbeat=60)
+  return tune.tune_method(fashion_mnist_simplenet.get_config(), space, method, storage,
+                          str(tmp_path), worker, seed=0)
+
+
+def test_each_method_gets_the_budget_starting_from_its_defaults(tmp_path, fake_runs):
+  calls, _ = fake_runs
+  space = _read(tmp_path, _space())
+  for method in ('plain', 'is'):
+    _tune(tmp_path, space, method)
+  for method in ('plain', 'is'):
+    trials = _study(tmp_path, method).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert trials[0].params['learning_rate'] == 1e-2 and trials[0].user_attrs['defaults']
+  assert _study(tmp_path, 'is').get_trials()[0].params['model.xi'] == 100.0
+  assert [c['workdir'] for c in calls[:3]] == [f'plain/trial_00{i}' for i in range(3)]
+  assert all(c['overrides']['num_epochs'] == 1 for c in calls)  # the trials' short schedule
+  records = [json.loads(l) for l in (tmp_path / 'trials_0.jsonl').read_text().splitlines()]
+  assert [(r['study'], r['trial']) for r in records] == [(m, i) for m in ('plain', 'is')
+                                                         for i in range(3)]
+  assert records[0]['defaults'] and not records[1]['defaults']
+  assert all(r['value'] == r['metrics']['map@r'] for r in records)
+  # The best of each: fixed overrides, best parameters, the finals' overrides and seeds.
+  best = {e['name']: e for e in tune.best_grid(space, tune.storage_for(
+      f'sqlite:///{tmp_path}/studies.db', 60))}
+  plain = max((r for r in records if r['study'] == 'plain'), key=lambda r: r['value'])
+  assert best['plain']['overrides'] == {'model.inward_scale': False, 'num_epochs': 7,
+                                        'learning_rate': plain['params']['learning_rate']}
+  assert best['plain']['seeds'] == [0, 1, 2] and set(best) == {'plain', 'is'}
+  for entry, _ in grid.runs(list(best.values())):  # a grid isx.sweep runs
+    grid.apply_overrides(fashion_mnist_simplenet.get_config(), entry['overrides'])
+
+
+def test_a_finished_study_runs_nothing_more_and_a_diverged_trial_counts(tmp_path, fake_runs):
+  calls, plan = fake_runs
+  plan[2] = 'diverge'
+  space = _read(tmp_path, _space())
+  _tune(tmp_path, space, 'plain')
+  states = [t.state for t in _study(tmp_path, 'plain').get_trials()]
+  assert states.count(optuna.trial.TrialState.PRUNED) == 1 and len(states) == 3
+  _tune(tmp_path, space, 'plain', worker=1)  # another worker joins a finished study
+  assert len(calls) == 3
+
+
+def test_a_preempted_trial_is_retried_with_its_parameters_in_its_workdir(tmp_path, fake_runs):
+  calls, plan = fake_runs
+  plan[2] = 'preempt'
+  space = _read(tmp_path, _space())
+  with pytest.raises(train.Preempted):
+    _tune(tmp_path, space, 'plain')
+  trials = _study(tmp_path, 'plain').get_trials()
+  assert [t.state.name for t in trials] == ['COMPLETE', 'FAIL', 'WAITING']
+  assert trials[2].params == trials[1].params
+  _tune(tmp_path, space, 'plain')  # the same command again
+  trials = _study(tmp_path, 'plain').get_trials()
+  assert [t.state.name for t in trials] == ['COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
+  assert [c['workdir'] for c in calls] == ['plain/trial_000', 'plain/trial_001',
+                                           'plain/trial_001', 'plain/trial_003']
+  assert calls[1]['overrides'] == calls[2]['overrides']
+
+
+def test_workers_and_restarts_draw_from_different_seeds():
+  seeds = {tune.sampler_seed(0, w, m, s) for w in (0, 1) for m in ('a', 'b') for s in (0, 5)}
+  assert len(seeds) == 8
+  assert tune.sampler_seed(0, 1, 'a', 5) == tune.sampler_seed(0, 1, 'a', 5)
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'trials': 0}, 'the budget must be a positive number of trials per method, got 0'),
+    ({'budget': 3}, 'unknown key(s) budget'),
+    ({'methods': {}}, 'must be a JSON object with "methods"'),
+    ({'methods': {'a': {'params': {'learning_rate': {'low': 0.1, 'high': 0.1}}}}},
+     'a: learning_rate: the range [0.1, 0.1] is empty; give low < high'),
+    ({'methods': {'a': {'params': {'model.head.name': {'choices': []}}}}},
+     'a: model.head.name: the range is empty (no choices); give at least one'),
+    ({'methods': {'a': {'params': {'weight_decay': {'low': 0, 'high': 1, 'log': True}}}}},
+     'a: weight_decay: a log range needs low > 0, got 0'),
+])
+def test_a_bad_space_is_one_line(tmp_path, change, message):
+  with pytest.raises(errors.ConfigError) as e:
+    _read(tmp_path, _space(**change))
+  assert message in str(e.value)
+
+
+def test_a_space_key_the_config_lacks_or_a_default_outside_its_range_is_named(tmp_path):
+  config = fashion_mnist_simplenet.get_config()
+  space = _read(tmp_path, _space(methods={'a': {'params': {'modell.xi': LR}}}))
+  with pytest.raises(errors.ConfigError, match=r'--space method a: grid override modell.xi'):
+    tune.method_configs(config, space, 'a')
+  space = _read(tmp_path, _space(methods={'a': {'params': {
+      'learning_rate': {'low': 0.1, 'high': 0.2}}}}))
+  assert len(tune.method_configs(config, space, 'a')) == 2  # each end resolves
+  with pytest.raises(errors.ConfigError, match=r'its default learning_rate=0.01 is outside'):
+    tune.default_params(config, space, 'a')
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
+  with pytest.raises(errors.ConfigError, match=r'--storage sqlite:///.*/no/such/x.db cannot be '
+                     r'opened \(OperationalError: .*\); give a reachable Optuna storage URL'):
+    tune.storage_for(f'sqlite:///{tmp_path}/no/such/x.db', 60)
+
+
+def test_the_shipped_spaces_resolve_and_their_defaults_are_inside():
+  from configs import fashion_mnist_open_set
+  here = os.path.join(os.path.dirname(__file__), '..', 'results', 'spaces')
+  for name in os.listdir(here):
+    space = tune.read_space(os.path.join(here, name))
+    for method in space['methods']:
+      tune.method_configs(fashion_mnist_open_set.get_config(), space, method)
+      tune.default_params(fashion_mnist_open_set.get_config(), space, method)
