@@ -277,9 +277,7 @@ def tune(config, out: str):
   if space.get('enqueue_defaults'):
     for m in methods:
       default_params(config, space, m)
-  os.makedirs(out, exist_ok=True)
-  storage = storage_for(fl.storage or f'sqlite:///{os.path.abspath(out)}/studies.db',
-                        fl.heartbeat)
+  storage = fl.storage and storage_for(fl.storage, fl.heartbeat)
   (worker, _), share = grid.shard_of(fl.worker, os.environ)
   info = input_pipeline.dataset_info(configs[0])
   cpu = cpu_setup.set_up(configs[0], info.image_shape, info.num_classes, cli.FLAGS.cpu_conv_path,
@@ -289,6 +287,8 @@ def tune(config, out: str):
                          log=lambda m: print(m, flush=True))
   for c in configs:  # a tuned batch size the devices do not divide fails here, not mid-study
     config_checks.check_devices(c)
+  os.makedirs(out, exist_ok=True)  # after every check: a refused command writes nothing
+  storage = storage or storage_for(f'sqlite:///{os.path.abspath(out)}/studies.db', fl.heartbeat)
   for method in methods:
     study = tune_method(config, space, method, storage, out, worker, fl.seed, cpu)
     done = finished(study)[:space['trials']]

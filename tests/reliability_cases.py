@@ -5,7 +5,8 @@ Placeholders: {data} a tiny prepared data_dir, {done} a finished workdir (2 step
 {new} a workdir that must not be created, {empty} an empty data_dir, {bad_py} a config file
 with a syntax error, {grid} a valid 1-run sweep grid, {typo_grid} a grid with a mistyped key,
 {eval_file} a finished workdir whose eval/ is a file, {bad_json} a finished workdir whose
-config.json is damaged. A --config among a case's arguments replaces the common one (overrides
+config.json is damaged, {space} a valid isx.tune space, {typo_space} one with a mistyped key,
+{empty_space} one with an empty range, {batch_space} one that tunes batch_size over 16 and 18. A --config among a case's arguments replaces the common one (overrides
 apply to the config named first). Every case must exit 1, print exactly one
 `error:` line that holds the expected text (`...` stands for anything) and no traceback, create
 no {new}, add nothing to the repository's top folder (the current one) and leave {done}
@@ -132,6 +133,20 @@ CASES = [
      '--grid ...new.json not found; see results/grids/ for grids'),
     ('sweep without --out', 'sweep', ['--grid={grid}'],
      '--config, --grid and --out are required: python -m isx.sweep ...'),
+    ('tune space with a key the config lacks', 'tune',
+     ['--space={typo_space}', '--out={new}'],
+     "--space method a: grid override modell.xi=1.0: 'modell'..."),
+    ('tune space with an empty range', 'tune', ['--space={empty_space}', '--out={new}'],
+     'a: learning_rate: the range [0.1, 0.1] is empty; give low < high'),
+    ('tune budget of 0 trials', 'tune', ['--space={space}', '--out={new}', '--trials=0'],
+     'the budget must be a positive number of trials per method, got 0'),
+    ('tune storage that cannot be opened', 'tune',
+     ['--space={space}', '--out={new}', '--storage=sqlite:///{new}/studies.db'],
+     '--storage sqlite:///...new/studies.db cannot be opened (OperationalError: ...); give a '
+     'reachable Optuna storage URL, e.g. sqlite:///OUT/studies.db'),
+    ('a tuned batch size the devices do not divide', 'tune',
+     ['--space={batch_space}', '--out={new}', '--cpu_devices=4'],
+     'batch_size=18 is not divisible by the 4 devices (1 processes); use a multiple of 4'),
     ('sweep shard beyond the count', 'sweep', ['--grid={grid}', '--out={new}', '--shard=3/2'],
      '--shard=3/2 must be i/n with 0 <= i < n, e.g. --shard=0/2 and --shard=1/2 for two '
      'processes'),
@@ -148,7 +163,8 @@ def markdown() -> str:
   for case, binary, args, line in CASES:
     names = {'{done}': 'FINISHED', '{new}': 'NEW', '{empty}': 'EMPTY_DIR', '{bad_py}': 'BAD.py',
              '{grid}': 'GRID.json', '{typo_grid}': 'TYPO_GRID.json', '{eval_file}': 'FINISHED',
-             '{bad_json}': 'FINISHED'}
+             '{bad_json}': 'FINISHED', '{space}': 'SPACE.json', '{typo_space}': 'TYPO_SPACE.json',
+             '{empty_space}': 'EMPTY_RANGE.json', '{batch_space}': 'BATCH_18_SPACE.json'}
     shown = [re.sub('|'.join(map(re.escape, names)), lambda m: names[m.group()], a) for a in args]
     command = f'isx.{binary} ' + ' '.join(shown)
     rows.append(f'| {case} | `{command}` | `error: {line}` |')

@@ -226,6 +226,11 @@ def finished(tiny_data_dir, tmp_path_factory):
   (root / 'empty').mkdir()
   (root / 'grid.json').write_text(json.dumps([{'name': 'a', 'overrides': {'model.xi': 1}}]))
   (root / 'typo_grid.json').write_text(json.dumps([{'name': 'a', 'overrides': {'modell.xi': 1}}]))
+  lr = {'learning_rate': {'low': 1e-3, 'high': 1e-2}}
+  for name, params in (('space', lr), ('typo_space', {'modell.xi': {'low': 1.0, 'high': 2.0}}),
+                       ('empty_space', {'learning_rate': {'low': 0.1, 'high': 0.1}}),
+                       ('batch_space', {'batch_size': {'choices': [16, 18]}})):
+    (root / f'{name}.json').write_text(json.dumps({'methods': {'a': {'params': params}}}))
   (root / 'sources.json').write_text(json.dumps(
       {'fashion_mnist': [['http://127.0.0.1:9/train-images-idx3-ubyte.gz', 1, '0' * 64,
                           'train-images-idx3-ubyte.gz']]}))
@@ -243,7 +248,9 @@ def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_
   fill = dict(data=tiny_data_dir, done=done, new=new, empty=finished / 'empty',
               bad_py=finished / 'bad.py', grid=finished / 'grid.json',
               typo_grid=finished / 'typo_grid.json', eval_file=finished / 'eval_file',
-              bad_json=finished / 'bad_json')
+              bad_json=finished / 'bad_json', space=finished / 'space.json',
+              typo_space=finished / 'typo_space.json', empty_space=finished / 'empty_space.json',
+              batch_space=finished / 'batch_space.json')
   # No step count: a case may stand for an epoch-based run (the configs' default).
   args = [a for a in _args(tiny_data_dir, '', 2)
           if not a.startswith(('--workdir', '--config.num_train_steps'))]
