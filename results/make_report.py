@@ -19,6 +19,9 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import open_set  # noqa: E402  results/: the open-set study's tables and checks
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KEYS = ('accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@1', 'precision@5',
@@ -201,6 +204,7 @@ def tables(summary):
                       ('heads', heads), ('xi', by_grid['fashion_mnist_xi']),
                       ('features_2d', by_grid['fashion_mnist_2d'])):
     out[name] += '\n\nRe-run with:\n\n' + commands(group)
+  out.update(open_set.tables())
   for grid in HISTORY:
     group = by_grid[grid]
     out[grid] = (table(group, ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@10',
@@ -232,7 +236,7 @@ def stale_configs():
   """One line per record whose printed command resolves, today, to another config."""
   sys.path.insert(0, ROOT)
   from configs import fashion_mnist_simplenet  # noqa: E402  (isx is only needed here)
-  from isx import config_checks, grid, upgrade  # noqa: E402
+  from isx import grid as grid_lib  # noqa: E402
   problems = []
   for grid in CURRENT:
     entries = {e['name']: e for e in grid_entries(grid)}
@@ -245,20 +249,25 @@ def stale_configs():
         if 'config' not in r:
           problems.append(f'{where}: the record holds no config; move its grid to HISTORY')
           continue
-        today = grid.apply_overrides(fashion_mnist_simplenet.get_config(),
-                                      {'plots': False, **entries[r['name']]['overrides'],
-                                       'seed': r['seed']})
-        # The record's own values, in today's form, with nothing filled in from today's defaults.
-        flat_saved = config_checks.flat(upgrade.config(r['config']))
-        flat_today = config_checks.flat(json.loads(today.to_json_best_effort()))
-        compared = [k for k in sorted(set(flat_saved) | set(flat_today))
-                    if not (config_checks.may_differ(k) and k not in MUST_MATCH)]
-        diff = [f'{k} ({flat_saved[k]!r} recorded, {flat_today.get(k)!r} today)' if k in flat_saved
-                else f'{k} (not recorded; {flat_today[k]!r} today)'
-                for k in compared if flat_saved.get(k, diff_marker) != flat_today.get(k)]
-        if diff:
-          problems.append(f'{where}: ' + '; '.join(diff))
-  return problems
+        today = grid_lib.apply_overrides(fashion_mnist_simplenet.get_config(),
+                                         {'plots': False, **entries[r['name']]['overrides'],
+                                          'seed': r['seed']})
+        problems += config_problems(where, r['config'], today)
+  return problems + open_set.problems(config_problems)
+
+
+def config_problems(where, recorded, today) -> list:
+  """The fields where a recorded config (in today's form, with nothing filled in from today's
+  defaults) and today's resolution of its command differ, as one line; none when they agree."""
+  from isx import config_checks, upgrade  # noqa: E402
+  flat_saved = config_checks.flat(upgrade.config(recorded))
+  flat_today = config_checks.flat(json.loads(today.to_json_best_effort()))
+  compared = [k for k in sorted(set(flat_saved) | set(flat_today))
+              if not (config_checks.may_differ(k) and k not in MUST_MATCH)]
+  diff = [f'{k} ({flat_saved[k]!r} recorded, {flat_today.get(k)!r} today)' if k in flat_saved
+          else f'{k} (not recorded; {flat_today[k]!r} today)'
+          for k in compared if flat_saved.get(k, diff_marker) != flat_today.get(k)]
+  return [f'{where}: ' + '; '.join(diff)] if diff else []
 
 
 def figures():

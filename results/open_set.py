@@ -1,0 +1,178 @@
+"""The open-set study (Musgrave et al. 2020's protocol) from its records: isx.tune's trials
+(results/raw/fashion_mnist_open_set_trials.jsonl) and the finals that isx.sweep ran from the
+tuner's best grid (results/grids/fashion_mnist_open_set.json, records in
+results/raw/fashion_mnist_open_set.jsonl). make_report.py writes its tables and --check runs
+problems()."""
+import json
+import math
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+STUDY = 'fashion_mnist_open_set'
+CONFIG = 'configs/fashion_mnist_open_set.py'
+SPACE = f'results/spaces/{STUDY}.json'
+METHODS = {'softmax': 'softmax', 'softmax_is': 'softmax + IS', 'l2_softmax': 'L2-softmax',
+           'normface': 'NormFace', 'cosface': 'CosFace', 'arcface': 'ArcFace',
+           'center': 'softmax + center loss', 'center_is': 'softmax + IS + center loss',
+           'contrastive': 'softmax + contrastive', 'contrastive_is': 'softmax + IS + contrastive'}
+PARAMS = {'learning_rate': 'lr', 'weight_decay': 'wd', 'model.xi': 'xi', 'model.head.scale': 's',
+          'model.head.margin': 'm', 'loss.center.weight': 'center weight',
+          'loss.contrastive.weight': 'contrastive weight',
+          'loss.contrastive.margin': 'contrastive margin'}
+IS_METHOD = 'softmax_is'  # the paper's method, against the best tuned method without IS
+
+
+def _records(name):
+  path = os.path.join(HERE, 'raw', f'{name}.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f]
+
+
+def space():
+  with open(os.path.join(ROOT, SPACE)) as f:
+    return json.load(f)
+
+
+def counted_trials(trials, budget) -> dict:
+  """{method: its first `budget` finished trials, by trial number}: the ones that count (a
+  worker that started a trial beside another may finish one more, which does not)."""
+  by_method = {}
+  for r in sorted(trials, key=lambda r: (r['study'], r['trial'])):
+    by_method.setdefault(r['study'], []).append(r)
+  return {m: rs[:budget] for m, rs in by_method.items()}
+
+
+def best(trials):
+  """The best counted trial: the highest value, the lower trial number on a tie."""
+  scored = [r for r in trials if r.get('value') is not None]
+  return max(scored, key=lambda r: (r['value'], -r['trial'])) if scored else None
+
+
+def t_quantile(p, df):
+  """Student's t quantile (p > 0.5) by bisection on the CDF, integrated by Simpson's rule."""
+  const = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
+  pdf = lambda t: const * (1 + t * t / df) ** (-(df + 1) / 2)
+
+  def cdf(x, n=2000):
+    h = x / n
+    inner = sum((4 if i % 2 else 2) * pdf(i * h) for i in range(1, n))
+    return 0.5 + h / 3 * (pdf(0) + inner + pdf(x))
+
+  lo, hi = 0.0, 1000.0
+  for _ in range(60):
+    mid = (lo + hi) / 2
+    lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+  return (lo + hi) / 2
+
+
+def interval(values):
+  """(mean, half-width of the t-based 95% interval) over the seeds."""
+  mean = statistics.mean(values)
+  if len(values) < 2:
+    return mean, float('nan')
+  return mean, t_quantile(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(
+      len(values))
+
+
+def difference(a, b):
+  """(mean(a) - mean(b), half-width of Welch's t-based 95% interval)."""
+  va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+  df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+  return statistics.mean(a) - statistics.mean(b), t_quantile(0.975, df) * math.sqrt(va + vb)
+
+
+def _pm(mean, half):
+  return f'{100 * mean:.2f} ± {100 * half:.2f}'
+
+
+def _finals():
+  by_method = {}
+  for r in _records(STUDY):
+    if 'metrics' in r:
+      by_method.setdefault(r['name'], {})[r['seed']] = r  # a resumed run's record repeats
+  return {m: [rs[s] for s in sorted(rs)] for m, rs in by_method.items()}
+
+
+def tables() -> dict:
+  trials, finals = _records(f'{STUDY}_trials'), _finals()
+  if not trials:
+    return {'open_set': 'No records yet.', 'open_set_difference': 'No records yet.'}
+  sp = space()
+  counted = counted_trials(trials, sp['trials'])
+  head = ['method', 'tuned (best of its trials)', 'trials', 'validation MAP@R: defaults, tuned',
+          'test MAP@R', 'test Recall@1', 'seeds']
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for method in [m for m in METHODS if m in counted]:
+    top = best(counted[method])
+    default = next((r for r in counted[method] if r.get('defaults')), None)
+    runs = finals.get(method, [])
+    tuned = ', '.join(f'{PARAMS.get(k, k)} {v:.3g}' for k, v in top['params'].items())
+    test = [_pm(*interval([r['metrics'][k] for r in runs])) if runs else '-'
+            for k in ('map@r', 'recall@1')]
+    lines.append(f'| {METHODS[method]} | {tuned} | {len(counted[method])} | '
+                 f'{100 * default["value"]:.2f}, {100 * top["value"]:.2f} | {test[0]} | '
+                 f'{test[1]} | {",".join(str(r["seed"]) for r in runs) or "-"} |')
+  base = f'python -m isx.{{}} --config={CONFIG} --config.dataset.data_dir=DATA'
+  lines += ['', 'Tune (any number of workers, e.g. launch/tune_array.sh), then the finals:', '',
+            '    ' + base.format('tune') + f' --space={SPACE} --out=OUT',
+            '    ' + base.format('sweep') + f' --grid=results/grids/{STUDY}.json --out=FINALS']
+  return {'open_set': '\n'.join(lines), 'open_set_difference': _difference_table(finals)}
+
+
+def _difference_table(finals):
+  baselines = [m for m in METHODS if 'is' not in m.split('_') and m in finals]
+  if IS_METHOD not in finals or not baselines:
+    return 'No finals yet.'
+  by = lambda key: {m: [r['metrics'][key] for r in finals[m]] for m in finals}
+  lines = ['| metric | softmax + IS | best tuned baseline | difference (95% interval, Welch) |',
+           '|---|---|---|---|']
+  for key, name in (('map@r', 'MAP@R'), ('recall@1', 'Recall@1')):
+    values = by(key)
+    rival = max(baselines, key=lambda m: statistics.mean(values[m]))
+    d, half = difference(values[IS_METHOD], values[rival])
+    lines.append(f'| {name} | {_pm(*interval(values[IS_METHOD]))} | {METHODS[rival]}: '
+                 f'{_pm(*interval(values[rival]))} | {100 * d:+.2f} '
+                 f'[{100 * (d - half):+.2f}, {100 * (d + half):+.2f}] |')
+  return '\n'.join(lines)
+
+
+def problems(config_problems) -> list:
+  """--check (config_problems: make_report's comparison of a recorded config): each trial's overrides are its method's, the trials' and its parameters, and
+  resolve today to the config it recorded; the finals grid holds each method's best counted
+  trial; each final's config is what that grid resolves to."""
+  trials = _records(f'{STUDY}_trials')
+  if not trials:
+    return []
+  sys.path.insert(0, ROOT)
+  from configs import fashion_mnist_open_set  # noqa: E402
+  from isx import grid as grid_lib  # noqa: E402
+  sp, out, base = space(), [], fashion_mnist_open_set.get_config()
+  for r in trials:
+    where = f'{STUDY} trial {r["study"]}/{r["trial"]}'
+    method = sp['methods'].get(r['study'])
+    want = method and {**method.get('overrides', {}), **sp['trial_overrides'], **r['params']}
+    if want != r['overrides']:
+      out.append(f'{where}: its overrides are not those of {SPACE} and its parameters')
+      continue
+    today = grid_lib.apply_overrides(base, {'plots': False, **r['overrides'], 'seed': r['seed']})
+    out += config_problems(where, r['config'], today)
+  with open(os.path.join(HERE, 'grids', f'{STUDY}.json')) as f:
+    grid = {e['name']: e for e in json.load(f)}
+  for method, counted in counted_trials(trials, sp['trials']).items():
+    top, entry = best(counted), grid.get(method)
+    want = {**sp['methods'][method].get('overrides', {}), **top['params'],
+            **sp['final_overrides']}
+    if entry is None or entry['overrides'] != want:
+      out.append(f'{STUDY} grid: {method} is not its best trial ({top["trial"]})')
+  for method, runs in _finals().items():
+    for r in runs:
+      today = grid_lib.apply_overrides(base, {'plots': False, **grid[method]['overrides'],
+                                              'seed': r['seed']})
+      out += config_problems(f'{STUDY}/{method} seed {r["seed"]}', r['config'],
+                                         today)
+  return out
