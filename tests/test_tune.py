@@ -159,11 +159,12 @@ def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
     tune.storage_for(f'sqlite:///{tmp_path}/no/such/x.db', 60)
 
 
-def test_the_shipped_spaces_resolve_and_their_defaults_are_inside():
-  from configs import fashion_mnist_open_set
+def test_the_shipped_spaces_resolve_with_their_configs_and_their_defaults_are_inside():
+  import importlib
   here = os.path.join(os.path.dirname(__file__), '..', 'results', 'spaces')
-  for name in os.listdir(here):
+  for name in sorted(os.listdir(here)):  # results/spaces/NAME.json goes with configs/NAME.py
+    config = importlib.import_module(f'configs.{name[:-len(".json")]}').get_config()
     space = tune.read_space(os.path.join(here, name))
     for method in space['methods']:
-      tune.method_configs(fashion_mnist_open_set.get_config(), space, method)
-      tune.default_params(fashion_mnist_open_set.get_config(), space, method)
+      tune.method_configs(config, space, method)
+      tune.default_params(config, space, method)
