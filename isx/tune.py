@@ -166,8 +166,9 @@ def sampler_seed(seed: int, worker: int, method: str, started: int) -> int:
 
 
 def finished(study) -> list:
-  """The study's first `budget` finished trials are the ones that count; a worker that started
-  the last trial beside another may finish one more, which is recorded but not used."""
+  """The study's finished trials (completed, or pruned because the run diverged), by number.
+  The first `budget` of them count: a worker that started the last trial beside another may
+  finish one more, which is recorded but not used."""
   return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
 
 
@@ -208,8 +209,8 @@ def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
 
   while True:
     optuna.storages.fail_stale_trials(study)
-    trials = study.get_trials(deepcopy=False)
-    running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+    running = sum(t.state == optuna.trial.TrialState.RUNNING
+                  for t in study.get_trials(deepcopy=False))
     if len(finished(study)) + running >= budget:
       break
     try:
