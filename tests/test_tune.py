@@ -168,3 +168,25 @@ def test_the_shipped_spaces_resolve_with_their_configs_and_their_defaults_are_in
     for method in space['methods']:
       tune.method_configs(config, space, method)
       tune.default_params(config, space, method)
+
+
+def test_a_killed_workers_trial_is_failed_by_its_silence_and_retried_in_its_workdir(
+    tmp_path, fake_runs):
+  """A worker SIGKILLed mid-trial leaves the trial running, its heartbeat silent: the next
+  worker fails it once the grace period (2 heartbeats) has passed and runs its retry, with the
+  same parameters, in the killed trial's workdir (where its checkpoint is)."""
+  import time
+  calls, _ = fake_runs
+  space = _read(tmp_path, _space(enqueue_defaults=False))
+  storage = tune.storage_for(f'sqlite:///{tmp_path}/studies.db', heartbeat=1)
+  study = optuna.create_study(study_name='plain', storage=storage, direction='maximize')
+  killed = study.ask({'learning_rate': optuna.distributions.FloatDistribution(1e-4, 1e-1,
+                                                                              log=True)})
+  storage.record_heartbeat(killed._trial_id)  # its last sign of life
+  time.sleep(3.5)  # SQLite's clock has whole seconds: more than 2 s must show
+  tune.tune_method(fashion_mnist_simplenet.get_config(), space, 'plain', storage, str(tmp_path),
+                   0, seed=0)
+  trials = optuna.load_study(study_name='plain', storage=storage).get_trials()
+  assert [t.state.name for t in trials] == ['FAIL', 'COMPLETE', 'COMPLETE', 'COMPLETE']
+  assert trials[1].params == trials[0].params, [(t.number, t.params, t.system_attrs) for t in trials]
+  assert calls[0]['workdir'] == 'plain/trial_000'
