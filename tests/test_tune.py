@@ -170,6 +170,7 @@ def test_the_shipped_spaces_resolve_with_their_configs_and_their_defaults_are_in
       tune.default_params(config, space, method)
 
 
+@pytest.mark.filterwarnings('ignore:Heartbeat of storage')  # ask() stands for a killed worker
 def test_a_killed_workers_trial_is_failed_by_its_silence_and_retried_in_its_workdir(
     tmp_path, fake_runs):
   """A worker SIGKILLed mid-trial leaves the trial running, its heartbeat silent: the next
