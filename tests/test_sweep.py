@@ -7,7 +7,6 @@ import pytest
 
 from configs import fashion_mnist_simplenet
 from isx import grid as grid_lib
-from isx import sweep
 
 
 def test_runs_shards_the_grid_in_order():
