@@ -4,7 +4,6 @@ TensorBoard events are written with tensorboardX: pure Python over protobuf, no 
 kept up to date, and the event files are the ones TensorBoard reads.
 """
 import json
-import os
 import time
 
 import jax
