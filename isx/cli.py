@@ -16,6 +16,9 @@ config_flags.DEFINE_config_file('config', None, 'configs/NAME.py[:VARIANT]: the 
                                  '(isx.eval: defaults to the one WORKDIR was trained with).',
                                  lock_config=True)
 flags.DEFINE_string('workdir', None, 'Checkpoints, logs, metrics and plots go here.')
+# Defined once here: isx.sweep and isx.tune both take it, and a process may import both.
+flags.DEFINE_string('out', None, 'isx.sweep, isx.tune: the folder for the runs\' workdirs and '
+                    'their records (runs_<shard>.jsonl; trials_<worker>.jsonl, best_grid.json).')
 flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 (multi-process runs).')
 flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-process runs).')
 flags.DEFINE_integer('process_id', None, 'This process (multi-process runs).')

@@ -18,7 +18,6 @@ from isx import cli, cpu_setup, errors, input_pipeline, train
 from isx.grid import apply_overrides, read_grid, run_one, runs, shard_of
 
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
-flags.DEFINE_string('out', None, 'Folder for the runs\' workdirs and runs_<shard>.jsonl.')
 flags.DEFINE_string('only', None, 'Comma-separated run names to run from the grid.')
 flags.DEFINE_string('shard', None, 'i/n: run every n-th (run, seed) pair from the i-th, so n '
                     'processes can share one machine. Default: the SLURM array task when in one '

@@ -25,7 +25,6 @@ from absl import app, flags
 from isx import cli, config_checks, cpu_setup, errors, grid, input_pipeline, train
 
 flags.DEFINE_string('space', None, 'JSON search spaces, one per method (results/spaces/).')
-flags.DEFINE_string('out', None, 'Folder for the trials\' workdirs, records and best_grid.json.')
 flags.DEFINE_string('methods', None, 'Comma-separated methods of --space to tune (default: all).')
 flags.DEFINE_integer('trials', None, 'Finished trials per method (default: the space\'s).')
 flags.DEFINE_string('storage', None, 'Optuna storage URL (default sqlite:///OUT/studies.db); '
