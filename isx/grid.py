@@ -38,16 +38,22 @@ def _set(config, overrides: dict):
       raise errors.ConfigError(f'grid override {key}={value!r}: {detail}') from None
 
 
-def read_grid(path) -> list:
-  """The grid file, checked: a JSON list of entries, each with a name."""
+def read_json(path, flag: str, examples: str):
+  """The JSON file that --flag names; one line when it is missing or not JSON, pointing at the
+  examples folder."""
   try:
     with open(path) as f:
-      grid = json.load(f)
+      return json.load(f)
   except FileNotFoundError:
-    raise errors.NotFound(f'--grid {path} not found; see results/grids/ for grids') from None
+    raise errors.NotFound(f'--{flag} {path} not found; see {examples} for {flag}s') from None
   except json.JSONDecodeError as e:
     raise errors.ConfigError(
-        f'--grid {path} is not JSON ({e}); see results/grids/ for examples') from None
+        f'--{flag} {path} is not JSON ({e}); see {examples} for examples') from None
+
+
+def read_grid(path) -> list:
+  """The grid file, checked: a JSON list of entries, each with a name."""
+  grid = read_json(path, 'grid', 'results/grids/')
   if not isinstance(grid, list) or not all(isinstance(e, dict) and 'name' in e for e in grid):
     raise errors.ConfigError(
         f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} '

@@ -42,13 +42,7 @@ warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning
 def read_space(path, trials=None) -> dict:
   """The space file, checked for what does not need a config: a method and a budget > 0,
   every range non-empty."""
-  try:
-    with open(path) as f:
-      space = json.load(f)
-  except FileNotFoundError:
-    raise errors.NotFound(f'--space {path} not found; see results/spaces/ for spaces') from None
-  except json.JSONDecodeError as e:
-    raise errors.ConfigError(f'--space {path} is not JSON ({e}); see results/spaces/') from None
+  space = grid.read_json(path, 'space', 'results/spaces/')
   if not isinstance(space, dict) or not isinstance(space.get('methods'), dict) or not space[
       'methods']:
     raise errors.ConfigError(f'--space {path} must be a JSON object with "methods": {{name: '
