@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import open_set  # noqa: E402  results/: the open-set study's tables and checks
+import studies  # noqa: E402  results/: the tuned studies' tables and checks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -204,7 +204,8 @@ def tables(summary):
                       ('heads', heads), ('xi', by_grid['fashion_mnist_xi']),
                       ('features_2d', by_grid['fashion_mnist_2d'])):
     out[name] += '\n\nRe-run with:\n\n' + commands(group)
-  out.update(open_set.tables())
+  for study in studies.STUDIES:
+    out.update(studies.tables(study))
   for grid in HISTORY:
     group = by_grid[grid]
     out[grid] = (table(group, ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@10',
@@ -253,7 +254,8 @@ def stale_configs():
                                          {'plots': False, **entries[r['name']]['overrides'],
                                           'seed': r['seed']})
         problems += config_problems(where, r['config'], today)
-  return problems + open_set.problems(config_problems)
+  return problems + [p for study in studies.STUDIES
+                     for p in studies.problems(study, config_problems)]
 
 
 def config_problems(where, recorded, today) -> list:
@@ -328,9 +330,12 @@ def main():
   results_md = os.path.join(ROOT, 'RESULTS.md')
   with open(results_md) as f:
     markdown = f.read()
-  filled = fill(markdown, tables(summary))
+  blocks = tables(summary)
+  filled = fill(markdown, blocks)
   if args.check:
     problems = stale_configs()
+    problems += [f'RESULTS.md: no <!-- table:{name} --> block for a generated table'
+                 for name in blocks if f'<!-- table:{name} -->' not in markdown]
     if filled != markdown:
       problems.append('RESULTS.md: a generated table differs from the records; run '
                       'python results/make_report.py')

@@ -1,8 +1,10 @@
-"""The open-set study (Musgrave et al. 2020's protocol) from its records: isx.tune's trials
-(results/raw/fashion_mnist_open_set_trials.jsonl) and the finals that isx.sweep ran from the
-tuner's best grid (results/grids/fashion_mnist_open_set.json, records in
-results/raw/fashion_mnist_open_set.jsonl). make_report.py writes its tables and --check runs
-problems()."""
+"""The tuned studies (Musgrave et al. 2020's protocol) from their records: isx.tune's trials
+(results/raw/STUDY_trials.jsonl) and the finals that isx.sweep ran from the tuner's best grid
+(results/grids/STUDY.json, records in results/raw/STUDY.jsonl), where STUDY names the config
+(configs/STUDY.py) and the space (results/spaces/STUDY.json). make_report.py writes each study's
+tables and --check runs problems()."""
+import collections
+import importlib
 import json
 import math
 import os
@@ -11,9 +13,10 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-STUDY = 'fashion_mnist_open_set'
-CONFIG = 'configs/fashion_mnist_open_set.py'
-SPACE = f'results/spaces/{STUDY}.json'
+Study = collections.namedtuple('Study', 'name test')  # test: {metric key: its column name}
+STUDIES = (Study('fashion_mnist_open_set', {'map@r': 'MAP@R', 'recall@1': 'Recall@1'}),
+           Study('fashion_mnist_closed_set',
+                 {'accuracy': 'accuracy', 'map@r': 'MAP@R', 'recall@1': 'Recall@1'}))
 METHODS = {'softmax': 'softmax', 'softmax_is': 'softmax + IS', 'l2_softmax': 'L2-softmax',
            'normface': 'NormFace', 'cosface': 'CosFace', 'arcface': 'ArcFace',
            'center': 'softmax + center loss', 'center_is': 'softmax + IS + center loss',
@@ -33,8 +36,12 @@ def _records(name):
     return [json.loads(line) for line in f]
 
 
-def space():
-  with open(os.path.join(ROOT, SPACE)) as f:
+def _space_path(study):
+  return f'results/spaces/{study.name}.json'
+
+
+def space(study):
+  with open(os.path.join(ROOT, _space_path(study))) as f:
     return json.load(f)
 
 
@@ -90,48 +97,49 @@ def _pm(mean, half):
   return f'{100 * mean:.2f} ± {100 * half:.2f}'
 
 
-def _finals():
+def _finals(study):
   by_method = {}
-  for r in _records(STUDY):
+  for r in _records(study.name):
     if 'metrics' in r:
       by_method.setdefault(r['name'], {})[r['seed']] = r  # a resumed run's record repeats
   return {m: [rs[s] for s in sorted(rs)] for m, rs in by_method.items()}
 
 
-def tables() -> dict:
-  trials, finals = _records(f'{STUDY}_trials'), _finals()
+def tables(study) -> dict:
+  """{study: its table, study_difference: IS against the best tuned baseline}."""
+  trials, finals = _records(f'{study.name}_trials'), _finals(study)
+  name = study.name.replace('fashion_mnist_', '')
   if not trials:
-    return {'open_set': 'No records yet.', 'open_set_difference': 'No records yet.'}
-  sp = space()
+    return {name: 'No records yet.', f'{name}_difference': 'No records yet.'}
+  sp = space(study)
   counted = counted_trials(trials, sp['trials'])
   head = ['method', 'tuned (best of its trials)', 'trials', 'validation MAP@R: defaults, tuned',
-          'test MAP@R', 'test Recall@1', 'seeds']
+          *(f'test {label}' for label in study.test.values()), 'seeds']
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for method in [m for m in METHODS if m in counted]:
     top = best(counted[method])
     default = next((r for r in counted[method] if r.get('defaults')), None)
     runs = finals.get(method, [])
     tuned = ', '.join(f'{PARAMS.get(k, k)} {v:.3g}' for k, v in top['params'].items())
-    test = [_pm(*interval([r['metrics'][k] for r in runs])) if runs else '-'
-            for k in ('map@r', 'recall@1')]
+    test = [_pm(*interval([r['metrics'][k] for r in runs])) if runs else '-' for k in study.test]
     lines.append(f'| {METHODS[method]} | {tuned} | {len(counted[method])} | '
-                 f'{100 * default["value"]:.2f}, {100 * top["value"]:.2f} | {test[0]} | '
-                 f'{test[1]} | {",".join(str(r["seed"]) for r in runs) or "-"} |')
-  base = f'python -m isx.{{}} --config={CONFIG} --config.dataset.data_dir=DATA'
+                 f'{100 * default["value"]:.2f}, {100 * top["value"]:.2f} | {" | ".join(test)} | '
+                 f'{",".join(str(r["seed"]) for r in runs) or "-"} |')
+  base = f'python -m isx.{{}} --config=configs/{study.name}.py --config.dataset.data_dir=DATA'
   lines += ['', 'Tune (any number of workers, e.g. launch/tune_array.sh), then the finals:', '',
-            '    ' + base.format('tune') + f' --space={SPACE} --out=OUT',
-            '    ' + base.format('sweep') + f' --grid=results/grids/{STUDY}.json --out=FINALS']
-  return {'open_set': '\n'.join(lines), 'open_set_difference': _difference_table(finals)}
+            '    ' + base.format('tune') + f' --space={_space_path(study)} --out=OUT',
+            '    ' + base.format('sweep') + f' --grid=results/grids/{study.name}.json --out=FINALS']
+  return {name: '\n'.join(lines), f'{name}_difference': _difference_table(study, finals)}
 
 
-def _difference_table(finals):
+def _difference_table(study, finals):
   baselines = [m for m in METHODS if 'is' not in m.split('_') and m in finals]
   if IS_METHOD not in finals or not baselines:
     return 'No finals yet.'
   by = lambda key: {m: [r['metrics'][key] for r in finals[m]] for m in finals}
   lines = ['| metric | softmax + IS | best tuned baseline | difference (95% interval, Welch) |',
            '|---|---|---|---|']
-  for key, name in (('map@r', 'MAP@R'), ('recall@1', 'Recall@1')):
+  for key, name in study.test.items():
     values = by(key)
     rival = max(baselines, key=lambda m: statistics.mean(values[m]))
     d, half = difference(values[IS_METHOD], values[rival])
@@ -141,38 +149,39 @@ def _difference_table(finals):
   return '\n'.join(lines)
 
 
-def problems(config_problems) -> list:
-  """--check (config_problems: make_report's comparison of a recorded config): each trial's overrides are its method's, the trials' and its parameters, and
-  resolve today to the config it recorded; the finals grid holds each method's best counted
-  trial; each final's config is what that grid resolves to."""
-  trials = _records(f'{STUDY}_trials')
+def problems(study, config_problems) -> list:
+  """--check (config_problems: make_report's comparison of a recorded config): each trial's
+  overrides are its method's, the trials' and its parameters, and resolve today to the config it
+  recorded; the finals grid holds each method's best counted trial; each final's config is what
+  that grid resolves to."""
+  trials = _records(f'{study.name}_trials')
   if not trials:
     return []
   sys.path.insert(0, ROOT)
-  from configs import fashion_mnist_open_set  # noqa: E402
   from isx import grid as grid_lib  # noqa: E402
-  sp, out, base = space(), [], fashion_mnist_open_set.get_config()
+  sp, out = space(study), []
+  base = importlib.import_module(f'configs.{study.name}').get_config()
   for r in trials:
-    where = f'{STUDY} trial {r["study"]}/{r["trial"]}'
+    where = f'{study.name} trial {r["study"]}/{r["trial"]}'
     method = sp['methods'].get(r['study'])
     want = method and {**method.get('overrides', {}), **sp['trial_overrides'], **r['params']}
     if want != r['overrides']:
-      out.append(f'{where}: its overrides are not those of {SPACE} and its parameters')
+      out.append(f'{where}: its overrides are not those of {_space_path(study)} and its '
+                 'parameters')
       continue
     today = grid_lib.apply_overrides(base, {'plots': False, **r['overrides'], 'seed': r['seed']})
     out += config_problems(where, r['config'], today)
-  with open(os.path.join(HERE, 'grids', f'{STUDY}.json')) as f:
+  with open(os.path.join(HERE, 'grids', f'{study.name}.json')) as f:
     grid = {e['name']: e for e in json.load(f)}
   for method, counted in counted_trials(trials, sp['trials']).items():
     top, entry = best(counted), grid.get(method)
     want = {**sp['methods'][method].get('overrides', {}), **top['params'],
             **sp['final_overrides']}
     if entry is None or entry['overrides'] != want:
-      out.append(f'{STUDY} grid: {method} is not its best trial ({top["trial"]})')
-  for method, runs in _finals().items():
+      out.append(f'{study.name} grid: {method} is not its best trial ({top["trial"]})')
+  for method, runs in _finals(study).items():
     for r in runs:
       today = grid_lib.apply_overrides(base, {'plots': False, **grid[method]['overrides'],
                                               'seed': r['seed']})
-      out += config_problems(f'{STUDY}/{method} seed {r["seed"]}', r['config'],
-                                         today)
+      out += config_problems(f'{study.name}/{method} seed {r["seed"]}', r['config'], today)
   return out

@@ -1,0 +1,45 @@
+"""results/studies.py: the tuned studies' statistics and the trials that count."""
+import importlib.util
+import math
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location('studies', ROOT / 'results' / 'studies.py')
+studies = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(studies)
+
+
+@pytest.mark.parametrize('df,want', [(2, 4.3027), (4, 2.7764), (30, 2.0423)])
+def test_t_quantile_matches_the_tables(df, want):
+  assert studies.t_quantile(0.975, df) == pytest.approx(want, abs=2e-4)
+
+
+def test_interval_is_the_t_half_width_over_the_seeds():
+  mean, half = studies.interval([0.90, 0.92, 0.94])
+  assert mean == pytest.approx(0.92)
+  assert half == pytest.approx(4.3027 * 0.02 / math.sqrt(3), rel=1e-4)
+  assert math.isnan(studies.interval([0.5])[1])
+
+
+def test_welch_difference_of_equal_samples_is_zero_and_its_interval_covers_it():
+  d, half = studies.difference([0.1, 0.2, 0.3], [0.1, 0.2, 0.3])
+  assert d == pytest.approx(0.0) and half > 0
+
+
+def test_only_the_first_trials_by_number_count_and_ties_go_to_the_lower_number():
+  trials = [{'study': 'a', 'trial': n, 'value': v} for n, v in [(3, 0.9), (0, 0.5), (1, 0.7),
+                                                                (2, 0.7)]]
+  counted = studies.counted_trials(trials, budget=3)
+  assert [r['trial'] for r in counted['a']] == [0, 1, 2]
+  assert studies.best(counted['a'])['trial'] == 1
+
+
+def test_every_study_has_its_config_space_and_blocks():
+  markdown = (ROOT / 'RESULTS.md').read_text()
+  for study in studies.STUDIES:
+    assert (ROOT / 'configs' / f'{study.name}.py').exists()
+    assert (ROOT / 'results' / 'spaces' / f'{study.name}.json').exists()
+    for name in studies.tables(study):
+      assert f'<!-- table:{name} -->' in markdown
