@@ -21,6 +21,8 @@ On the GPU machine, with .devdata/ copied beside the code (`bash benchmarks/gpu_
      model.dtype bfloat16 at K=32;
   3. rolled_scan: K=32's logged train losses against K=1's (max relative difference, and
      whether they are identical);
+  3b. fast: the fast recipe (configs/fashion_mnist_fast.py), with IS and :baseline: seconds from
+     the launch and from the loop's first step to the first in-loop eval at 93% or more;
   4. googlenet: benchmarks/bench_gpu.py, CIFAR-100 shape, isx vs the torch twin (eager and
      torch.compile), float32 and bfloat16, img/s and MFU (needs torch; the row says so if not).
 
@@ -100,12 +102,13 @@ def prepare(out: str, idx_dir: str = IDX_DIR, python_version: str = '3.12'):
   print(f'{out}: {len(os.listdir(wheels))} wheels + FashionMNIST IDX, {size / 2**20:.1f} MiB')
 
 
-def _train(name, data_dir, workdir, epochs, extra, log) -> dict:
-  """One isx.main run, launch to eval/metrics.json."""
-  args = [sys.executable, '-m', 'isx.main', '--config=configs/fashion_mnist_simplenet.py',
+def _train(name, data_dir, workdir, epochs, extra, log,
+           config='configs/fashion_mnist_simplenet.py') -> dict:
+  """One isx.main run, launch to eval/metrics.json (epochs None: the config's)."""
+  args = [sys.executable, '-m', 'isx.main', f'--config={config}',
           f'--workdir={workdir}', f'--config.dataset.data_dir={data_dir}',
-          f'--config.num_epochs={epochs}', '--config.plots=False', *extra]
-  start = time.perf_counter()
+          *([f'--config.num_epochs={epochs}'] if epochs else []), '--config.plots=False', *extra]
+  launched, start = time.time(), time.perf_counter()
   p = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
   wall = time.perf_counter() - start
   if p.returncode:
@@ -118,14 +121,27 @@ def _train(name, data_dir, workdir, epochs, extra, log) -> dict:
   steps = [r['step'] for r in windows]
   loop = sum((s - prev) / r['train/steps_per_s']
              for r, s, prev in zip(windows, steps, [0] + steps))
-  row = {'name': name, 'overrides': extra, 'wall_s_launch_to_metrics': round(wall, 1),
-         'train_loop_s': round(loop, 3), 'steps': metrics['step'],
-         'accuracy': metrics['accuracy'], 'map@r': metrics['map@r'],
+  row = {'name': name, 'config': config, 'overrides': extra,
+         'wall_s_launch_to_metrics': round(wall, 1), 'train_loop_s': round(loop, 3),
+         'steps': metrics['step'], 'accuracy': metrics['accuracy'], 'map@r': metrics.get('map@r'),
+         **_to_target(logged, windows, launched),
          'xla_cpu': next((l for l in p.stdout.splitlines() if l.startswith('XLA:CPU: ')), None),
          'train_losses': [r['train/loss'] for r in windows]}
   log(f"{name}: {row['wall_s_launch_to_metrics']} s launch to metrics, loop "
       f"{row['train_loop_s']} s, accuracy {100 * row['accuracy']:.2f}%")
   return row
+
+
+def _to_target(logged, windows, launched, target=0.93) -> dict:
+  """Seconds from the launch, and from the loop's first step (the first log window's time less
+  its steps at its rate), to the first in-loop test eval at target or more; {} without one."""
+  hit = next((r for r in logged if r.get('test/accuracy', 0) >= target), None)
+  if hit is None or not windows:
+    return {}
+  loop_start = windows[0]['time'] - windows[0]['step'] / windows[0]['train/steps_per_s']
+  return {'target': target, 'step_to_target': hit['step'],
+          's_launch_to_target': round(hit['time'] - launched, 1),
+          'loop_s_to_target': round(hit['time'] - loop_start, 2)}
 
 
 def _googlenet(bench_args, log) -> dict:
@@ -154,6 +170,10 @@ def run(data_dir, out, epochs=20, extra=(), bench_args=(), log=print) -> dict:
   for name, overrides in runs:
     result['train'].append(_train(name, data_dir, os.path.join(work, name), epochs,
                                   [*overrides, *extra], log))
+  fast = 'configs/fashion_mnist_fast.py'
+  for name, config in (('fast', fast), ('fast_baseline', f'{fast}:baseline')):
+    result['train'].append(_train(name, data_dir, os.path.join(work, name), None, list(extra),
+                                  log, config))
   k1, k32 = result['train'][0], result['train'][1]
   if 'error' not in k1 and 'error' not in k32:
     a, b = k1['train_losses'], k32['train_losses']

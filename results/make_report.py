@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import studies  # noqa: E402  results/: the tuned studies' tables and checks
+import time_to_accuracy  # noqa: E402  results/: the fast recipe's table and plot
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -206,6 +207,7 @@ def tables(summary):
     out[name] += '\n\nRe-run with:\n\n' + commands(group)
   for study in studies.STUDIES:
     out.update(studies.tables(study))
+  out['time_to_accuracy'] = time_to_accuracy.table()
   for grid in HISTORY:
     group = by_grid[grid]
     out[grid] = (table(group, ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@10',
@@ -254,8 +256,9 @@ def stale_configs():
                                          {'plots': False, **entries[r['name']]['overrides'],
                                           'seed': r['seed']})
         problems += config_problems(where, r['config'], today)
-  return problems + [p for study in studies.STUDIES
+  return (problems + [p for study in studies.STUDIES
                      for p in studies.problems(study, config_problems)]
+          + time_to_accuracy.problems(config_problems))
 
 
 def config_problems(where, recorded, today) -> list:
@@ -278,6 +281,7 @@ def figures():
   import matplotlib.pyplot as plt  # noqa: E402
   import numpy as np  # noqa: E402
 
+  time_to_accuracy.figure(plt, os.path.join(HERE, 'time_to_accuracy.png'))
   fig, ax = plt.subplots(figsize=(5.5, 3.4))
   runs = load('fashion_mnist_xi')
   if runs:

@@ -50,6 +50,18 @@ def test_the_carry_is_what_the_device_image_lacks(tmp_path, monkeypatch):
   assert sorted(os.listdir(tmp_path / 'out' / 'fashion-mnist')) == sorted(os.listdir(idx))
 
 
+def test_time_to_target_is_the_first_eval_at_it_from_launch_and_from_the_loop():
+  logged = [{'step': 50, 'time': 110.0, 'train/steps_per_s': 5.0},
+            {'step': 100, 'time': 120.0, 'test/accuracy': 0.92},
+            {'step': 150, 'time': 130.0, 'test/accuracy': 0.931},
+            {'step': 200, 'time': 140.0, 'test/accuracy': 0.94}]
+  windows = logged[:1]
+  got = _module()._to_target(logged, windows, launched=90.0)
+  assert got == {'target': 0.93, 'step_to_target': 150, 's_launch_to_target': 40.0,
+                 'loop_s_to_target': 30.0}  # the loop began at 110 - 50 / 5 = 100
+  assert _module()._to_target(logged[:2], windows, launched=90.0) == {}
+
+
 @pytest.mark.slow
 def test_run_writes_every_row_in_one_json(tiny_data_dir, tmp_path):
   out = tmp_path / 'gpu_check.json'
@@ -66,10 +78,12 @@ def test_run_writes_every_row_in_one_json(tiny_data_dir, tmp_path):
   assert p.returncode == 0, p.stderr[-3000:]
   with open(out) as f:
     result = json.load(f)
-  assert [r['name'] for r in result['train']] == ['default_k1', 'k32', 'k32_bfloat16']
+  assert [r['name'] for r in result['train']] == ['default_k1', 'k32', 'k32_bfloat16', 'fast',
+                                                  'fast_baseline']
   for row in result['train']:
     assert 'error' not in row, row
-    assert row['steps'] == 6 and 0 <= row['accuracy'] <= 1 and row['train_loop_s'] > 0
+    assert row['steps'] == (12 if row['name'].startswith('fast') else 6), row  # fast: 2 epochs
+    assert 0 <= row['accuracy'] <= 1 and row['train_loop_s'] > 0
   assert result['rolled_scan']['logged_losses'] == 3
   assert result['rolled_scan']['max_rel_diff'] < 1e-5
   googlenet = result['googlenet']

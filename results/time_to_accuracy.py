@@ -1,0 +1,108 @@
+"""Time to accuracy from benchmarks/time_to_accuracy.py's records
+(results/raw/fashion_mnist_fast.jsonl): each run's seconds from launching isx.main to
+eval/metrics.json, and the seconds of its in-loop evals. make_report.py writes the table and the
+plot (results/time_to_accuracy.png) and --check runs problems()."""
+import importlib
+import json
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RECORDS = 'fashion_mnist_fast'
+TARGET = 0.93  # the paper's FashionMNIST accuracy with IS (93.00)
+
+
+def _records():
+  path = os.path.join(HERE, 'raw', f'{RECORDS}.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f]
+
+
+def groups() -> dict:
+  """{(config file, arm, overrides as text): its records by seed}."""
+  out = {}
+  for r in _records():
+    key = (r['config_file'], r['arm'], json.dumps(r['overrides'], sort_keys=True))
+    out.setdefault(key, {})[r['seed']] = r  # a re-measured seed keeps its newest record
+  return {k: [v[s] for s in sorted(v)] for k, v in out.items()}
+
+
+def seconds_to(record, target=TARGET):
+  """Seconds from the launch to the first eval at or above target; None if never."""
+  return next((p['seconds'] for p in record['curve'] if p['accuracy'] >= target), None)
+
+
+def _label(key):
+  config, arm, overrides = key
+  extra = ', '.join(f'{k}={v}' for k, v in json.loads(overrides).items())
+  name = os.path.basename(config)[:-3] + ('' if arm == 'is' else f':{arm}')
+  return f'`{name}`' + (f' ({extra})' if extra else '')
+
+
+def _mean_sd(values, scale=100.0, digits=2):
+  text = f'{scale * statistics.mean(values):.{digits}f}'
+  return text + (f' ± {scale * statistics.stdev(values):.{digits}f}' if len(values) > 1 else '')
+
+
+def table() -> str:
+  runs = groups()
+  if not runs:
+    return 'No records yet.'
+  head = ['recipe', 'steps', 'seeds', 'test accuracy', 'per seed',
+          'seconds, launch to metrics.json', f'seconds to {100 * TARGET:.0f}%', 'host', 'load']
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for key, rs in runs.items():
+    reached = [seconds_to(r) for r in rs]
+    host = rs[0]['host']
+    lines.append('| ' + ' | '.join([
+        _label(key), str(rs[0]['metrics']['step']), ','.join(str(r['seed']) for r in rs),
+        _mean_sd([r['metrics']['accuracy'] for r in rs]),
+        ' / '.join(f'{100 * r["metrics"]["accuracy"]:.2f}' for r in rs),
+        _mean_sd([r['seconds'] for r in rs], 1.0, 0),
+        ' / '.join('-' if s is None else f'{s:.0f}' for s in reached),
+        f'{host["cpu"]}, {host["cores"]} cores, {rs[0]["date"]}',
+        ' / '.join(f'{r["load_before"]:.1f}' for r in rs)]) + ' |')
+  lines += ['', 'Measured with (any config, arms and seeds; --set=KEY=VALUE for overrides):', '',
+            '    python benchmarks/time_to_accuracy.py --config=configs/fashion_mnist_fast.py '
+            '--data_dir=DATA --arms=is,baseline --seeds=0,1,2']
+  return '\n'.join(lines)
+
+
+def figure(plt, out_path):
+  """Test accuracy against seconds from the launch, one line per run."""
+  runs = groups()
+  if not runs:
+    return
+  fig, ax = plt.subplots(figsize=(6, 3.6))
+  for i, (key, rs) in enumerate(runs.items()):
+    for j, r in enumerate(rs):
+      xs, ys = zip(*((p['seconds'], p['accuracy']) for p in r['curve']))
+      ax.plot(xs, ys, '.-', color=f'C{i}', alpha=0.7, label=_label(key).strip('`') if j == 0
+              else None)
+  ax.axhline(TARGET, color='k', lw=0.8, ls=':', label=f'{100 * TARGET:.0f}% (the paper, with IS)')
+  host = next(iter(runs.values()))[0]['host']
+  ax.set(xlabel='seconds from launching isx.main', ylabel='test accuracy',
+         ylim=(0.85, 0.95), title=f'FashionMNIST, {host["cpu"]}, {host["cores"]} cores')
+  ax.legend(fontsize=7, loc='lower right')
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=90)
+  plt.close(fig)
+
+
+def problems(config_problems) -> list:
+  """--check: each record's config is what its config file, arm and overrides give today."""
+  sys.path.insert(0, ROOT)
+  from isx import grid as grid_lib  # noqa: E402
+  out = []
+  for (config, arm, overrides), rs in groups().items():
+    module = importlib.import_module(config[:-3].replace('/', '.'))
+    base = module.get_config(None if arm == 'is' else arm)
+    for r in rs:
+      today = grid_lib.apply_overrides(base, {**json.loads(overrides), 'seed': r['seed']})
+      out += config_problems(f'{RECORDS}/{r["name"]} seed {r["seed"]}', r['config'], today)
+  return out
