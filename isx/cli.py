@@ -35,9 +35,18 @@ flags.DEFINE_enum('cpu_conv_path', None, ['auto', 'ynnpack', 'xla'], 'XLA:CPU co
                   '$ISX_CPU_CONV_PATH, else auto. XLA_FLAGS that choose a path win.')
 
 
-def quiet_logs():
-  """What a user reads is the progress bar, one line per eval, the result and errors: library
-  INFO logs (TFDS, Orbax, JAX) are hidden unless --verbosity is given (e.g. --verbosity=0)."""
+def start():
+  """What every binary does first. Quiet logs: what a user reads is the progress bar, one line
+  per eval, the result and errors; library INFO logs (TFDS, Orbax, JAX) are hidden unless
+  --verbosity is given (e.g. --verbosity=0). A persistent compilation cache: a launch reuses the
+  steps that an earlier launch of the same config compiled (JAX's cache, in
+  $ISX_CACHE_DIR/jax unless JAX_COMPILATION_CACHE_DIR names another folder; its key holds the
+  XLA flags, so each CPU convolution path has its own entries). JAX_ENABLE_COMPILATION_CACHE=false
+  turns it off."""
+  if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
+    import jax
+    from isx import cpu_setup
+    jax.config.update('jax_compilation_cache_dir', os.path.join(cpu_setup.cache_dir(), 'jax'))
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
     # Orbax logs each failed write with its traceback before raising; isx reports the raised

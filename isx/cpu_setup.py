@@ -129,10 +129,14 @@ def candidates(split: int, devices: int | None, path: str | None) -> list[tuple[
   return pairs
 
 
-def cache_file() -> str:
-  root = os.environ.get('ISX_CACHE_DIR') or os.path.join(
+def cache_dir() -> str:
+  """isx's per-user cache: $ISX_CACHE_DIR, else ~/.cache/isx (or $XDG_CACHE_HOME/isx)."""
+  return os.environ.get('ISX_CACHE_DIR') or os.path.join(
       os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'isx')
-  return os.path.join(root, 'cpu_setup.json')
+
+
+def cache_file() -> str:
+  return os.path.join(cache_dir(), 'cpu_setup.json')
 
 
 @contextlib.contextmanager

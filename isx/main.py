@@ -10,7 +10,7 @@ from isx import cli
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  cli.quiet_logs()
+  cli.start()
   workdir = cli.workdir_flag()
   config = cli.config_flag()
   if config is None:

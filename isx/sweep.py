@@ -28,7 +28,7 @@ flags.DEFINE_string('shard', None, 'i/n: run every n-th (run, seed) pair from th
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  cli.quiet_logs()
+  cli.start()
   config, out = cli.config_flag(), flags.FLAGS.out
   if config is None or not flags.FLAGS.grid or not (out or '').strip():
     cli.fail('--config, --grid and --out are required: python -m isx.sweep '

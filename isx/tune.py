@@ -244,7 +244,7 @@ def best_grid(space, storage) -> list:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  cli.quiet_logs()
+  cli.start()
   optuna.logging.set_verbosity(optuna.logging.WARNING)
   config, out, fl = cli.config_flag(), flags.FLAGS.out, flags.FLAGS
   if config is None or not fl.space or not (out or '').strip():

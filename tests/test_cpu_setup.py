@@ -185,3 +185,21 @@ def test_a_probe_times_at_least_one_step_and_at_most_about_twenty_seconds():
   assert not cpu_probe.keep_timing([0.8] * 3, 2.4)
   assert not cpu_probe.keep_timing([15.0], 21.0)  # one GoogleNet step on 2 cores
   assert not cpu_probe.keep_timing([0.01] * 10, 0.1)
+
+
+def test_binaries_keep_compiled_steps_in_isx_cache_unless_jax_is_told_otherwise(
+    tmp_path, monkeypatch):
+  import jax
+  from isx import cli
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    monkeypatch.setenv('ISX_CACHE_DIR', str(tmp_path))
+    monkeypatch.delenv('JAX_COMPILATION_CACHE_DIR')
+    cli.start()
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path / 'jax')
+    jax.config.update('jax_compilation_cache_dir', before)
+    monkeypatch.setenv('JAX_COMPILATION_CACHE_DIR', str(tmp_path / 'mine'))
+    cli.start()  # the user's folder (JAX reads the variable itself) is left alone
+    assert jax.config.jax_compilation_cache_dir == before
+  finally:
+    jax.config.update('jax_compilation_cache_dir', before)
