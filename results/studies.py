@@ -13,10 +13,13 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-Study = collections.namedtuple('Study', 'name test')  # test: {metric key: its column name}
-STUDIES = (Study('fashion_mnist_open_set', {'map@r': 'MAP@R', 'recall@1': 'Recall@1'}),
+# test: {metric key: its column name}; collapse: the directions that separate the training
+# classes' means (their number less one), whose share of the embedding's variance the spectrum
+# table gives.
+Study = collections.namedtuple('Study', 'name test collapse')
+STUDIES = (Study('fashion_mnist_open_set', {'map@r': 'MAP@R', 'recall@1': 'Recall@1'}, 4),
            Study('fashion_mnist_closed_set',
-                 {'accuracy': 'accuracy', 'map@r': 'MAP@R', 'recall@1': 'Recall@1'}))
+                 {'accuracy': 'accuracy', 'map@r': 'MAP@R', 'recall@1': 'Recall@1'}, 9))
 METHODS = {'softmax': 'softmax', 'softmax_is': 'softmax + IS', 'l2_softmax': 'L2-softmax',
            'normface': 'NormFace', 'cosface': 'CosFace', 'arcface': 'ArcFace',
            'center': 'softmax + center loss', 'center_is': 'softmax + IS + center loss',
@@ -110,7 +113,7 @@ def tables(study) -> dict:
   trials, finals = _records(f'{study.name}_trials'), _finals(study)
   name = study.name.replace('fashion_mnist_', '')
   if not trials:
-    return {name: 'No records yet.', f'{name}_difference': 'No records yet.'}
+    return {f'{name}{part}': 'No records yet.' for part in ('', '_difference', '_spectrum')}
   sp = space(study)
   counted = counted_trials(trials, sp['trials'])
   head = ['method', 'tuned (best of its trials)', 'trials', 'validation MAP@R: defaults, tuned',
@@ -129,7 +132,33 @@ def tables(study) -> dict:
   lines += ['', 'Tune (any number of workers, e.g. launch/tune_array.sh), then the finals:', '',
             '    ' + base.format('tune') + f' --space={_space_path(study)} --out=OUT',
             '    ' + base.format('sweep') + f' --grid=results/grids/{study.name}.json --out=FINALS']
-  return {name: '\n'.join(lines), f'{name}_difference': _difference_table(study, finals)}
+  return {name: '\n'.join(lines), f'{name}_difference': _difference_table(study, finals),
+          f'{name}_spectrum': _spectrum_table(study, finals)}
+
+
+def _spectrum_table(study, finals):
+  """Per method, over its finals' seeds: how many directions the test embedding uses
+  (isx/evals/embedding_spectrum.py, scored from the finals' saved embeddings by
+  results/score_embeddings.py)."""
+  by_method = {}
+  for r in _records(f'{study.name}_spectrum'):
+    by_method.setdefault(r['name'], []).append(r['metrics'])
+  if not by_method:
+    return 'No records yet.'
+  k = study.collapse
+  head = ['method', 'participation ratio', 'top-2 share', f'top-{k} share', 'test MAP@R', 'seeds']
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for method in [m for m in METHODS if m in by_method]:
+    ms = by_method[method]
+    pr = interval([m['embedding_spectrum/participation_ratio'] for m in ms])
+    shares = [_pm(*interval([m[f'embedding_spectrum/top{n}_share'] for m in ms])) for n in (2, k)]
+    test = [r['metrics']['map@r'] for r in finals.get(method, [])]
+    lines.append(f'| {METHODS[method]} | {pr[0]:.2f} ± {pr[1]:.2f} | {shares[0]} | {shares[1]} | '
+                 f'{_pm(*interval(test)) if test else "-"} | {len(ms)} |')
+  lines += ['', 'Scored from the finals\' saved test embeddings:', '',
+            f'    python results/score_embeddings.py --runs=FINALS '
+            f'--out=results/raw/{study.name}_spectrum.jsonl']
+  return '\n'.join(lines)
 
 
 def _difference_table(study, finals):
@@ -179,6 +208,11 @@ def problems(study, config_problems) -> list:
             **sp['final_overrides']}
     if entry is None or entry['overrides'] != want:
       out.append(f'{study.name} grid: {method} is not its best trial ({top["trial"]})')
+  spectra = {(r['name'], r['seed']) for r in _records(f'{study.name}_spectrum')}
+  finished = {(r['name'], r['seed']) for runs in _finals(study).values() for r in runs}
+  if spectra and spectra != finished:
+    out.append(f'{study.name}_spectrum: its runs {sorted(spectra ^ finished)} are not both '
+               f'finals and scored; run results/score_embeddings.py on the finals again')
   for method, runs in _finals(study).items():
     for r in runs:
       today = grid_lib.apply_overrides(base, {'plots': False, **grid[method]['overrides'],

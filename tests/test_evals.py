@@ -64,3 +64,21 @@ def test_evals_resolve_fills_checks_and_names_what_is_wrong():
                        (('accuracy', 'retrieval'), r'config.evals is a dict .*:evals=accuracy\+retrieval')]:
     with pytest.raises(ValueError, match=message):
       evals.resolve(bad)
+
+
+def test_embedding_spectrum_counts_the_directions_the_embedding_uses():
+  from isx.evals import embedding_spectrum
+  rng = np.random.default_rng(0)
+  plane = np.zeros((4000, 8))
+  plane[:, :2] = rng.normal(size=(4000, 2))  # two equal directions, nothing in the other six
+  got = embedding_spectrum.compute({'embedding': plane}, top=(1, 2))
+  assert got['embedding_spectrum/participation_ratio'] == pytest.approx(2.0, rel=0.05)
+  assert got['embedding_spectrum/top1_share'] == pytest.approx(0.5, abs=0.03)
+  assert got['embedding_spectrum/top2_share'] == pytest.approx(1.0)
+  spread = rng.normal(size=(4000, 8))
+  assert embedding_spectrum.compute({'embedding': spread})[
+      'embedding_spectrum/participation_ratio'] == pytest.approx(8.0, rel=0.05)
+  assert embedding_spectrum.compute({'embedding': np.ones((5, 3))}) == {
+      'embedding_spectrum/participation_ratio': 0.0}
+  with pytest.raises(ValueError, match='positive ints'):
+    embedding_spectrum.check(None, top=(0,))

@@ -43,3 +43,19 @@ def test_every_study_has_its_config_space_and_blocks():
     assert (ROOT / 'results' / 'spaces' / f'{study.name}.json').exists()
     for name in studies.tables(study):
       assert f'<!-- table:{name} -->' in markdown
+
+
+def test_a_spectrum_record_without_its_final_is_named(tmp_path):
+  import shutil
+  shutil.copytree(ROOT / 'results' / 'raw', tmp_path / 'raw')
+  shutil.copytree(ROOT / 'results' / 'grids', tmp_path / 'grids')
+  spectrum = tmp_path / 'raw' / 'fashion_mnist_open_set_spectrum.jsonl'
+  lines = spectrum.read_text().splitlines()
+  spectrum.write_text('\n'.join(lines[1:]) + '\n')  # arcface seed 0 no longer scored
+  studies.HERE = str(tmp_path)
+  try:
+    problems = studies.problems(studies.STUDIES[0], lambda where, recorded, today: [])
+  finally:
+    studies.HERE = str(ROOT / 'results')
+  assert problems == ["fashion_mnist_open_set_spectrum: its runs [('arcface', 0)] are not both "
+                      'finals and scored; run results/score_embeddings.py on the finals again']
