@@ -5,6 +5,8 @@ python -m isx.main --config=configs/fashion_mnist_closed_set.py --workdir=workdi
 Tuning selects on a seeded 10% of the training examples (results/spaces/fashion_mnist_closed_set.json):
 --config.dataset.validation_fraction=0.1 --config.dataset.eval_split=validation
 """
+from ml_collections import config_dict
+
 from configs import default
 
 
@@ -12,5 +14,7 @@ def get_config(arg=None):
   c = default.get_config()
   c.num_epochs = 2
   c.warmup_steps = 50
-  c.evals = {'accuracy': {'every_steps': None}, 'retrieval': {}, 'embedding_norm': {}}
+  # accuracy's every_steps None: once per epoch (a placeholder: the command line can set it)
+  c.evals = {'accuracy': {'every_steps': config_dict.placeholder(int)}, 'retrieval': {},
+             'embedding_norm': {}}
   return default.variant(c, arg)

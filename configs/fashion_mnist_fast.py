@@ -11,6 +11,8 @@ python -m isx.main --config=configs/fashion_mnist_fast.py --workdir=workdirs/fmn
 Baseline, the same recipe without the IS layer:
 python -m isx.main --config=configs/fashion_mnist_fast.py:baseline --workdir=workdirs/fmnist_fast_baseline
 """
+from ml_collections import config_dict
+
 from configs import default
 
 
@@ -19,6 +21,7 @@ def get_config(arg=None):
   c.dataset.name = 'fashion_mnist'
   c.num_epochs = 2
   c.warmup_steps = 50
-  c.evals = {'accuracy': {'every_steps': None}, 'embedding_norm': {}}  # None: every epoch
+  # every_steps None: once per epoch (a placeholder, so that the command line can set a number)
+  c.evals = {'accuracy': {'every_steps': config_dict.placeholder(int)}, 'embedding_norm': {}}
   c.plots = False
   return default.variant(c, arg)

@@ -8,6 +8,8 @@ python -m isx.main --config=configs/fashion_mnist_open_set.py --workdir=workdirs
 Tuning selects on classes 3-4 held out of training (results/spaces/fashion_mnist_open_set.json):
 --config.dataset.validation_classes=2 --config.dataset.eval_split=validation
 """
+from ml_collections import config_dict
+
 from configs import default
 
 
@@ -16,5 +18,7 @@ def get_config(arg=None):
   c.dataset.classes = '0-4'
   c.num_epochs = 2
   c.warmup_steps = 50
-  c.evals = {'accuracy': {'every_steps': None}, 'retrieval': {}, 'embedding_norm': {}}
+  # accuracy's every_steps None: once per epoch (a placeholder: the command line can set it)
+  c.evals = {'accuracy': {'every_steps': config_dict.placeholder(int)}, 'retrieval': {},
+             'embedding_norm': {}}
   return default.variant(c, arg)

@@ -49,7 +49,9 @@ def test_config_trains_two_steps_and_evaluates(name, data_dir, tmp_path):
   config.batch_size, config.eval_batch_size, config.num_train_steps = 8, 8, 2
   config.plots = False
   metrics = train.train_and_evaluate(config, str(tmp_path))
-  assert metrics['step'] == 2 and np.isfinite(metrics['map@r'])
+  assert metrics['step'] == 2
+  if 'retrieval' in config.evals:  # the fast recipe leaves it out, for time
+    assert np.isfinite(metrics['map@r'])
   if config.dataset.classes == 'all':
     assert metrics['num_examples'] == NUM_TEST.get(config.dataset.name, 12)
     assert 0.0 <= metrics['accuracy'] <= 1.0
