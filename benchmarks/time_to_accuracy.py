@@ -51,9 +51,14 @@ def curve(workdir: pathlib.Path, launched: float) -> list:
   return points
 
 
+def run_name(config: str, arm: str) -> str:
+  """The record's name: the config's, and the variant of any arm but 'is'."""
+  return pathlib.Path(config).stem + ('' if arm == 'is' else f'_{arm}')
+
+
 def run(config: str, arm: str, seed: int, out: pathlib.Path, data_dir: str, sets) -> dict:
   from isx import cpu_setup, grid
-  name = f'{pathlib.Path(config).stem}' + ('' if arm == 'is' else f'_{arm}')
+  name = run_name(config, arm)
   workdir = out / f'{name}_{seed}'
   shutil.rmtree(workdir, ignore_errors=True)
   command = [sys.executable, '-m', 'isx.main',
@@ -97,8 +102,7 @@ def main():
   sets = parse_sets(args.set)
   for seed in map(int, args.seeds.split(',')):
     for arm in args.arms.split(','):
-      name = pathlib.Path(args.config).stem + ('' if arm == 'is' else f'_{arm}')
-      if (name, seed, json.dumps(sets, sort_keys=True)) in done:
+      if (run_name(args.config, arm), seed, json.dumps(sets, sort_keys=True)) in done:
         continue
       r = run(args.config, arm, seed, pathlib.Path(args.out), args.data_dir, args.set)
       print(f'{r["name"]} seed {seed}: {100 * r["metrics"]["accuracy"]:.2f}% in '
