@@ -37,6 +37,9 @@ def get_config():
       eval_split='test',
       standardize=False,  # the paper: pixels in [0, 1], nothing else
       augment=False,  # random crop (4 px pad) + horizontal flip; not used by the paper
+      # Score the mean of each test image's and its mirror's logits and embeddings (an eval
+      # choice: a trained workdir can be scored either way); not used by the paper.
+      test_time_flip=False,
       device_resident=True,  # keep the train split on every device; batches gathered there
       num_workers=4,  # Grain threads that read and decode (host-fed training, eval)
       download=True,  # mnist, fashion_mnist, cifar10/100, svhn: fetch and prepare when missing

@@ -87,10 +87,16 @@ def train_steps(state: TrainState, batches, rng, *, config, objective, schedule,
 
 
 def embed_step(state: TrainState, batch, *, config):
-  """Logits and embeddings of a (padded) eval batch; the mask travels with it."""
+  """Logits and embeddings of a (padded) eval batch; the mask travels with it. With
+  dataset.test_time_flip, the mean of the image's and its horizontal mirror's."""
   images = preprocess(batch['image'], config.dataset)
-  outputs = state.apply_fn(_variables(state, state.params), images, train=False)
-  return {'logits': outputs['logits'], 'embedding': outputs['embedding']}
+  apply = lambda x: state.apply_fn(_variables(state, state.params), x, train=False)
+  outputs = apply(images)
+  keys = ('logits', 'embedding')
+  if config.dataset.test_time_flip:
+    mirrored = apply(images[:, :, ::-1])
+    return {k: (outputs[k] + mirrored[k]) / 2 for k in keys}
+  return {k: outputs[k] for k in keys}
 
 
 def compile_train_step(config, mesh, objective, schedule, unroll=None):

@@ -10,11 +10,15 @@ import jax
 from isx import models
 
 # Core config fields added since the first saved configs, with the value older runs trained with
-# (d9ede46 and 71ac93c, 2026-11-28; the dataset's class split, 2026-12-02).
+# (d9ede46 and 71ac93c, 2026-11-28; the dataset's class split, 2026-12-02; test-time flip,
+# 2026-12-03).
 ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32', 'profile_steps': [],
                # isx.class_split (2026-12-02): every earlier run trained on all classes
                'dataset.classes': 'all', 'dataset.validation_classes': 0,
-               'dataset.validation_fraction': 0.0}
+               'dataset.validation_fraction': 0.0,
+               'dataset.test_time_flip': False}  # 2026-12-03
+# Plug-in settings added since, per loss term, with the value older runs trained with.
+TERM_SETTINGS_ADDED_SINCE = {'softmax': {'label_smoothing': 0.0}}  # 2026-12-03
 
 
 def config(saved: dict) -> dict:
@@ -60,7 +64,8 @@ def _head(model: dict) -> dict:
 
 def _loss(loss: dict) -> dict:
   """Configs before 80a012c (2026-12-02): config.loss with each term's settings under its name,
-  from the flat <term>_weight, margin (contrastive) and center_alpha."""
+  from the flat <term>_weight, margin (contrastive) and center_alpha; a recorded term's settings
+  added since (TERM_SETTINGS_ADDED_SINCE) at the values those runs used."""
   old = {k: v for k, v in loss.items() if k != 'name' and not isinstance(v, dict)}
   new = {k: v for k, v in loss.items() if k not in old}
   for term in loss['name'].split('+'):
@@ -71,6 +76,8 @@ def _loss(loss: dict) -> dict:
     moved = {k: v for k, v in moved.items() if v is not None}
     if moved:
       new[short] = {**moved, **new.get(short, {})}
+    if short in TERM_SETTINGS_ADDED_SINCE and isinstance(new.get(short), dict):
+      new[short] = {**TERM_SETTINGS_ADDED_SINCE[short], **new[short]}
   return new
 
 

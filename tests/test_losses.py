@@ -30,6 +30,22 @@ def test_softmax_cross_entropy_by_hand():
   np.testing.assert_allclose(softmax.softmax_cross_entropy(logits, LABELS), expected, rtol=1e-5)
 
 
+def test_label_smoothing_by_hand():
+  """The target puts 1 - s + s/K on the label and s/K on every other class."""
+  logits = RNG.normal(size=(6, 3)).astype(np.float32)
+  logp = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
+  targets = np.full((6, 3), 0.1 / 3)
+  targets[np.arange(6), LABELS] += 0.9
+  expected = -np.mean(np.sum(targets * logp, -1))
+  np.testing.assert_allclose(softmax.softmax_cross_entropy(logits, LABELS, 0.1), expected,
+                             rtol=1e-5)
+
+
+def test_label_smoothing_out_of_range_refused():
+  with pytest.raises(ValueError, match='label_smoothing must be in'):
+    softmax.check(label_smoothing=1.0)
+
+
 @pytest.mark.parametrize('margin', [0.5, 2.0])
 def test_contrastive_by_hand(margin):
   np.testing.assert_allclose(contrastive.contrastive_loss(EMB, LABELS, margin),
@@ -89,4 +105,5 @@ def test_bad_loss_settings_are_named(loss, message):
 
 def test_resolved_loss_fills_each_terms_defaults():
   assert losses.resolve({'name': 'softmax+center', 'center': {'alpha': 0.3}}) == {
-      'name': 'softmax+center', 'softmax': {'weight': 1.0}, 'center': {'weight': 0.01, 'alpha': 0.3}}
+      'name': 'softmax+center', 'softmax': {'weight': 1.0, 'label_smoothing': 0.0},
+      'center': {'weight': 0.01, 'alpha': 0.3}}

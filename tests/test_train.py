@@ -172,6 +172,18 @@ def test_eval_outputs_in_dataset_order(tiny_config):
   assert jnp.all(jnp.isfinite(out['embedding']))
 
 
+def test_test_time_flip_scores_the_mean_of_the_image_and_its_mirror(tiny_config):
+  exp = Experiment.create(tiny_config)
+  batch = next(input_pipeline.eval_batches(tiny_config, exp.info))
+  embed = lambda b: step_lib.embed_step(exp.state, b, config=tiny_config)
+  plain, mirror = embed(batch), embed({**batch, 'image': batch['image'][:, :, ::-1]})
+  tiny_config.dataset.test_time_flip = True
+  both = embed(batch)
+  for k in ('logits', 'embedding'):
+    np.testing.assert_allclose(both[k], (plain[k] + mirror[k]) / 2, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(both['logits'], plain['logits'])
+
+
 def test_constant_lr_without_warmup_trains_one_step_per_dispatch(tiny_config):
   # optax's constant schedule returns a Python float; the one-step path must still stack it.
   tiny_config.lr_schedule, tiny_config.warmup_steps = 'constant', 0

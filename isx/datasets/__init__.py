@@ -14,7 +14,7 @@ from isx import registry
 
 # config.dataset's own fields, read by isx for every dataset; the others are the plug-in's.
 CORE = ('name', 'data_dir', 'train_split', 'eval_split', 'standardize', 'augment',
-        'device_resident', 'num_workers', 'download', 'classes', 'validation_classes',
+        'test_time_flip', 'device_resident', 'num_workers', 'download', 'classes', 'validation_classes',
         'validation_fraction')
 
 
