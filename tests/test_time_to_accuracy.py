@@ -26,6 +26,20 @@ def test_seconds_to_target_is_the_first_eval_reaching_it():
   assert report.seconds_to(record, target=0.95) is None
 
 
+def test_search_table_reads_the_recorded_configs(tmp_path):
+  report = _load('results/time_to_accuracy.py', 'tta_report')
+  report.HERE = str(tmp_path)
+  assert report.search_table() == 'No records yet.'
+  config = {'num_epochs': 2, 'batch_size': 64, 'learning_rate': 0.02, 'weight_decay': 0.05,
+            'loss': {'softmax': {'label_smoothing': 0.1}}, 'dataset': {}}
+  record = {'config': config, 'metrics': {'step': 1874, 'accuracy': 0.9116},
+            'curve': [{'accuracy': 0.8601}, {'accuracy': 0.9116}]}
+  (tmp_path / 'raw').mkdir()
+  (tmp_path / 'raw' / f'{report.SEARCH}.jsonl').write_text(json.dumps(record) + '\n')
+  row = report.search_table().splitlines()[2]
+  assert row == '| 2 | 64 | 0.02 | 0.05 | 0.1 | False | 1874 | 86.01 | **91.16** |'
+
+
 def test_sets_are_typed_literals_or_strings():
   bench = _load('benchmarks/time_to_accuracy.py', 'tta_bench')
   assert bench.parse_sets(['num_epochs=3', 'model.dtype=bfloat16', 'learning_rate=1e-3']) == {
@@ -58,4 +72,4 @@ def test_a_launched_run_is_recorded_tabled_and_checked(tiny_data_dir, tmp_path):
   r['config']['warmup_steps'] = 7  # a config that its command no longer gives
   record.write_text(json.dumps(r) + '\n')
   assert report.problems(make_report.config_problems) == [
-      'fashion_mnist_fast/fashion_mnist_fast seed 0: warmup_steps (7 recorded, 50 today)']
+      'fashion_mnist_fast/fashion_mnist_fast seed 0: warmup_steps (7 recorded, 200 today)']
