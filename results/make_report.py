@@ -208,6 +208,7 @@ def tables(summary):
   for study in studies.STUDIES:
     out.update(studies.tables(study))
   out['time_to_accuracy'] = time_to_accuracy.table()
+  out['fast_recipe_search'] = time_to_accuracy.search_table()
   for grid in HISTORY:
     group = by_grid[grid]
     out[grid] = (table(group, ['accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@10',

@@ -30,14 +30,15 @@ def test_search_table_reads_the_recorded_configs(tmp_path):
   report = _load('results/time_to_accuracy.py', 'tta_report')
   report.HERE = str(tmp_path)
   assert report.search_table() == 'No records yet.'
-  config = {'num_epochs': 2, 'batch_size': 64, 'learning_rate': 0.02, 'weight_decay': 0.05,
+  config = {'model': {'inward_scale': True}, 'num_epochs': 2, 'warmup_steps': 50,
+            'batch_size': 64, 'learning_rate': 0.02, 'weight_decay': 0.05,
             'loss': {'softmax': {'label_smoothing': 0.1}}, 'dataset': {}}
   record = {'config': config, 'metrics': {'step': 1874, 'accuracy': 0.9116},
             'curve': [{'accuracy': 0.8601}, {'accuracy': 0.9116}]}
   (tmp_path / 'raw').mkdir()
   (tmp_path / 'raw' / f'{report.SEARCH}.jsonl').write_text(json.dumps(record) + '\n')
   row = report.search_table().splitlines()[2]
-  assert row == '| 2 | 64 | 0.02 | 0.05 | 0.1 | False | 1874 | 86.01 | **91.16** |'
+  assert row == '| yes | 2 | 50 | 64 | 0.02 | 0.05 | 0.1 | False | 1874 | 86.01 | **91.16** |'
 
 
 def test_sets_are_typed_literals_or_strings():
