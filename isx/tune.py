@@ -12,6 +12,8 @@ take trials from it until each study holds its budget. Each trial's record goes 
 OUT/trials_<worker>.jsonl; once a study is done, OUT/best_grid.json holds every finished method's
 best configuration as an isx.sweep grid that re-runs it with the final seeds on the test split.
 """
+import contextlib
+import fcntl
 import json
 import os
 import time
@@ -136,19 +138,40 @@ def storage_for(url: str, heartbeat: int):
   for attempt in range(5):
     try:
       if url.split(':', 1)[0].split('+')[0] in ('sqlite', 'postgresql', 'mysql'):
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(3),
-            engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else None)
+        with _sqlite_lock(url):
+          return optuna.storages.RDBStorage(
+              url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+              heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(3),
+              engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else None)
       return optuna.storages.get_storage(url)
     except Exception as e:  # noqa: BLE001  Optuna raises many kinds; the user fixes the URL
-      # Workers that start together race to create the tables: the losers open them next time.
-      if 'already exists' in str(e) and attempt < 4:
+      # Workers that start together race to create the tables (a server database; SQLite is
+      # locked above): the losers find them made on their next try.
+      if any(m in str(e) for m in RACES) and attempt < 4:
         time.sleep(1.0)
         continue
       raise errors.ConfigError(f'--storage {url} cannot be opened ({type(e).__name__}: '
                                f'{str(e).splitlines()[0] if str(e) else ""}); give a reachable '
                                f'Optuna storage URL, e.g. sqlite:///OUT/studies.db') from None
+
+
+RACES = ('already exists', 'UNIQUE constraint failed', 'Duplicate entry', 'duplicate key')
+
+
+@contextlib.contextmanager
+def _sqlite_lock(url: str):
+  """Holds an exclusive lock on DB.lock while a SQLite storage is opened: workers that start
+  together would otherwise all create its tables, and all but one fail."""
+  path = url.split(':///', 1)[1].split('?')[0] if url.startswith('sqlite:///') else ''
+  if not path or path == ':memory:' or not os.path.isdir(os.path.dirname(path) or '.'):
+    yield  # nothing to share, or a folder that is not there: Optuna says so
+    return
+  with open(path + '.lock', 'a') as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def sampler_seed(seed: int, worker: int, method: str, started: int) -> int:

@@ -159,6 +159,22 @@ def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
     tune.storage_for(f'sqlite:///{tmp_path}/no/such/x.db', 60)
 
 
+@pytest.mark.slow
+def test_workers_that_open_a_new_sqlite_storage_together_all_open_it(tmp_path):
+  """Each would create the tables; without the lock on studies.db.lock, some lose the race
+  (UNIQUE constraint failed: alembic_version) and a SLURM array loses those workers."""
+  import subprocess
+  import sys
+  import time
+  code = ('import sys, time; from isx import tune; time.sleep(max(0, float(sys.argv[2]) - '
+          'time.time())); tune.storage_for(f"sqlite:///{sys.argv[1]}/studies.db", 60)')
+  start = str(time.time() + 10)  # after every process has imported isx
+  procs = [subprocess.Popen([sys.executable, '-c', code, str(tmp_path), start],
+                            stderr=subprocess.PIPE, text=True) for _ in range(6)]
+  errs = [p.communicate()[1] for p in procs]
+  assert [p.returncode for p in procs] == [0] * 6, errs
+
+
 def test_the_shipped_spaces_resolve_with_their_configs_and_their_defaults_are_inside():
   import importlib
   here = os.path.join(os.path.dirname(__file__), '..', 'results', 'spaces')
