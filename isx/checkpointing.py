@@ -118,7 +118,10 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
   (another model config) is an error, not damage: it is reported with what to do.
   """
   wanted = jax.tree.map(ocp.utils.to_shape_dtype_struct, _restorable(state))
-  for step in sorted(mngr.all_steps(), reverse=True):
+  steps = sorted(mngr.all_steps(), reverse=True)
+  if steps:  # before any read: a failed one's leftovers can report before the except runs
+    _drop_abandoned_read_reports()
+  for step in steps:
     saved = _saved_shapes(mngr, step)
     target, convert = upgrade.checkpoint_target(wanted, saved or {})
     mismatch = _mismatch(saved, target)
@@ -132,7 +135,7 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
     except Exception as e:  # noqa: BLE001  its arrays fit, so any read failure is damage
       # Orbax appends the whole TensorStore spec to the reason; the first part says it all.
       reason = _first_line(e).split('. See full TensorStore details')[0]
-    _drop_abandoned_read_reports()
+    gc.collect()  # the failed restore's collectable leftovers report (to the filter) now
     _set_aside(mngr, step, reason)
   return state, None
 
@@ -142,7 +145,7 @@ def _drop_abandoned_read_reports():
   one reports a traceback when it finishes ('Event loop is closed'), when it is garbage
   collected, or through asyncio's 'exception was never retrieved': hundreds of lines on stderr
   for one damaged checkpoint, which isx reports once. From now on those reports, and only
-  those, are dropped; the collectable ones are collected at once."""
+  those, are dropped."""
   previous = sys.unraisablehook
   if not getattr(previous, 'isx_drops_abandoned_reads', False):
     def hook(unraisable):
@@ -156,7 +159,6 @@ def _drop_abandoned_read_reports():
     never_retrieved = lambda record: record.getMessage().split('\n')[0].endswith(
         'exception was never retrieved')
     std_logging.getLogger('asyncio').addFilter(lambda record: not never_retrieved(record))
-  gc.collect()
 
 
 def _set_aside(mngr, step: int, reason: str):
