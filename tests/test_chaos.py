@@ -3,7 +3,8 @@ mid-eval, while the lock is taken) by SIGKILL, SIGTERM or an injected divergence
 each time with the same command. Nothing reported may be missing, every resume starts from the
 newest complete checkpoint, no temporary checkpoint folder outlives a run, no train step is
 logged twice, and the final parameters equal an uninterrupted run's bit for bit (one CPU device,
-the convolution path pinned by conftest). ISX_CHAOS_SEED picks the first seed."""
+the convolution path pinned by conftest). ISX_CHAOS_SEED picks the first seed and
+ISX_CHAOS_INTERRUPTIONS how many interruptions to make (10 by default, for the suite's time)."""
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from test_reliability import ROOT, _assert_same_params, _env, _final_params
 
 pytestmark = pytest.mark.slow
 
-STEPS, INTERRUPTIONS = 12, 20
+STEPS, INTERRUPTIONS = 12, int(os.environ.get('ISX_CHAOS_INTERRUPTIONS', '10'))
 PHASES = ('lock', 'step', 'save', 'eval')
 
 
