@@ -16,7 +16,7 @@ import os
 import jax
 import ml_collections
 
-from isx import class_split, datasets, errors, evals, mesh as mesh_lib, registry
+from isx import class_split, datasets, errors, mesh as mesh_lib, registry
 from isx import upgrade as upgrade_lib
 from isx.workdir import Workdir
 

@@ -13,7 +13,7 @@ import pytest
 
 from configs import default
 import isx.datasets
-from isx import config_checks, input_pipeline, registry, scoring, train
+from isx import config_checks, input_pipeline, registry, scoring
 from isx.datasets import store
 from isx.experiment import Experiment
 
