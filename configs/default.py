@@ -71,6 +71,8 @@ def get_config():
   c.weight_decay = 0.05
   c.weight_decay_form = 'adamw'  # 'adamw' | 'l2': wd * w added to the gradient (L2 in the loss)
   c.grad_clip_norm = 0.0  # 0: off
+  # An EMA of the weights, kept beside them; evals score it instead of the weights. 0: off.
+  c.ema_decay = 0.0
   c.seed = 0
   # Train steps per jitted call (a lax.scan over K batches): the host dispatches once per K steps.
   # Params are bit-identical for any K; logs, evals and saves still land on their exact steps.

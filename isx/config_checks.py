@@ -134,6 +134,9 @@ def _core_problems(config, jax_started) -> list:
   clip = config.grad_clip_norm
   if not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip >= 0):
     problems.append(f'grad_clip_norm must be 0 (off) or a positive finite number, got {clip!r}')
+  ema = config.ema_decay
+  if not (isinstance(ema, (int, float)) and 0 <= ema < 1):
+    problems.append(f'ema_decay must be 0 (off) or in (0, 1), e.g. 0.999, got {ema!r}')
   if config.warmup_steps < 0 or config.weight_decay < 0:
     problems.append('warmup_steps and weight_decay must not be negative')
   if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line

@@ -1,5 +1,9 @@
-"""The learning-rate schedule and the optimiser (Adam with weight decay)."""
+"""The learning-rate schedule and the optimiser (Adam with weight decay), and the optional
+exponential moving average (EMA) of the weights that evaluation then uses."""
+from typing import Any, NamedTuple
+
 import jax
+import jax.numpy as jnp
 import optax
 
 from isx import errors
@@ -46,4 +50,33 @@ def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransforma
         f"unknown weight_decay_form {config.weight_decay_form!r}; use 'l2' or 'adamw'")
   if config.grad_clip_norm:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+  if config.ema_decay:
+    tx = optax.chain(tx, ema_of_params(config.ema_decay))
   return tx
+
+
+class EmaParamsState(NamedTuple):
+  count: jax.Array
+  ema_params: Any
+
+
+def ema_of_params(decay: float) -> optax.GradientTransformation:
+  """Keeps an EMA of the parameters after each update (the last link of the chain, so that the
+  updates are final), in the optimiser state: with ema_decay 0 the state, and so every older
+  checkpoint, is as before. The decay ramps up as min(decay, (1 + t) / (10 + t)), so that the
+  random initialisation is forgotten within the first steps of a short run."""
+  def init(params):  # a copy: the train step donates the state, and a buffer can go only once
+    return EmaParamsState(jnp.zeros([], jnp.int32), jax.tree.map(jnp.copy, params))
+
+  def update(updates, state, params):
+    d = jnp.minimum(decay, (1.0 + state.count) / (10.0 + state.count))
+    ema = jax.tree.map(lambda e, p, u: d * e + (1.0 - d) * (p + u),
+                       state.ema_params, params, updates)
+    return updates, EmaParamsState(state.count + 1, ema)
+  return optax.GradientTransformation(init, update)
+
+
+def eval_params(state):
+  """The parameters to evaluate: the EMA's when the optimiser keeps one, else the trained."""
+  found = optax.tree_utils.tree_get_all_with_path(state.opt_state, 'ema_params')
+  return found[0][1] if found else state.params

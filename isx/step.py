@@ -88,9 +88,11 @@ def train_steps(state: TrainState, batches, rng, *, config, objective, schedule,
 
 def embed_step(state: TrainState, batch, *, config):
   """Logits and embeddings of a (padded) eval batch; the mask travels with it. With
-  dataset.test_time_flip, the mean of the image's and its horizontal mirror's."""
+  dataset.test_time_flip, the mean of the image's and its horizontal mirror's. With ema_decay,
+  of the weights' EMA."""
   images = preprocess(batch['image'], config.dataset)
-  apply = lambda x: state.apply_fn(_variables(state, state.params), x, train=False)
+  params = optim.eval_params(state)
+  apply = lambda x: state.apply_fn(_variables(state, params), x, train=False)
   outputs = apply(images)
   keys = ('logits', 'embedding')
   if config.dataset.test_time_flip:

@@ -84,7 +84,7 @@ def search_table() -> str:
   if not runs:
     return 'No records yet.'
   head = ['IS', 'epochs', 'warm-up', 'batch', 'lr', 'weight decay', 'label smoothing',
-          'test-time flip', 'steps', 'test accuracy by epoch', 'final']
+          'test-time flip', 'EMA decay', 'steps', 'test accuracy by epoch', 'final']
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for r in runs:
     c = r['config']
@@ -92,7 +92,7 @@ def search_table() -> str:
         'yes' if c['model']['inward_scale'] else 'no', c['num_epochs'], c['warmup_steps'],
         c['batch_size'], c['learning_rate'], c['weight_decay'],
         c['loss']['softmax'].get('label_smoothing', 0.0),
-        c['dataset'].get('test_time_flip', False), r['metrics']['step'],
+        c['dataset'].get('test_time_flip', False), c.get('ema_decay', 0.0), r['metrics']['step'],
         ' / '.join(f'{100 * p["accuracy"]:.2f}' for p in r['curve'][:-1]) or '-',
         f'**{100 * r["metrics"]["accuracy"]:.2f}**']) + ' |')
   lines += ['', 'Measured with (seed 0; the overrides in each record):', '',

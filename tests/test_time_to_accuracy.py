@@ -38,7 +38,7 @@ def test_search_table_reads_the_recorded_configs(tmp_path):
   (tmp_path / 'raw').mkdir()
   (tmp_path / 'raw' / f'{report.SEARCH}.jsonl').write_text(json.dumps(record) + '\n')
   row = report.search_table().splitlines()[2]
-  assert row == '| yes | 2 | 50 | 64 | 0.02 | 0.05 | 0.1 | False | 1874 | 86.01 | **91.16** |'
+  assert row == '| yes | 2 | 50 | 64 | 0.02 | 0.05 | 0.1 | False | 0.0 | 1874 | 86.01 | **91.16** |'
 
 
 def test_sets_are_typed_literals_or_strings():

@@ -10,9 +10,11 @@ import pytest
 
 import tb_events  # tests/
 
-from isx import input_pipeline, knn, losses, models, optim, scoring, step as step_lib, train
+from isx import config_checks, errors, input_pipeline, knn, losses, models, optim, scoring
+from isx import step as step_lib, train
 from isx import mesh as mesh_lib
 from isx.experiment import Experiment
+from isx.preprocess import preprocess
 
 
 def _params(workdir, config):
@@ -62,6 +64,16 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
   found = tb_events.tags(workdir)
   assert found['train/loss'] == found['eval/map_r'] == 'scalar', found  # '@' becomes '_'
   assert found['eval/embedding_norm'] == 'histo'
+
+
+@pytest.mark.slow
+def test_the_eval_binary_scores_the_checkpointed_ema_as_training_did(tiny_config, tmp_path):
+  workdir = str(tmp_path / 'run')
+  tiny_config.ema_decay = 0.9
+  trained = train.train_and_evaluate(tiny_config, workdir)
+  again = scoring.evaluate_workdir(tiny_config, workdir)
+  for k in ('accuracy', 'map@r'):
+    assert again[k] == pytest.approx(trained[k], abs=1e-6), k
 
 
 @pytest.mark.slow
@@ -182,6 +194,40 @@ def test_test_time_flip_scores_the_mean_of_the_image_and_its_mirror(tiny_config)
   for k in ('logits', 'embedding'):
     np.testing.assert_allclose(both[k], (plain[k] + mirror[k]) / 2, rtol=1e-5, atol=1e-6)
   assert not np.allclose(both['logits'], plain['logits'])
+
+
+def test_ema_follows_its_recurrence_and_is_what_evals_score(tiny_config):
+  tiny_config.ema_decay = 0.5
+  exp = Experiment.create(tiny_config)
+  state, ema = exp.state, jax.device_get(exp.state.params)
+  batches = input_pipeline.train_batches(tiny_config, exp.info)
+  for t in range(3):
+    chunk = mesh_lib.to_global(jax.tree.map(lambda x: x[None], next(batches)),
+                               mesh_lib.chunk_sharding(exp.mesh))
+    state, _ = exp.train_fn(state, chunk, jax.random.key(1))
+    d = min(0.5, (1 + t) / (10 + t))  # the ramp: 0.1, 0.18, 0.25
+    ema = jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema, jax.device_get(state.params))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               jax.device_get(optim.eval_params(state)), ema)
+  batch = next(input_pipeline.eval_batches(tiny_config, exp.info))
+  scored = step_lib.embed_step(state, batch, config=tiny_config)
+  images = preprocess(batch['image'], tiny_config.dataset)
+  logits = lambda params: state.apply_fn({'params': params}, images)['logits']
+  np.testing.assert_allclose(scored['logits'], logits(optim.eval_params(state)), rtol=1e-5,
+                             atol=1e-6)
+  assert not np.allclose(scored['logits'], logits(state.params))
+
+
+def test_without_ema_the_optimiser_state_is_as_before_and_evals_score_the_weights(tiny_config):
+  exp = Experiment.create(tiny_config)
+  assert optim.eval_params(exp.state) is exp.state.params
+  tiny_config.ema_decay = 0.9
+  with_ema = Experiment.create(tiny_config).state.opt_state
+  assert len(jax.tree.leaves(with_ema)) == len(jax.tree.leaves(exp.state.opt_state)) + 1 + len(
+      jax.tree.leaves(exp.state.params))  # the count and one copy of the weights
+  tiny_config.ema_decay = 1.0
+  with pytest.raises(errors.ConfigError, match=r'ema_decay must be 0 \(off\) or in \(0, 1\)'):
+    config_checks.validate(tiny_config)
 
 
 def test_constant_lr_without_warmup_trains_one_step_per_dispatch(tiny_config):
