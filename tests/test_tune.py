@@ -4,6 +4,7 @@ seconds; test_tune_slurm.py runs real trainings under SLURM."""
 import json
 import math
 import os
+import time
 
 import optuna
 import pytest
@@ -165,13 +166,17 @@ def test_workers_that_open_a_new_sqlite_storage_together_all_open_it(tmp_path):
   (UNIQUE constraint failed: alembic_version) and a SLURM array loses those workers."""
   import subprocess
   import sys
-  import time
-  code = ('import sys, time; from isx import tune; time.sleep(max(0, float(sys.argv[2]) - '
-          'time.time())); tune.storage_for(f"sqlite:///{sys.argv[1]}/studies.db", 60)')
-  start = str(time.time() + 10)  # after every process has imported isx
-  procs = [subprocess.Popen([sys.executable, '-c', code, str(tmp_path), start],
-                            stderr=subprocess.PIPE, text=True) for _ in range(6)]
-  errs = [p.communicate()[1] for p in procs]
+  # Each process imports isx, says so, and waits for the others before it opens the storage.
+  code = ('import os, sys, time; from isx import tune; open(sys.argv[2], "w").close()\n'
+          'while not os.path.exists(sys.argv[3]): time.sleep(0.001)\n'
+          'tune.storage_for(f"sqlite:///{sys.argv[1]}/studies.db", 60)')
+  go = tmp_path / 'go'
+  procs = [subprocess.Popen([sys.executable, '-c', code, str(tmp_path), str(tmp_path / f'ready{i}'),
+                             str(go)], stderr=subprocess.PIPE, text=True) for i in range(6)]
+  while len(list(tmp_path.glob('ready*'))) < 6 and all(p.poll() is None for p in procs):
+    time.sleep(0.01)
+  go.touch()
+  errs = [p.communicate(timeout=120)[1] for p in procs]
   assert [p.returncode for p in procs] == [0] * 6, errs
 
 
