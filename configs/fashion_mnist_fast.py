@@ -4,7 +4,8 @@ The model is the paper's (SimpleNet, IS with xi 100); only the training differs 
 configs/fashion_mnist_simplenet.py (20 epochs): 3 epochs (with the default 200-step warm-up;
 RESULTS.md's recipe search has what else was tried), test accuracy also scored after each epoch
 (the points of the time-to-accuracy curve; each scoring of the 10,000 test images costs ~4 s on a
-2-core CPU), no plots and no retrieval at the end (add them with :evals=accuracy+retrieval+embedding_norm and --config.plots=True).
+2-core CPU), no plots and no retrieval at the end (add them with
+:evals=accuracy+retrieval+embedding_norm and --config.plots=True).
 RESULTS.md, "Time to accuracy", has what it measured.
 
 python -m isx.main --config=configs/fashion_mnist_fast.py --workdir=workdirs/fmnist_fast

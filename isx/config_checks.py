@@ -23,7 +23,8 @@ from isx.workdir import Workdir
 MAY_DIFFER = (
     'dataset.data_dir', 'dataset.download', 'dataset.device_resident', 'dataset.num_workers',
     'dataset.eval_split', 'dataset.test_time_flip', 'eval_batch_size', 'log_every_steps',
-    'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps', 'steps_per_dispatch',
+    'checkpoint_every_steps', 'max_checkpoints_to_keep', 'plots', 'num_epochs', 'num_train_steps',
+    'steps_per_dispatch',
     'model.dtype',  # the same float32 params train or evaluate either way
     'profile_steps',
 )

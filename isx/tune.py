@@ -132,6 +132,10 @@ def default_params(config, space, method) -> dict:
   return values
 
 
+# How a lost race to create a new storage's tables reads, per database.
+RACES = ('already exists', 'UNIQUE constraint failed', 'Duplicate entry', 'duplicate key')
+
+
 def storage_for(url: str, heartbeat: int):
   """The Optuna storage at url. An RDB storage (SQLite, PostgreSQL, ...) gets the heartbeat, so
   that a killed worker's trial is failed and retried with the same parameters."""
@@ -153,9 +157,6 @@ def storage_for(url: str, heartbeat: int):
       raise errors.ConfigError(f'--storage {url} cannot be opened ({type(e).__name__}: '
                                f'{str(e).splitlines()[0] if str(e) else ""}); give a reachable '
                                f'Optuna storage URL, e.g. sqlite:///OUT/studies.db') from None
-
-
-RACES = ('already exists', 'UNIQUE constraint failed', 'Duplicate entry', 'duplicate key')
 
 
 @contextlib.contextmanager

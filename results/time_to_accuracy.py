@@ -117,7 +117,8 @@ def figure(plt, out_path):
   host = next(iter(runs.values()))[0]['host']
   # Log seconds: the 20-epoch default recipe's curve runs ~7x as long as the fast one's.
   ax.set(xlabel='seconds from launching isx.main (log scale)', ylabel='test accuracy',
-         xscale='log', ylim=(0.85, 0.95), title=f'FashionMNIST, {host["cpu"]}, {host["cores"]} cores')
+         xscale='log', ylim=(0.85, 0.95),
+         title=f'FashionMNIST, {host["cpu"]}, {host["cores"]} cores')
   ax.legend(fontsize=7, loc='lower right')
   ax.grid(alpha=0.3)
   fig.tight_layout()

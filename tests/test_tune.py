@@ -4,6 +4,8 @@ seconds; test_tune_slurm.py runs real trainings under SLURM."""
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 
 import optuna
@@ -164,8 +166,6 @@ def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
 def test_workers_that_open_a_new_sqlite_storage_together_all_open_it(tmp_path):
   """Each would create the tables; without the lock on studies.db.lock, some lose the race
   (UNIQUE constraint failed: alembic_version) and a SLURM array loses those workers."""
-  import subprocess
-  import sys
   # Each process imports isx, says so, and waits for the others before it opens the storage.
   code = ('import os, sys, time; from isx import tune; open(sys.argv[2], "w").close()\n'
           'while not os.path.exists(sys.argv[3]): time.sleep(0.001)\n'
