@@ -18,10 +18,10 @@ import ast
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import time
+import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,17 +57,27 @@ def run_name(config: str, arm: str) -> str:
 
 
 def run(config: str, arm: str, seed: int, out: pathlib.Path, data_dir: str, sets) -> dict:
-  from isx import cpu_setup, grid
+  from isx import cpu_setup, errors, grid
   name = run_name(config, arm)
-  workdir = out / f'{name}_{seed}'
-  shutil.rmtree(workdir, ignore_errors=True)
+  tag = f'_{zlib.crc32(json.dumps(parse_sets(sets), sort_keys=True).encode()):08x}' if sets else ''
+  workdir = out / f'{name}_{seed}{tag}'  # one folder per question: name, seed and overrides
+  if workdir.exists():  # each measured run starts from an empty workdir; isx deletes no run
+    raise errors.InTheWay(f'{workdir} exists (a run that the record file does not hold); '
+                          f'remove it or choose another --out')
   command = [sys.executable, '-m', 'isx.main',
              f'--config={config}' + ('' if arm == 'is' else f':{arm}'),
              f'--workdir={workdir}', f'--config.seed={seed}',
              f'--config.dataset.data_dir={data_dir}', *(f'--config.{s}' for s in sets)]
   load = os.getloadavg()[0]
   launched = time.time()
-  subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+  done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                        text=True)
+  if done.returncode:
+    said = [line for line in done.stderr.splitlines() if line.startswith('error:')]
+    raise errors.UserError(
+        f'{name} seed {seed}: isx.main exited with {done.returncode} '
+        f'({said[-1] if said else done.stderr.strip().splitlines()[-1:]}); nothing was '
+        f'recorded. Its command: {" ".join(command)}')
   metrics_file = workdir / 'eval' / 'metrics.json'
   seconds = metrics_file.stat().st_mtime - launched
   metrics = json.loads(metrics_file.read_text())
@@ -113,4 +123,5 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  from isx import cli
+  cli.run_script(main)

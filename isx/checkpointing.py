@@ -2,8 +2,9 @@
 
 Orbax writes each step to a temporary folder and renames it when complete, so a crash mid-save
 leaves no "latest" checkpoint behind; a committed checkpoint that is later damaged (truncated
-file) fails to restore, is moved aside to WORKDIR/damaged_checkpoints/ (kept for inspection, and
-out of the way of the next save of that step) and the next newest is used. Nothing here deletes
+file) fails to restore and the next newest is used; a training moves it aside to
+WORKDIR/damaged_checkpoints/ (kept for inspection, and out of the way of the next save of that
+step), an evaluation leaves it where it is. Nothing here deletes
 a checkpoint: only Orbax's max_to_keep does, after a newer one has been committed.
 """
 import contextlib
@@ -111,17 +112,21 @@ class CheckpointMismatchError(errors.UserError, ValueError):
   pass
 
 
-def restore_latest(mngr: ocp.CheckpointManager, state):
+def restore_latest(mngr: ocp.CheckpointManager, state, writer: bool = True):
   """Returns (state restored from the newest readable checkpoint, its step), or (state, None).
 
-  Damaged checkpoints are reported and skipped. A checkpoint whose arrays do not fit `state`
-  (another model config) is an error, not damage: it is reported with what to do.
+  Damaged checkpoints are reported and skipped; a writer (the training, which holds the
+  workdir's lock) moves them aside, a reader (isx.eval) changes nothing in the workdir. A
+  checkpoint that a training running beside the reader pruned while it was read is not damage:
+  the reader tries the newest again. A checkpoint whose arrays do not fit `state` (another model
+  config) is an error, not damage: it is reported with what to do.
   """
   wanted = jax.tree.map(ocp.utils.to_shape_dtype_struct, _restorable(state))
-  steps = sorted(mngr.all_steps(), reverse=True)
+  steps, skipped = sorted(mngr.all_steps(), reverse=True), set()
   if steps:  # before any read: a failed one's leftovers can report before the except runs
     _drop_abandoned_read_reports()
-  for step in steps:
+  while steps:
+    step = steps.pop(0)
     saved = _saved_shapes(mngr, step)
     target, convert = upgrade.checkpoint_target(wanted, saved or {})
     mismatch = _mismatch(saved, target)
@@ -136,7 +141,16 @@ def restore_latest(mngr: ocp.CheckpointManager, state):
       # Orbax appends the whole TensorStore spec to the reason; the first part says it all.
       reason = _first_line(e).split('. See full TensorStore details')[0]
     gc.collect()  # the failed restore's collectable leftovers report (to the filter) now
-    _set_aside(mngr, step, reason)
+    if not (epath.Path(mngr.directory) / str(step)).exists():  # pruned by its training
+      mngr.reload()
+      steps = sorted((s for s in mngr.all_steps() if s not in skipped), reverse=True)
+      continue
+    if writer:
+      _set_aside(mngr, step, reason)
+    else:
+      skipped.add(step)
+      print(f'warning: checkpoint {step} is damaged ({reason}); skipped, left in place (the '
+            f'next training of this workdir moves it to damaged_checkpoints/)', flush=True)
   return state, None
 
 

@@ -85,6 +85,11 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
   indices into the train split and into the split that is scored (the train split itself for
   'validation', else dataset.eval_split, whose labels are eval_labels)."""
   classes = parse(dataset.classes, num_classes)
+  if len(classes) < 2:
+    raise errors.ConfigError(
+        f'dataset.classes {dataset.classes!r} trains on {len(classes)} class of the '
+        f'{num_classes}: with one class the loss and its gradient are 0 at every step, so '
+        f'nothing would train; name at least 2 classes')
   held_out = sorted(set(range(num_classes)) - set(classes))
   train_labels = np.asarray(train_labels)
   if dataset.validation_classes:

@@ -194,3 +194,17 @@ def fail(error):
              f'--workdir. Saved checkpoints are kept')
   print('error: ' + ' '.join(str(error).split()), file=sys.stderr, flush=True)
   sys.exit(1)
+
+
+def run_script(main):
+  """The error policy of the results and benchmark scripts (argparse, not absl): an isx error,
+  an unwritable or full disk, is one line naming the file and what to do, exit 1; anything else
+  keeps its traceback."""
+  try:
+    main()
+  except Exception as e:  # noqa: BLE001
+    report(e)
+    if isinstance(e, OSError) and e.filename and e.errno in (errno.EACCES, errno.ENOENT,
+                                                             errno.EISDIR, errno.ENOTDIR):
+      fail(f'{e.filename}: {e.strerror}; check the path given')
+    raise

@@ -246,10 +246,15 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
                timings)
 
 
+def jax_started() -> bool:
+  """Whether JAX's backend has started (its path and devices can no longer be chosen)."""
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  return xla_bridge.backends_are_initialized()
+
+
 def apply(setup: Setup):
   """Sets the chosen path in XLA_FLAGS and the device count, before JAX's backend starts."""
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  if xla_bridge.backends_are_initialized():
+  if jax_started():
     raise RuntimeError('the XLA:CPU setup must be applied before JAX starts its backend')
   if setup.path:
     os.environ['XLA_FLAGS'] = ' '.join([_xla_flags(), PATHS[setup.path]]).strip()

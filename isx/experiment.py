@@ -64,7 +64,7 @@ class Experiment:
     mngr, restored = None, None
     if workdir is not None:
       mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep, writer)
-      state, restored = checkpointing.restore_latest(mngr, state)
+      state, restored = checkpointing.restore_latest(mngr, state, writer)
       # A no-op for today's checkpoints; an older one's converted arrays still need placing.
       state = jax.device_put(state, mesh_lib.replicated(mesh))
     train_fn = (step_lib.compile_train_step(config, mesh, objective, schedule) if trains

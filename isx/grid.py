@@ -3,6 +3,7 @@ one training through isx.main's own train_and_evaluate with its JSON record; isx
 isx.tune run them."""
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -35,6 +36,10 @@ def _set(config, overrides: dict):
       node[leaf] = value
     except (KeyError, AttributeError, TypeError) as e:
       detail = e.args[0] if isinstance(e, KeyError) and e.args else e
+      if 'Other fields present' in str(detail):  # ml_collections prints the whole config
+        mean = re.search(r'Did you mean "([^"]+)"', str(detail))
+        detail = f'the config has no field {leaf!r}' + (
+            f'; did you mean {mean.group(1)!r}?' if mean else '')
       raise errors.ConfigError(f'grid override {key}={value!r}: {detail}') from None
 
 
@@ -51,13 +56,45 @@ def read_json(path, flag: str, examples: str):
         f'--{flag} {path} is not JSON ({e}); see {examples} for examples') from None
 
 
+# A name that becomes a folder under --out: no separators, no leading dot, so never '..'.
+NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.+=,@-]{0,99}')
+ENTRY_FIELDS = ('name', 'overrides', 'seeds', 'trial', 'value')  # the last two: isx.tune's best_grid
+
+
+def check_name(what: str, name):
+  """Refuses a name that would not stay one folder inside --out."""
+  if not isinstance(name, str) or not NAME.fullmatch(name):
+    raise errors.ConfigError(f'{what} name {name!r} cannot name a folder inside --out: use '
+                             f'letters, digits and _.+=,@- (not first: . or -), at most 100')
+
+
 def read_grid(path) -> list:
-  """The grid file, checked: a JSON list of entries, each with a name."""
+  """The grid file, checked: a JSON list of entries, each with a distinct name that stays inside
+  --out, its overrides an object and its seeds distinct integers >= 0."""
   grid = read_json(path, 'grid', 'results/grids/')
-  if not isinstance(grid, list) or not all(isinstance(e, dict) and 'name' in e for e in grid):
-    raise errors.ConfigError(
-        f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} '
-        f'entries; see results/grids/ for examples')
+  form = (f'--grid {path} must be a JSON list of {{"name", "overrides", "seeds"}} entries; see '
+          f'results/grids/ for examples')
+  if not isinstance(grid, list) or not grid or not all(
+      isinstance(e, dict) and 'name' in e for e in grid):
+    raise errors.ConfigError(form)
+  for entry in grid:
+    check_name(f'--grid {path}: entry', entry['name'])
+    unknown = sorted(set(entry) - set(ENTRY_FIELDS))
+    if unknown:
+      raise errors.ConfigError(f'--grid {path}: entry {entry["name"]}: unknown field(s) '
+                               f'{", ".join(unknown)}; an entry has {", ".join(ENTRY_FIELDS)}')
+    seeds = entry.get('seeds', [0])
+    if not isinstance(entry.get('overrides', {}), dict) or not (
+        isinstance(seeds, list) and seeds and len(set(map(str, seeds))) == len(seeds) and
+        all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds)):
+      raise errors.ConfigError(f'--grid {path}: entry {entry["name"]}: "overrides" must be an '
+                               f'object {{key: value}} and "seeds" a list of distinct integers '
+                               f'>= 0')
+  names = [e['name'] for e in grid]
+  twice = sorted({n for n in names if names.count(n) > 1})
+  if twice:
+    raise errors.ConfigError(f'--grid {path} names {", ".join(twice)} more than once; each entry '
+                             f'needs a name of its own (it names the runs\' workdirs and records)')
   return grid
 
 
@@ -133,3 +170,45 @@ def run_one(config, entry: dict, seed: int, out: str, cpu=None, workdir=None) ->
   except train.NonFiniteLossError as e:  # a diverged run is a result, not a crash
     return {**record, 'diverged': True, 'error': str(e)}
   return {**record, 'seconds': time.perf_counter() - start, 'metrics': metrics}
+
+
+def make_out(out: str):
+  """Creates --out (and its parents); one line when it is a file or cannot be written."""
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise errors.NotAFolder(f'--out {out} is a file; name a folder for the runs')
+  try:
+    os.makedirs(out, exist_ok=True)
+    probe = os.path.join(out, f'.write_test_{os.getpid()}')
+    open(probe, 'w').close()
+    os.remove(probe)
+  except OSError as e:
+    raise errors.NotWritable(f'--out {out} is not writable ({e.strerror or e}); choose another '
+                             f'--out') from None
+
+
+def recorded_runs(out: str, grid_path: str, grid: list) -> dict:
+  """{(name, seed): runs file} of the runs OUT's records hold as finished (or diverged): a
+  re-run skips them. A recorded run whose overrides differ from the grid's entry of that name is
+  refused in one line: its workdir and record belong to another question."""
+  entries = {e['name']: e.get('overrides', {}) for e in grid}
+  found = {}
+  if not os.path.isdir(out):
+    return found
+  for name in sorted(os.listdir(out)):
+    if not (name.startswith('runs_') and name.endswith('.jsonl')):
+      continue
+    with open(os.path.join(out, name)) as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+          key = (record['name'], record['seed'])
+        except (json.JSONDecodeError, KeyError, TypeError):  # a line cut short by a kill
+          continue
+        if key[0] in entries and ('metrics' in record or record.get('diverged')):
+          if record.get('overrides', {}) != entries[key[0]]:
+            raise errors.ConfigError(
+                f'{os.path.join(out, name)} records run {key[0]} seed {key[1]} with other '
+                f'overrides than --grid {grid_path} gives it ({record.get("overrides")} vs '
+                f'{entries[key[0]]}); rename the entry or use a new --out')
+          found[key] = name
+  return found

@@ -86,6 +86,9 @@ def dataset_info(config) -> DatasetInfo:
       raise errors.ConfigError(f'dataset {config.dataset.name!r} has no split {split!r}; it has '
                                f'{", ".join(splits)}')
   num_classes = b.info.features['label'].num_classes
+  if num_classes < 2:
+    raise errors.ConfigError(f'dataset {config.dataset.name!r} has {num_classes} class: a '
+                             f'classifier needs at least 2 to learn anything')
   info = DatasetInfo(config.dataset.name, num_classes, shape,
                      splits[config.dataset.train_split].num_examples,
                      splits.get(config.dataset.eval_split, splits[config.dataset.train_split])
@@ -102,6 +105,15 @@ def dataset_info(config) -> DatasetInfo:
       info, num_classes=len(classes), num_train=len(train_ids), classes=classes,
       train_ids=train_ids, eval_ids=eval_ids, eval_source=source,
       num_eval=info.num_eval if eval_ids is None else len(eval_ids))
+
+
+def eval_classes(info) -> list:
+  """The classes (dataset labels) of the examples the eval split scores."""
+  if info.eval_source is None:  # no class or validation split: the dataset's classes
+    return list(range(info.num_classes))
+  labels = _labels(info.path, info.eval_source)
+  return sorted(int(c) for c in np.unique(labels if info.eval_ids is None else
+                                          labels[info.eval_ids]))
 
 
 @functools.lru_cache(maxsize=4)

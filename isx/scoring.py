@@ -43,22 +43,40 @@ def compute_metrics(outputs, evals_config, classes=None) -> dict:
   (info.classes): scored examples of those classes are numbered as the head's outputs; when
   held-out classes are scored, the evals that need the head's classes (accuracy) are not run,
   and `not_computed` names them."""
-  skipped = []
+  skipped, unseen, why = [], [], ''
   if classes is not None:
     head = class_split.head_labels(outputs['label'], classes)
     if np.all(head >= 0):
       outputs = {**outputs, 'label': head}
     else:
+      unseen = sorted(int(c) for c in np.unique(np.asarray(outputs['label'])[head < 0]))
+      seen = len(np.unique(np.asarray(outputs['label'])[head >= 0]))
+      why = (f'the scored classes are held out of training' if not seen else
+             f'{len(unseen)} of the scored classes ({",".join(map(str, unseen))}) were held out '
+             f'of training, beside {seen} trained ones')
       skipped = sorted(label for label, settings in evals_config.items()
                        if evals.on_training_classes(settings))
       evals_config = {k: v for k, v in evals_config.items() if k not in skipped}
   nonfinite = int(np.sum(~np.all(np.isfinite(outputs['embedding']), axis=-1)))
   metrics = {**evals.compute(outputs, evals_config), 'num_examples': int(len(outputs['label'])),
              'num_nonfinite_embeddings': nonfinite}
+  if unseen:  # every metric's reader can tell a score over unseen classes
+    metrics['unseen_classes'] = unseen
   if skipped:
-    metrics['not_computed'] = [f'{label}: the scored classes are held out of training'
-                               for label in skipped]
+    metrics['not_computed'] = [f'{label}: {why}' for label in skipped]
   return metrics
+
+
+def metric_names(config, info) -> set:
+  """The names of the metrics that config's evaluation reports on its eval split (info), found
+  by scoring random outputs of the split's classes: what a tuning objective may name."""
+  classes = input_pipeline.eval_classes(info)
+  n = max(2 * len(classes), min(info.num_eval, 64))
+  rng = np.random.default_rng(0)
+  outputs = {'embedding': rng.normal(size=(n, config.model.embedding_dim)).astype(np.float32),
+             'logits': rng.normal(size=(n, info.num_classes)).astype(np.float32),
+             'label': np.resize(np.asarray(classes), n), 'index': np.arange(n)}
+  return set(compute_metrics(outputs, config.evals, info.classes))
 
 
 class EvalWriteError(errors.UserError, OSError):
@@ -66,17 +84,20 @@ class EvalWriteError(errors.UserError, OSError):
 
 
 def write_results(workdir: str, metrics: dict, outputs) -> str:
-  """Writes eval/metrics.json and eval/embeddings.npz (process 0 only); returns the folder."""
+  """Writes metrics.json and embeddings.npz (which records its split) in the split's eval
+  folder (eval/ for the test split, eval/SPLIT/ for any other: an eval of another split never
+  overwrites the test results), process 0 only; returns the folder."""
   wd = Workdir(workdir)
-  out_dir = wd.eval_dir
+  split = metrics.get('split', 'test')
+  out_dir = wd.eval_dir_of(split)
   if jax.process_index() == 0:
     try:
       out_dir.mkdir(parents=True, exist_ok=True)
-      with wd.embeddings.open('wb') as f:
+      with (out_dir / 'embeddings.npz').open('wb') as f:
         np.savez(f, embeddings=outputs['embedding'].astype(np.float32),
                  labels=outputs['label'].astype(np.int64),
-                 logits=outputs['logits'].astype(np.float32))
-      wd.eval_metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+                 logits=outputs['logits'].astype(np.float32), split=np.array(split))
+      (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2, sort_keys=True))
     except OSError as e:  # e.g. a full disk: the checkpoint it evaluated is already saved
       raise EvalWriteError(f'cannot write the eval results to {out_dir} ({e.strerror or e}); '
                            f'free some space, then python -m isx.eval --workdir={workdir} '
@@ -87,7 +108,7 @@ def write_results(workdir: str, metrics: dict, outputs) -> str:
 def summary(metrics: dict) -> str:
   """One line: accuracy, Recall@K, Precision@K and MAP@R when measured, then any other metric."""
   parts, shown = [], {'step', 'num_examples', 'split', 'train_classes', 'scored_classes',
-                      'not_computed'}
+                      'not_computed', 'unseen_classes'}
   if metrics.get('num_nonfinite_embeddings'):
     parts.append(f'{metrics["num_nonfinite_embeddings"]} embeddings NOT FINITE')
   shown.add('num_nonfinite_embeddings')
@@ -122,17 +143,21 @@ def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
   if exp.info.classes is not None:
     metrics['train_classes'] = [int(c) for c in exp.info.classes]
     metrics['scored_classes'] = sorted(int(c) for c in np.unique(outputs['label']))
-  writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix='eval',
+  prefix = 'eval' if metrics['split'] == 'test' else f'eval_{metrics["split"]}'
+  writer.write(metrics['step'], {k: v for k, v in metrics.items() if k != 'step'}, prefix=prefix,
                replace=True)
   norms = np.linalg.norm(np.asarray(outputs['embedding'], np.float64), axis=-1)
-  writer.histogram(metrics['step'], 'eval/embedding_norm', norms[np.isfinite(norms)])
+  writer.histogram(metrics['step'], f'{prefix}/embedding_norm', norms[np.isfinite(norms)])
   out_dir = write_results(workdir, metrics, outputs)
   logging.info('wrote %s/metrics.json and embeddings.npz', out_dir)
   return metrics
 
 
 def write_plots(exp: Experiment, workdir: str, step: int):
-  """The PNGs in the workdir, and as TensorBoard images at step."""
+  """The PNGs in the workdir, and as TensorBoard images at step: of the test split's results
+  only (another split's eval leaves them as they are)."""
+  if exp.config.dataset.eval_split != 'test':
+    return
   from isx import plots  # matplotlib only when plots are asked for
   plots.plot_workdir(workdir,
                      lambda idx: input_pipeline.read_eval_images(exp.config, exp.info, idx))

@@ -6,7 +6,9 @@ train_and_evaluate in a workdir of its own; one JSON line of results per run.
 
 A grid is a JSON list of {"name", "overrides": {"key.path": value}, "seeds": [...]}. A run whose
 workdir already holds its final checkpoint is resumed (and so only evaluated), so an
-interrupted sweep continues where it stopped. Records go to OUT/runs_<i>.jsonl.
+interrupted sweep continues where it stopped; a run already recorded in OUT/runs_*.jsonl is
+not run or recorded again (one record per run, whoever re-runs it). Records go to
+OUT/runs_<i>.jsonl.
 """
 import json
 import os
@@ -14,8 +16,9 @@ import os
 import jax
 from absl import app, flags
 
-from isx import cli, cpu_setup, errors, input_pipeline, train
-from isx.grid import apply_overrides, read_grid, run_one, runs, shard_of
+from isx import cli, config_checks, cpu_setup, errors, input_pipeline, train
+from isx.grid import (apply_overrides, make_out, read_grid, recorded_runs, run_one, runs,
+                      shard_of)
 
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
 flags.DEFINE_string('only', None, 'Comma-separated run names to run from the grid.')
@@ -43,7 +46,8 @@ def main(argv):
 
 
 def sweep(config, out: str):
-  """Runs this shard's (entry, seed) pairs, appending one record per run to its runs file."""
+  """Runs this shard's (entry, seed) pairs, appending one record per run to its runs file. The
+  whole grid is checked first; a run already recorded under OUT is not run or recorded again."""
   grid = read_grid(flags.FLAGS.grid)
   only = set(flags.FLAGS.only.split(',')) if flags.FLAGS.only else None
   unknown = sorted((only or set()) - {e['name'] for e in grid})
@@ -51,20 +55,30 @@ def sweep(config, out: str):
     raise errors.ConfigError(f'--only names runs that --grid {flags.FLAGS.grid} does not have: '
                              f'{", ".join(unknown)}; choose from {", ".join(e["name"] for e in grid)}')
   shard, share = shard_of(flags.FLAGS.shard, os.environ)
+  checked = {e['name']: config_checks.validate(apply_overrides(config, e.get('overrides', {})),
+                                               jax_started=False) for e in grid}
   pairs = runs(grid, only, shard)
-  sized = [apply_overrides(config, entry.get('overrides', {})) for entry, _ in pairs]
   if not pairs:  # more processes than runs: this one has nothing to do
     print(f'shard {shard[0]}/{shard[1]}: no runs', flush=True)
     return
-  os.makedirs(out, exist_ok=True)
+  recorded = recorded_runs(out, flags.FLAGS.grid, grid)
+  todo = [(e, seed) for e, seed in pairs if (e['name'], seed) not in recorded]
+  for entry, seed in pairs:
+    if (entry['name'], seed) in recorded:
+      print(f'{entry["name"]} seed {seed}: already recorded in '
+            f'{recorded[entry["name"], seed]}; not run again', flush=True)
+  if not todo:
+    return
+  make_out(out)
   # as isx.main does, with the cores shared among the sweep's n processes
+  sized = [checked[e['name']] for e, _ in todo]
   info = input_pipeline.dataset_info(sized[0])
   setup = cpu_setup.set_up(sized[0], info.image_shape, info.num_classes,
                            cli.FLAGS.cpu_conv_path, cli.FLAGS.cpu_devices, share=share,
                            batch_sizes=[n for c in sized for n in (c.batch_size,
                                                                    c.eval_batch_size)],
                            log=lambda m: print(m, flush=True))
-  for entry, seed in pairs:
+  for entry, seed in todo:
     record = run_one(config, entry, seed, out, setup)
     print(json.dumps(record), flush=True)
     if jax.process_index() == 0:

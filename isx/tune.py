@@ -13,18 +13,24 @@ OUT/trials_<worker>.jsonl; once a study is done, OUT/best_grid.json holds every 
 best configuration as an isx.sweep grid that re-runs it with the final seeds on the test split.
 """
 import contextlib
+import dataclasses
+import errno
 import fcntl
 import json
+import logging
 import os
+import socket
 import time
 import warnings
 import zlib
+from typing import Any
 
 import numpy as np
 import optuna
 from absl import app, flags
 
-from isx import cli, config_checks, cpu_setup, errors, grid, input_pipeline, train
+from isx import cli, config_checks, cpu_setup, errors, grid, input_pipeline, scoring, train
+from isx import space as space_lib
 
 flags.DEFINE_string('space', None, 'JSON search spaces, one per method (results/spaces/).')
 flags.DEFINE_string('methods', None, 'Comma-separated methods of --space to tune (default: all).')
@@ -41,104 +47,25 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
 
 
-def read_space(path, trials=None) -> dict:
-  """The space file, checked for what does not need a config: a method and a budget > 0,
-  every range non-empty."""
-  space = grid.read_json(path, 'space', 'results/spaces/')
-  if not isinstance(space, dict) or not isinstance(space.get('methods'), dict) or not space[
-      'methods']:
-    raise errors.ConfigError(f'--space {path} must be a JSON object with "methods": {{name: '
-                             f'{{"overrides", "params"}}}}; see results/spaces/')
-  unknown = sorted(set(space) - {'objective', 'trials', 'startup_trials', 'enqueue_defaults',
-                                 'trial_overrides', 'final_overrides', 'final_seeds', 'methods'})
-  if unknown:
-    raise errors.ConfigError(f'--space {path}: unknown key(s) {", ".join(unknown)}; see '
-                             f'docs/tuning.md for the fields')
-  space = {'objective': 'map@r', 'trials': 12, 'startup_trials': None, 'trial_overrides': {},
-           'final_overrides': {}, 'final_seeds': [0, 1, 2], **space}
-  if trials is not None:
-    space['trials'] = trials
-  if not isinstance(space['trials'], int) or space['trials'] <= 0:
-    raise errors.ConfigError(f'the budget must be a positive number of trials per method, got '
-                             f'{space["trials"]!r}')
-  for method, entry in space['methods'].items():
-    for key, spec in entry.get('params', {}).items():
-      _check_range(f'{method}: {key}', spec)
-  return space
-
-
-def _check_range(where, spec):
-  if not isinstance(spec, dict):
-    raise errors.ConfigError(f'{where}: a range is {{"low", "high"[, "log"][, "int"]}} or '
-                             f'{{"choices": [...]}}, got {spec!r}')
-  if 'choices' in spec:
-    if not spec['choices']:
-      raise errors.ConfigError(f'{where}: the range is empty (no choices); give at least one')
-    return
-  low, high = spec.get('low'), spec.get('high')
-  if not all(isinstance(v, (int, float)) for v in (low, high)) or not low < high:
-    raise errors.ConfigError(f'{where}: the range [{low}, {high}] is empty; give low < high')
-  if spec.get('log') and low <= 0:
-    raise errors.ConfigError(f'{where}: a log range needs low > 0, got {low}')
-
-
-def suggest(trial, key, spec):
-  if 'choices' in spec:
-    return trial.suggest_categorical(key, spec['choices'])
-  if spec.get('int'):
-    return trial.suggest_int(key, spec['low'], spec['high'], log=spec.get('log', False))
-  return trial.suggest_float(key, spec['low'], spec['high'], log=spec.get('log', False))
-
-
-def method_configs(config, space, method) -> list:
-  """Every config the method's trials can reach the extremes of, resolved and checked before
-  any training: an unknown key or a value the config refuses is one line naming it."""
-  entry = space['methods'][method]
-  unknown = sorted(set(entry) - {'overrides', 'params'})
-  if unknown:
-    raise errors.ConfigError(f'method {method}: unknown field(s) {", ".join(unknown)}; a method '
-                             f'has "overrides" and "params"')
-  base = {**entry.get('overrides', {}), **space['trial_overrides']}
-  params = entry.get('params', {})
-  ends = {k: spec['choices'] if 'choices' in spec else [spec['low'], spec['high']]
-          for k, spec in params.items()}
-  lows = {k: v[0] for k, v in ends.items()}
-  corners = [lows] + [{**lows, k: v} for k, values in ends.items() for v in values[1:]]
-  configs = []
-  for corner in corners:
-    try:
-      configs.append(grid.apply_overrides(config, {**base, **corner}))
-    except errors.ConfigError as e:
-      raise errors.ConfigError(f'--space method {method}: {e}') from None
-  return configs
-
-
-def default_params(config, space, method) -> dict:
-  """The values the method's config holds for its searched keys: its defaults, the trial that
-  every study starts with when the space says "enqueue_defaults"."""
-  entry = space['methods'][method]
-  resolved = grid.apply_overrides(config, entry.get('overrides', {}))
-  values = {}
-  for key, spec in entry.get('params', {}).items():
-    value = resolved
-    for part in key.split('.'):
-      value = value[part]
-    inside = value in spec['choices'] if 'choices' in spec else spec['low'] <= value <= spec[
-        'high']
-    if not inside:
-      raise errors.ConfigError(f'--space method {method}: its default {key}={value!r} is outside '
-                               f'its range; widen the range or drop "enqueue_defaults"')
-    values[key] = value
-  return values
-
-
 # How a lost race to create a new storage's tables reads, per database.
 RACES = ('already exists', 'UNIQUE constraint failed', 'Duplicate entry', 'duplicate key')
+DEFINITION = 'isx_definition'  # the study's user attribute holding what its trials are
+OWNER = 'isx_worker'  # a trial's: the host and process running it
 
 
-def storage_for(url: str, heartbeat: int):
+def sqlite_url(path: str) -> str:
+  """The SQLAlchemy URL of a SQLite file at path, quoted: a '?', '#' or '%' in a folder's name
+  stays in the path instead of starting the URL's query."""
+  from sqlalchemy.engine import URL
+  return URL.create('sqlite', database=os.path.abspath(path)).render_as_string(
+      hide_password=False)
+
+
+def storage_for(url: str, heartbeat: int, what: str = None):
   """The Optuna storage at url. An RDB storage (SQLite, PostgreSQL, ...) gets the heartbeat, so
-  that a killed worker's trial is failed and retried with the same parameters."""
+  that a killed worker's trial is failed and retried with the same parameters. what: how the
+  error names it (default: the --storage flag)."""
+  what = what or f'--storage {url}'
   for attempt in range(5):
     try:
       if url.split(':', 1)[0].split('+')[0] in ('sqlite', 'postgresql', 'mysql'):
@@ -154,7 +81,7 @@ def storage_for(url: str, heartbeat: int):
       if any(m in str(e) for m in RACES) and attempt < 4:
         time.sleep(1.0)
         continue
-      raise errors.ConfigError(f'--storage {url} cannot be opened ({type(e).__name__}: '
+      raise errors.ConfigError(f'{what} cannot be opened ({type(e).__name__}: '
                                f'{str(e).splitlines()[0] if str(e) else ""}); give a reachable '
                                f'Optuna storage URL, e.g. sqlite:///OUT/studies.db') from None
 
@@ -163,7 +90,11 @@ def storage_for(url: str, heartbeat: int):
 def _sqlite_lock(url: str):
   """Holds an exclusive lock on DB.lock while a SQLite storage is opened: workers that start
   together would otherwise all create its tables, and all but one fail."""
-  path = url.split(':///', 1)[1].split('?')[0] if url.startswith('sqlite:///') else ''
+  from sqlalchemy.engine import make_url
+  try:
+    path = make_url(url).database if url.startswith('sqlite:') else ''
+  except Exception:  # noqa: BLE001  not a URL: Optuna says so
+    path = ''
   if not path or path == ':memory:' or not os.path.isdir(os.path.dirname(path) or '.'):
     yield  # nothing to share, or a folder that is not there: Optuna says so
     return
@@ -175,10 +106,11 @@ def _sqlite_lock(url: str):
       fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def sampler_seed(seed: int, worker: int, method: str, started: int) -> int:
-  """The study's seed, derived per worker and per how many trials the study held when the
-  worker joined, so that no two workers (or a worker and its own earlier run) draw alike."""
-  return int(np.random.SeedSequence([seed, worker, zlib.crc32(method.encode()), started])
+def sampler_seed(seed: int, worker: int, method: str, drawn: int) -> int:
+  """The seed of one draw: derived per worker and per how many trials the study held (finished
+  or running) when it drew, so that no two workers draw alike, and a worker restarted after an
+  interruption draws what it would have drawn without it."""
+  return int(np.random.SeedSequence([seed, worker, zlib.crc32(method.encode()), drawn])
              .generate_state(1)[0])
 
 
@@ -189,54 +121,104 @@ def finished(study) -> list:
   return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
 
 
-def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
-  """Runs this worker's share of the method's study until it holds its budget."""
-  budget, entry = space['trials'], space['methods'][method]
+def running(study) -> list:
+  """The study's running trials, once the dead ones are failed and queued for a retry with the
+  same parameters: those of a worker on this host whose process is gone, at once; any other
+  once its heartbeat is stale."""
+  for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    owner = t.user_attrs.get(OWNER) or {}
+    if owner.get('host') == socket.gethostname() and not _alive(owner.get('pid')):
+      try:
+        failed = study._storage.set_trial_state_values(t._trial_id,
+                                                       optuna.trial.TrialState.FAIL)
+      except optuna.exceptions.UpdateFinishedTrialError:  # another worker got there first
+        failed = False
+      if failed:
+        optuna.storages.RetryHeartbeatStaleTrialCallback(3)(study, study.get_trials(
+            deepcopy=False)[t.number])
+  optuna.storages.fail_stale_trials(study)
+  return [t for t in study.get_trials(deepcopy=False)
+          if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def _alive(pid) -> bool:
+  if not isinstance(pid, int) or pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # another user's process
+    return True
+  return True
+
+
+def open_study(config, space, method, storage):
+  """The method's study, created with its definition (isx.space.definition) or loaded and
+  checked against it: a study is never continued with other trials than it started with."""
   study = optuna.create_study(study_name=method, storage=storage, direction='maximize',
                               load_if_exists=True)
-  optuna.storages.fail_stale_trials(study)
-  started = len(study.get_trials(deepcopy=False))
-  if space.get('enqueue_defaults') and not started:
-    study.enqueue_trial(default_params(config, space, method), user_attrs={'defaults': True},
-                        skip_if_exists=True)
-  startup = space['startup_trials'] if space['startup_trials'] is not None else budget // 3
-  study.sampler = optuna.samplers.TPESampler(
-      n_startup_trials=startup, seed=sampler_seed(seed, worker, method, started))
+  now = space_lib.definition(config, space, method)
+  saved = study.user_attrs.get(DEFINITION)
+  if saved is None:  # new, or started by an isx that did not record it
+    study.set_user_attr(DEFINITION, now)
+  elif saved != now:
+    diff = space_lib.differences(saved, now)
+    raise errors.ConfigError(
+        f'study {method!r} in this storage was started with another definition; differing: '
+        f'{", ".join(diff[:5])}{" ..." if len(diff) > 5 else ""}. Use a new --out (or '
+        f'--storage) for the new question, or the space and config it started with')
+  return study
 
+
+def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
+  """Runs this worker's share of the method's study while its finished and running trials are
+  fewer than its budget."""
+  budget, entry = space['trials'], space['methods'][method]
+  study = open_study(config, space, method, storage)
+  if space['enqueue_defaults'] and not study.get_trials(deepcopy=False):
+    study.enqueue_trial(space_lib.default_params(config, space, method),
+                        user_attrs={'defaults': True}, skip_if_exists=True)
+  startup = space['startup_trials'] if space['startup_trials'] is not None else budget // 3
   current = {}
 
   def objective(trial):
     current['number'] = trial.number
-    params = {k: suggest(trial, k, s) for k, s in entry.get('params', {}).items()}
+    trial.set_user_attr(OWNER, {'host': socket.gethostname(), 'pid': os.getpid()})
+    params = {k: space_lib.suggest(trial, k, s) for k, s in entry.get('params', {}).items()}
     first = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(
         study.get_trials(deepcopy=False)[trial.number])
     number = trial.number if first is None else first  # a retry resumes the first's workdir
     overrides = {**entry.get('overrides', {}), **space['trial_overrides'], **params}
     record = grid.run_one(config, {'name': method, 'overrides': overrides}, config.seed, out,
-                           cpu, workdir=os.path.join(out, method, f'trial_{number:03d}'))
+                          cpu, workdir=os.path.join(out, method, f'trial_{number:03d}'))
     record.update(study=method, trial=trial.number, params=params,
                   defaults=bool(trial.user_attrs.get('defaults')))
+    value = record.get('metrics', {}).get(space['objective'])
     if not record.get('diverged'):
-      record['value'] = float(record['metrics'][space['objective']])
+      record['value'] = value if value is None else float(value)
     _append(out, worker, record)
     if record.get('diverged'):  # a result (this region fails), counted in the budget
       trial.set_user_attr('diverged', record['error'])
       raise optuna.TrialPruned(record['error'])
+    if value is None:
+      raise errors.ConfigError(f'trial {trial.number} of {method} reported no '
+                               f'{space["objective"]!r} (it reported '
+                               f'{", ".join(sorted(record["metrics"]))}); fix "objective"')
     return record['value']
 
   while True:
-    optuna.storages.fail_stale_trials(study)
-    running = sum(t.state == optuna.trial.TrialState.RUNNING
-                  for t in study.get_trials(deepcopy=False))
-    if len(finished(study)) + running >= budget:
-      break
+    drawn = len(finished(study)) + len(running(study))
+    if drawn >= budget:
+      return study
+    study.sampler = optuna.samplers.TPESampler(
+        n_startup_trials=startup, seed=sampler_seed(seed, worker, method, drawn))
     try:
       study.optimize(objective, n_trials=1)
     except train.Preempted:  # SIGTERM: the trial is failed; its retry resumes the checkpoint
       stopped = study.get_trials(deepcopy=False)[current['number']]
       optuna.storages.RetryHeartbeatStaleTrialCallback(3)(study, stopped)
       raise
-  return study
 
 
 def _append(out, worker, record):
@@ -259,10 +241,131 @@ def best_grid(space, storage) -> list:
       continue
     best = max(complete, key=lambda t: (t.value, -t.number))
     entries.append({'name': method, 'trial': best.number, 'value': best.value,
-                 'overrides': {**entry.get('overrides', {}), **best.params,
-                               **space['final_overrides']},
-                 'seeds': space['final_seeds']})
+                    'overrides': {**entry.get('overrides', {}), **best.params,
+                                  **space['final_overrides']},
+                    'seeds': space['final_seeds']})
   return entries
+
+
+@dataclasses.dataclass
+class Plan:
+  """A tuning run, every input checked: what `run` does."""
+  config: Any
+  space: dict
+  methods: list
+  out: str
+  storage: Any  # the --storage given, opened; None: SQLite in OUT, opened once OUT is made
+  heartbeat: int
+  worker: int
+  seed: int
+  cpu: Any = None
+
+
+def prepare(config, out, space_path, methods=None, trials=None, storage=None, seed=0,
+            heartbeat=60, worker=None, environ=None, cpu_conv_path=None, cpu_devices=None):
+  """Checks everything a tuning run needs before its first trial, writing nothing: the flags,
+  the space (every method, every range's ends and the finals as validated configs, the split
+  that selection reads), the devices, and the objective against what the evals report. Returns
+  the Plan; every refusal is one line."""
+  if not isinstance(seed, int) or not 0 <= seed < 2**32:
+    raise errors.ConfigError(f'--seed must be an integer in [0, 2**32), got {seed!r}')
+  if not isinstance(heartbeat, int) or heartbeat < 1:
+    raise errors.ConfigError(f'--heartbeat must be a whole number of seconds >= 1, got '
+                             f'{heartbeat!r}')
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise errors.NotAFolder(f'--out {out} is a file; name a folder for the study')
+  (worker, _), share = grid.shard_of(worker, os.environ if environ is None else environ)
+  space = space_lib.read(space_path, trials)
+  methods = methods.split(',') if methods else list(space['methods'])
+  unknown = [m for m in methods if m not in space['methods']]
+  if unknown:
+    raise errors.ConfigError(f'--methods names methods --space {space_path} does not have: '
+                             f'{", ".join(unknown)}; choose from {", ".join(space["methods"])}')
+  configs = {m: space_lib.method_configs(config, space, m) for m in methods}
+  for m in methods:
+    space_lib.final_config(config, space, m)
+    if space['enqueue_defaults']:
+      space_lib.default_params(config, space, m)
+  checked = [(m, c, input_pipeline.dataset_info(c)) for m in methods for c in configs[m]]
+  for _, c, info in checked:
+    config_checks.check_data(c, info)
+  _, first, info = checked[0]
+  # isx.tune chooses the CPU setup; a caller whose JAX has started keeps its own
+  cpu = None if cpu_setup.jax_started() else cpu_setup.set_up(first, info.image_shape, info.num_classes, cpu_conv_path, cpu_devices,
+                         share=share, batch_sizes=sorted({n for _, c, _ in checked
+                                                          for n in (c.batch_size,
+                                                                    c.eval_batch_size)}),
+                         log=lambda m: print(m, flush=True))
+  for _, c, _ in checked:  # a tuned batch size the devices do not divide fails here
+    config_checks.check_devices(c)
+  for m in methods:
+    _, c, info = next(t for t in checked if t[0] == m)
+    reported = scoring.metric_names(c, info)
+    if space['objective'] not in reported:
+      raise errors.ConfigError(f'--space {space_path}: "objective" {space["objective"]!r} is '
+                               f'not a metric that method {m}\'s trials report; they report '
+                               f'{", ".join(sorted(reported))}')
+  if storage:  # last: opening a database server's storage creates its tables
+    storage = storage_for(storage, heartbeat)
+  return Plan(config, space, methods, out, storage, heartbeat, worker, seed, cpu)
+
+
+def run(plan: Plan, wait_seconds: float = 5.0) -> list:
+  """Runs this worker's share of every method's study, then waits for the trials other workers
+  are running (a dead worker's is retried here once its heartbeat is stale); returns the best
+  grid. It never ends having left a study short of its budget without saying why."""
+  space, out = plan.space, plan.out
+  grid.make_out(out)
+  storage = plan.storage or storage_for(sqlite_url(os.path.join(out, 'studies.db')),
+                                        plan.heartbeat,
+                                        f'the study storage {os.path.join(out, "studies.db")}')
+  heartbeat = isinstance(storage, optuna.storages.RDBStorage)
+  said = None
+  while True:
+    studies = {m: tune_method(plan.config, space, m, storage, out, plan.worker, plan.seed,
+                              plan.cpu) for m in plan.methods}
+    elsewhere = {m: [t.number for t in running(s)] for m, s in studies.items()}
+    elsewhere = {m: n for m, n in elsewhere.items() if n}
+    if not elsewhere:
+      break
+    waiting = '; '.join(f'{m}: trial(s) {", ".join(map(str, n))}' for m, n in elsewhere.items())
+    if not heartbeat:
+      raise NotYet(f'running elsewhere: {waiting}, and this storage keeps no heartbeat to tell '
+                   f'a dead worker from a live one; run the same command again once they end')
+    if waiting != said:
+      print(f'waiting for trials running elsewhere ({waiting}): a live worker finishes them; a '
+            f'dead one\'s is retried here once silent for {2 * plan.heartbeat} s', flush=True)
+      said = waiting
+    time.sleep(wait_seconds)
+  for method, study in studies.items():
+    done = finished(study)[:space['trials']]
+    best = max((t for t in done if t.value is not None), key=lambda t: t.value, default=None)
+    print(f'{method}: {len(done)}/{space["trials"]} trials' +
+          (f', best {space["objective"]} {best.value:.4f} (trial {best.number}: {best.params})'
+           if best else ''), flush=True)
+  entries = best_grid(space, storage)
+  path = os.path.join(out, 'best_grid.json')
+  with open(path + '.tmp', 'w') as f:
+    json.dump(entries, f, indent=1)
+  os.replace(path + '.tmp', path)
+  print(f'{len(entries)} finished method(s) in {path}; their finals: python -m isx.sweep '
+        f'--config=... --grid={path} --out=FOLDER', flush=True)
+  return entries
+
+
+class NotYet(errors.UserError):
+  """Something to wait for; the message says when to run again."""
+
+
+def _quiet_user_errors(record) -> bool:
+  """Optuna logs a failed trial's exception with its traceback; isx's own errors (and a
+  preemption, a full disk) are then reported in isx's one line instead."""
+  error = record.exc_info[1] if record.exc_info else None
+  return not (isinstance(error, (errors.UserError, train.Preempted)) or
+              (isinstance(error, OSError) and error.errno == errno.ENOSPC))
+
+
+logging.getLogger('optuna.study._optimize').addFilter(_quiet_user_errors)
 
 
 def main(argv):
@@ -275,51 +378,13 @@ def main(argv):
     cli.fail('--config, --space and --out are required: python -m isx.tune '
              '--config=configs/NAME.py --space=results/spaces/SPACE.json --out=FOLDER')
   try:
-    tune(config, out)
+    run(prepare(config, out, fl.space, fl.methods, fl.trials, fl.storage, fl.seed, fl.heartbeat,
+                fl.worker, os.environ, cli.FLAGS.cpu_conv_path, cli.FLAGS.cpu_devices))
   except train.Preempted as e:  # the same command resumes the trial
     cli.stop(e)
   except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
     cli.report(e)
     raise
-
-
-def tune(config, out: str):
-  fl = flags.FLAGS
-  space = read_space(fl.space, fl.trials)
-  methods = fl.methods.split(',') if fl.methods else list(space['methods'])
-  unknown = [m for m in methods if m not in space['methods']]
-  if unknown:
-    raise errors.ConfigError(f'--methods names methods --space {fl.space} does not have: '
-                             f'{", ".join(unknown)}; choose from {", ".join(space["methods"])}')
-  configs = [c for m in methods for c in method_configs(config, space, m)]
-  if space.get('enqueue_defaults'):
-    for m in methods:
-      default_params(config, space, m)
-  storage = fl.storage and storage_for(fl.storage, fl.heartbeat)
-  (worker, _), share = grid.shard_of(fl.worker, os.environ)
-  info = input_pipeline.dataset_info(configs[0])
-  cpu = cpu_setup.set_up(configs[0], info.image_shape, info.num_classes, cli.FLAGS.cpu_conv_path,
-                         cli.FLAGS.cpu_devices, share=share,
-                         batch_sizes=sorted({n for c in configs
-                                             for n in (c.batch_size, c.eval_batch_size)}),
-                         log=lambda m: print(m, flush=True))
-  for c in configs:  # a tuned batch size the devices do not divide fails here, not mid-study
-    config_checks.check_devices(c)
-  os.makedirs(out, exist_ok=True)  # after every check: a refused command writes nothing
-  storage = storage or storage_for(f'sqlite:///{os.path.abspath(out)}/studies.db', fl.heartbeat)
-  for method in methods:
-    study = tune_method(config, space, method, storage, out, worker, fl.seed, cpu)
-    done = finished(study)[:space['trials']]
-    best = max((t for t in done if t.value is not None), key=lambda t: t.value, default=None)
-    print(f'{method}: {len(done)}/{space["trials"]} trials' +
-          (f', best {space["objective"]} {best.value:.4f} (trial {best.number}: {best.params})'
-           if best else ''), flush=True)
-  entries = best_grid(space, storage)
-  with open(os.path.join(out, 'best_grid.json'), 'w') as f:
-    json.dump(entries, f, indent=1)
-  print(f'{len(entries)} finished method(s) in {os.path.join(out, "best_grid.json")}; their finals:'
-        f' python -m isx.sweep --config=... --grid={os.path.join(out, "best_grid.json")} '
-        f'--out=FOLDER', flush=True)
 
 
 flags.adopt_module_key_flags(cli)

@@ -26,6 +26,10 @@ class Workdir:
   eval_dir = property(lambda self: self.path / 'eval')
   embeddings = property(lambda self: self.eval_dir / 'embeddings.npz')
   eval_metrics = property(lambda self: self.eval_dir / 'metrics.json')
+
+  def eval_dir_of(self, split: str) -> epath.Path:
+    """Where an eval of split writes: eval/ for the test split, eval/SPLIT/ for another."""
+    return self.eval_dir if split == 'test' else self.eval_dir / split
   cpu_setup = property(lambda self: self.path / 'cpu_setup.json')
   parameters = property(lambda self: self.path / 'parameters.txt')
   profile = property(lambda self: self.path / 'profile')

@@ -55,9 +55,17 @@ def load(grid):
   if not os.path.exists(path):  # a grid not run yet
     return runs
   with open(path) as f:
-    for line in f:
-      record = json.loads(line)
+    for number, line in enumerate(f, 1):
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        raise SystemExit(f'error: {path} line {number} is not JSON (a write cut short?); '
+                         f'remove that line and run again') from None
       if 'metrics' in record or record.get('diverged'):
+        if any(r['seed'] == record['seed'] for r in runs[record['name']]):
+          # one run recorded twice would pass for two seeds in every mean and std
+          raise SystemExit(f'error: {path} records run {record["name"]} seed {record["seed"]} '
+                           f'twice (line {number}); keep one of them and run again')
         runs[record['name']].append(record)
   return runs
 

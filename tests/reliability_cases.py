@@ -135,7 +135,7 @@ CASES = [
      '--config, --grid and --out are required: python -m isx.sweep ...'),
     ('tune space with a key the config lacks', 'tune',
      ['--space={typo_space}', '--out={new}'],
-     "--space method a: grid override modell.xi=1.0: 'modell'..."),
+     "--space method a at modell.xi=1.0: grid override modell.xi=1.0: 'modell'..."),
     ('tune space with an empty range', 'tune', ['--space={empty_space}', '--out={new}'],
      'a: learning_rate: the range [0.1, 0.1] is empty; give low < high'),
     ('tune budget of 0 trials', 'tune', ['--space={space}', '--out={new}', '--trials=0'],
@@ -150,6 +150,58 @@ CASES = [
     ('sweep shard beyond the count', 'sweep', ['--grid={grid}', '--out={new}', '--shard=3/2'],
      '--shard=3/2 must be i/n with 0 <= i < n, e.g. --shard=0/2 and --shard=1/2 for two '
      'processes'),
+    ('one training class', 'main', ['--workdir={new}', '--config.dataset.classes=3'],
+     "dataset.classes '3' trains on 1 class of the 10: with one class the loss and its gradient "
+     "are 0 at every step, so nothing would train; name at least 2 classes"),
+    ('every loss term at weight 0', 'main', ['--workdir={new}', '--config.loss.softmax.weight=0'],
+     "every term of loss 'softmax' has weight 0, so nothing would train (the loss and its "
+     "gradient are 0 at every step); give a term a positive weight"),
+    ('tune range that reaches a value the config refuses', 'tune',
+     ['--space={xi_space}', '--out={new}'],
+     '--space method a at model.xi=-10: xi must be a positive finite number, got -10.0...'),
+    ('tune float range on an integer setting', 'tune', ['--space={int_space}', '--out={new}'],
+     '--space method a: batch_size is an integer setting; give its range "int": true (and '
+     'integer ends) or "choices"'),
+    ('tune objective that no trial reports', 'tune', ['--space={objective_space}', '--out={new}'],
+     '"objective" \'MAP@R\' is not a metric that method a\'s trials report; they report accuracy, '
+     '...map@r...'),
+    ('tune space whose trials would score the test split', 'tune',
+     ['--space={test_space}', '--out={new}'],
+     "--space method a: its trials score the 'test' split, so selection would read the test "
+     "split; set \"dataset.eval_split\": \"validation\"..."),
+    ('tune final_overrides with a mistyped key', 'tune', ['--space={final_space}', '--out={new}'],
+     '--space method a, "final_overrides": grid override num_epoch=3: the config has no field '
+     "'num_epoch'; did you mean 'num_epochs'?"),
+    ('tune method that is not an object', 'tune', ['--space={method_space}', '--out={new}'],
+     '--space ...method_space.json: method a must be an object {"overrides": {key: value}, '
+     '"params": {key: range}}, got 3'),
+    ('tune method name that would leave --out', 'tune', ['--space={escape_space}', '--out={new}'],
+     "method name '../x' cannot name a folder inside --out: use letters, digits and _.+=,@-..."),
+    ('tune negative --seed', 'tune', ['--space={space}', '--out={new}', '--seed=-1'],
+     '--seed must be an integer in [0, 2**32), got -1'),
+    ('tune --heartbeat 0', 'tune', ['--space={space}', '--out={new}', '--heartbeat=0'],
+     '--heartbeat must be a whole number of seconds >= 1, got 0'),
+    ('tune --out that is a file', 'tune', ['--space={space}', '--out={bad_py}'],
+     '--out ...bad.py is a file; name a folder for the study'),
+    ('sweep grid naming a run twice', 'sweep', ['--grid={dup_grid}', '--out={new}'],
+     '--grid ...dup_grid.json names a more than once; each entry needs a name of its own...'),
+    ('sweep grid name that would leave --out', 'sweep', ['--grid={escape_grid}', '--out={new}'],
+     "entry name '../escaped' cannot name a folder inside --out..."),
+    ('sweep overrides given as a list', 'sweep', ['--grid={list_grid}', '--out={new}'],
+     'entry a: "overrides" must be an object {key: value} and "seeds" a list of distinct '
+     'integers >= 0'),
+    ('scoring embeddings with a mistyped --runs', 'results/score_embeddings.py',
+     ['--runs={new}', '--out={done}/metrics.jsonl'],
+     '--runs ...new is not a folder; give the --out of the sweep whose runs to score'),
+    ('scoring a truncated embeddings.npz', 'results/score_embeddings.py',
+     ['--runs={truncated_runs}', '--out={new}.jsonl'],
+     '...a_0/eval/embeddings.npz cannot be read (...); score it again with python -m isx.eval '
+     '--workdir=...a_0'),
+    ('time to accuracy with a run that fails', 'benchmarks/time_to_accuracy.py',
+     ['--config=configs/fashion_mnist_fast.py', '--data_dir={data}', '--arms=is', '--seeds=0',
+      '--out={new}', '--record={new}.jsonl', '--set=model.xi=0'],
+     'fashion_mnist_fast seed 0: isx.main exited with 1 (error: xi must be a positive finite '
+     'number, got 0.0...); nothing was recorded...'),
 ]
 
 
@@ -164,9 +216,13 @@ def markdown() -> str:
     names = {'{done}': 'FINISHED', '{new}': 'NEW', '{empty}': 'EMPTY_DIR', '{bad_py}': 'BAD.py',
              '{grid}': 'GRID.json', '{typo_grid}': 'TYPO_GRID.json', '{eval_file}': 'FINISHED',
              '{bad_json}': 'FINISHED', '{space}': 'SPACE.json', '{typo_space}': 'TYPO_SPACE.json',
-             '{empty_space}': 'EMPTY_RANGE.json', '{batch_space}': 'BATCH_18_SPACE.json'}
+             '{empty_space}': 'EMPTY_RANGE.json', '{batch_space}': 'BATCH_18_SPACE.json',
+             '{truncated_runs}': 'RUNS', '{data}': 'DATA'}
+    names.update({f'{{{n}}}': f'{n.upper()}.json' for n in re.findall(r'{(\w+_(?:space|grid))}',
+                                                                       ' '.join(args))
+                  if f'{{{n}}}' not in names})
     shown = [re.sub('|'.join(map(re.escape, names)), lambda m: names[m.group()], a) for a in args]
-    command = f'isx.{binary} ' + ' '.join(shown)
+    command = (f'python {binary} ' if binary.endswith('.py') else f'isx.{binary} ') + ' '.join(shown)
     rows.append(f'| {case} | `{command}` | `error: {line}` |')
   return '\n'.join(rows)
 

@@ -24,6 +24,7 @@ from isx.experiment import Experiment
 import reliability_cases  # tests/: the bad-input table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VALIDATION = {'dataset.validation_fraction': 0.25, 'dataset.eval_split': 'validation'}
 
 
 def _env(devices=1):
@@ -229,8 +230,27 @@ def finished(tiny_data_dir, tmp_path_factory):
   lr = {'learning_rate': {'low': 1e-3, 'high': 1e-2}}
   for name, params in (('space', lr), ('typo_space', {'modell.xi': {'low': 1.0, 'high': 2.0}}),
                        ('empty_space', {'learning_rate': {'low': 0.1, 'high': 0.1}}),
-                       ('batch_space', {'batch_size': {'choices': [16, 18]}})):
-    (root / f'{name}.json').write_text(json.dumps({'methods': {'a': {'params': params}}}))
+                       ('batch_space', {'batch_size': {'choices': [16, 18]}}),
+                       ('xi_space', {'model.xi': {'low': -10, 'high': -1}}),
+                       ('int_space', {'batch_size': {'low': 8, 'high': 16}})):
+    (root / f'{name}.json').write_text(json.dumps({'methods': {'a': {'params': params}},
+                                                   'trial_overrides': VALIDATION}))
+  valid = {'methods': {'a': {'params': lr}}, 'trial_overrides': VALIDATION}
+  for name, space in (('objective_space', {**valid, 'objective': 'MAP@R'}),
+                      ('test_space', {'methods': valid['methods']}),
+                      ('final_space', {**valid, 'final_overrides': {'num_epoch': 3}}),
+                      ('method_space', {**valid, 'methods': {'a': 3}}),
+                      ('escape_space', {**valid, 'methods': {'../x': {}}})):
+    (root / f'{name}.json').write_text(json.dumps(space))
+  for name, grid in (('dup_grid', [{'name': 'a', 'overrides': {'num_train_steps': 2}},
+                                   {'name': 'a', 'overrides': {'num_train_steps': 4}}]),
+                     ('escape_grid', [{'name': '../escaped'}]),
+                     ('list_grid', [{'name': 'a', 'overrides': [['model.xi', 1]]}])):
+    (root / f'{name}.json').write_text(json.dumps(grid))
+  truncated = root / 'truncated_runs' / 'a_0' / 'eval'
+  truncated.mkdir(parents=True)
+  npz = (root / 'done' / 'eval' / 'embeddings.npz').read_bytes()
+  (truncated / 'embeddings.npz').write_bytes(npz[:len(npz) // 2])
   (root / 'sources.json').write_text(json.dumps(
       {'fashion_mnist': [['http://127.0.0.1:9/train-images-idx3-ubyte.gz', 1, '0' * 64,
                           'train-images-idx3-ubyte.gz']]}))
@@ -246,18 +266,19 @@ def test_bad_input_gets_one_line_and_loses_nothing(tiny_data_dir, finished, tmp_
   done, new = finished / 'done', tmp_path / 'new'
   before, top = _digest(done), sorted(os.listdir(ROOT))
   fill = dict(data=tiny_data_dir, done=done, new=new, empty=finished / 'empty',
-              bad_py=finished / 'bad.py', grid=finished / 'grid.json',
-              typo_grid=finished / 'typo_grid.json', eval_file=finished / 'eval_file',
-              bad_json=finished / 'bad_json', space=finished / 'space.json',
-              typo_space=finished / 'typo_space.json', empty_space=finished / 'empty_space.json',
-              batch_space=finished / 'batch_space.json')
+              bad_py=finished / 'bad.py', eval_file=finished / 'eval_file',
+              bad_json=finished / 'bad_json', truncated_runs=finished / 'truncated_runs',
+              **{path.stem: path for path in finished.glob('*.json')})
   # No step count: a case may stand for an epoch-based run (the configs' default).
   args = [a for a in _args(tiny_data_dir, '', 2)
           if not a.startswith(('--workdir', '--config.num_train_steps'))]
   args[2] = f'isx.{binary}'
   extra = [a.format(**fill) for a in extra]
-  for a in [a for a in extra if a.startswith('--config=')]:  # in the common one's place
-    args[args.index('--config=configs/fashion_mnist_simplenet.py')] = a
+  if binary.endswith('.py'):  # a results or benchmark script: its own flags only
+    args = [sys.executable, binary]
+  for a in [a for a in extra if a.startswith('--config=') and binary.startswith(('main', 'eval',
+                                                                                 'sweep', 'tune'))]:
+    args[args.index('--config=configs/fashion_mnist_simplenet.py')] = a  # the common one's place
     extra.remove(a)
   monkeypatch.setenv('ISX_DATASET_SOURCES', str(finished / 'sources.json'))
   p = _run(args + extra, check=False)

@@ -38,7 +38,7 @@ def test_a_diverged_run_is_recorded_not_raised(tiny_config, tmp_path):
 
 
 def test_apply_overrides_rejects_unknown_keys():
-  with pytest.raises(ValueError, match=r'grid override model.xii=10.0: Key "xii" does not exist'):
+  with pytest.raises(ValueError, match=r"grid override model.xii=10.0: the config has no field 'xii'; did you mean 'xi'"):
     grid_lib.apply_overrides(fashion_mnist_simplenet.get_config(), {'model.xii': 10.0})
 
 

@@ -3,6 +3,7 @@
 seconds; test_tune_slurm.py runs real trainings under SLURM."""
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -13,13 +14,16 @@ import pytest
 
 from configs import fashion_mnist_simplenet
 from isx import errors, grid, train, tune
+from isx import space as space_lib
 
 LR = {'low': 1e-4, 'high': 1e-1, 'log': True}
 
 
 def _space(**fields):
   return {'trials': 3, 'startup_trials': 1, 'enqueue_defaults': True,
-          'trial_overrides': {'num_epochs': 1}, 'final_overrides': {'num_epochs': 7},
+          'trial_overrides': {'num_epochs': 1, 'dataset.validation_fraction': 0.1,
+                              'dataset.eval_split': 'validation'},
+          'final_overrides': {'num_epochs': 7},
           'final_seeds': [0, 1, 2],
           'methods': {'plain': {'overrides': {'model.inward_scale': False},
                                 'params': {'learning_rate': LR}},
@@ -32,7 +36,7 @@ def _space(**fields):
 def _read(tmp_path, space):
   path = tmp_path / 'space.json'
   path.write_text(json.dumps(space))
-  return tune.read_space(path)
+  return space_lib.read(path)
 
 
 @pytest.fixture
@@ -147,13 +151,13 @@ def test_a_bad_space_is_one_line(tmp_path, change, message):
 def test_a_space_key_the_config_lacks_or_a_default_outside_its_range_is_named(tmp_path):
   config = fashion_mnist_simplenet.get_config()
   space = _read(tmp_path, _space(methods={'a': {'params': {'modell.xi': LR}}}))
-  with pytest.raises(errors.ConfigError, match=r'--space method a: grid override modell.xi'):
-    tune.method_configs(config, space, 'a')
+  with pytest.raises(errors.ConfigError, match=r'--space method a at modell.xi=0.0001: grid override modell.xi'):
+    space_lib.method_configs(config, space, 'a')
   space = _read(tmp_path, _space(methods={'a': {'params': {
       'learning_rate': {'low': 0.1, 'high': 0.2}}}}))
-  assert len(tune.method_configs(config, space, 'a')) == 2  # each end resolves
+  assert len(space_lib.method_configs(config, space, 'a')) == 2  # each end resolves
   with pytest.raises(errors.ConfigError, match=r'its default learning_rate=0.01 is outside'):
-    tune.default_params(config, space, 'a')
+    space_lib.default_params(config, space, 'a')
 
 
 def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
@@ -185,10 +189,10 @@ def test_the_shipped_spaces_resolve_with_their_configs_and_their_defaults_are_in
   here = os.path.join(os.path.dirname(__file__), '..', 'results', 'spaces')
   for name in sorted(os.listdir(here)):  # results/spaces/NAME.json goes with configs/NAME.py
     config = importlib.import_module(f'configs.{name[:-len(".json")]}').get_config()
-    space = tune.read_space(os.path.join(here, name))
+    space = space_lib.read(os.path.join(here, name))
     for method in space['methods']:
-      tune.method_configs(config, space, method)
-      tune.default_params(config, space, method)
+      space_lib.method_configs(config, space, method)
+      space_lib.default_params(config, space, method)
 
 
 @pytest.mark.filterwarnings('ignore:Heartbeat of storage')  # ask() stands for a killed worker
@@ -212,3 +216,150 @@ def test_a_killed_workers_trial_is_failed_by_its_silence_and_retried_in_its_work
   assert [t.state.name for t in trials] == ['FAIL', 'COMPLETE', 'COMPLETE', 'COMPLETE']
   assert trials[1].params == trials[0].params, [(t.number, t.params, t.system_attrs) for t in trials]
   assert calls[0]['workdir'] == 'plain/trial_000'
+
+
+def test_a_study_is_bound_to_its_definition_and_a_changed_one_is_refused(tmp_path, fake_runs):
+  calls, _ = fake_runs
+  space = _read(tmp_path, _space())
+  _tune(tmp_path, space, 'plain')
+  changed = _read(tmp_path, _space(methods={'plain': {'overrides': {'model.inward_scale': True},
+                                                      'params': {'learning_rate': LR}}}))
+  with pytest.raises(errors.ConfigError, match=r"study 'plain' in this storage was started with "
+                     r"another definition; differing: config.model.inward_scale \(False -> True\)"):
+    _tune(tmp_path, changed, 'plain')
+  wider = _read(tmp_path, _space(methods={'plain': {'overrides': {'model.inward_scale': False},
+                                                    'params': {'learning_rate': {**LR, 'low': 1e-5}}}}))
+  with pytest.raises(errors.ConfigError, match=r'params.learning_rate.low \(0.0001 -> 1e-05\)'):
+    _tune(tmp_path, wider, 'plain')
+  more = _read(tmp_path, _space(trials=4))  # a larger budget is the same question, continued
+  _tune(tmp_path, more, 'plain')
+  assert len(calls) == 4
+
+
+def test_an_out_folder_with_url_characters_holds_its_own_study(tmp_path, fake_runs):
+  """'?' once started the URL's query: both studies landed in one file beside the folders."""
+  space = _read(tmp_path, _space(trials=1))
+  for name in ('run?1', 'run?2'):
+    out = tmp_path / name
+    out.mkdir()
+    storage = tune.storage_for(tune.sqlite_url(str(out / 'studies.db')), 60)
+    tune.tune_method(fashion_mnist_simplenet.get_config(), space, 'plain', storage, str(out), 0, 0)
+    assert (out / 'studies.db').exists()
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['run?1', 'run?2', 'space.json']
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'methods': {'a': 3}}, 'method a must be an object'),
+    ({'methods': {'../a': {}}}, "method name '../a' cannot name a folder inside --out"),
+    ({'methods': {'a': {'params': {'model.xi': {'low': -10, 'high': -1}}}}},
+     'method a at model.xi=-10: xi must be a positive finite number'),
+    ({'methods': {'a': {'params': {'batch_size': {'low': 8, 'high': 16}}}}},
+     'batch_size is an integer setting'),
+    ({'methods': {'a': {'params': {'batch_size': {'low': 8.5, 'high': 16, 'int': True}}}}},
+     'an "int" range needs integer ends'),
+    ({'methods': {'a': {'params': {'model.head.name': {'choices': [{'x': 1}]}}}}},
+     'choices must be strings, numbers, booleans or null'),
+    ({'methods': {'a': {'params': {'learning_rate': {'low': 0.1, 'high': 1, 'log': 'yes'}}}}},
+     '"log" and "int" are true or false'),
+    ({'final_overrides': {'num_epoch': 3}}, "the config has no field 'num_epoch'"),
+    ({'trial_overrides': {}}, "its trials score the 'test' split"),
+    ({'final_seeds': [0, 0]}, '"final_seeds" must be a list of distinct seeds >= 0'),
+    ({'objective': 3}, '"objective" must be a metric name'),
+])
+def test_every_value_of_a_space_is_checked_before_any_trial(tmp_path, change, message):
+  config = fashion_mnist_simplenet.get_config()
+  with pytest.raises(errors.ConfigError, match=re.escape(message)):
+    space = _read(tmp_path, _space(**change))
+    for method in space['methods']:
+      space_lib.method_configs(config, space, method)
+      space_lib.final_config(config, space, method)
+
+
+def test_a_space_may_select_on_the_test_split_only_when_it_says_so(tmp_path):
+  config = fashion_mnist_simplenet.get_config()
+  space = _read(tmp_path, _space(trial_overrides={}, select_on='test'))
+  assert space_lib.method_configs(config, space, 'plain')[0].dataset.eval_split == 'test'
+
+
+def test_the_objective_is_checked_against_what_the_trials_report(tmp_path, tiny_data_dir):
+  config = fashion_mnist_simplenet.get_config()
+  config.dataset.data_dir = tiny_data_dir
+  config.batch_size, config.eval_batch_size, config.model.embedding_dim = 16, 16, 16
+  open_set = {'dataset.validation_classes': 2, 'dataset.eval_split': 'validation'}
+  for objective, fine in (('map@r', True), ('accuracy', False), ('MAP@R', False)):
+    path = tmp_path / f'{objective}.json'
+    path.write_text(json.dumps(_space(objective=objective, trial_overrides=open_set)))
+    if fine:
+      assert tune.prepare(config, str(tmp_path / 'out'), str(path)).methods == ['plain', 'is']
+    else:  # accuracy is not computed on held-out validation classes
+      with pytest.raises(errors.ConfigError, match=f'"objective" {objective!r} is not a metric'):
+        tune.prepare(config, str(tmp_path / 'out'), str(path))
+  assert not (tmp_path / 'out').exists()  # prepare writes nothing
+
+
+@pytest.mark.filterwarnings('ignore:Heartbeat of storage')  # ask() stands for a killed worker
+def test_a_restarted_worker_waits_for_a_silent_trial_and_then_runs_it(tmp_path, fake_runs,
+                                                                       capsys):
+  """A SIGKILLed worker's trial stays running until its heartbeat is stale: a worker restarted
+  at once says what it waits for, then runs the retry; it never ends with the study short."""
+  space = _read(tmp_path, _space(trials=1, enqueue_defaults=False))
+  storage = tune.storage_for(tune.sqlite_url(str(tmp_path / 'studies.db')), heartbeat=1)
+  study = tune.open_study(fashion_mnist_simplenet.get_config(), space, 'plain', storage)
+  killed = study.ask({'learning_rate': optuna.distributions.FloatDistribution(1e-4, 1e-1,
+                                                                              log=True)})
+  storage.record_heartbeat(killed._trial_id)
+  plan = tune.Plan(fashion_mnist_simplenet.get_config(), space, ['plain'], str(tmp_path),
+                   storage, 1, 0, 0)
+  tune.run(plan, wait_seconds=0.5)
+  out = capsys.readouterr().out
+  assert 'waiting for trials running elsewhere (plain: trial(s) 0)' in out
+  assert 'plain: 1/1 trials' in out
+  states = [t.state.name for t in optuna.load_study(study_name='plain',
+                                                    storage=storage).get_trials()]
+  assert states == ['FAIL', 'COMPLETE']
+
+
+def test_a_storage_without_heartbeats_says_when_to_run_again(tmp_path, fake_runs):
+  space = _read(tmp_path, _space(trials=1, enqueue_defaults=False))
+  storage = optuna.storages.InMemoryStorage()
+  study = tune.open_study(fashion_mnist_simplenet.get_config(), space, 'plain', storage)
+  study.ask({'learning_rate': optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+  plan = tune.Plan(fashion_mnist_simplenet.get_config(), space, ['plain'], str(tmp_path),
+                   storage, 1, 0, 0)
+  with pytest.raises(tune.NotYet, match=r'running elsewhere: plain: trial\(s\) 0, and this '
+                     r'storage keeps no heartbeat'):
+    tune.run(plan)
+
+
+def test_an_isx_error_inside_a_trial_is_not_logged_with_a_traceback(tmp_path, monkeypatch):
+  import logging
+  seen = []
+  handler = logging.Handler()
+  handler.emit = seen.append
+  logging.getLogger('optuna').addHandler(handler)
+
+  def run_one(*args, **kwargs):
+    raise errors.ConfigError('the disk is gone')
+
+  monkeypatch.setattr(grid, 'run_one', run_one)
+  try:
+    with pytest.raises(errors.ConfigError, match='the disk is gone'):
+      _tune(tmp_path, _read(tmp_path, _space()), 'plain')
+  finally:
+    logging.getLogger('optuna').removeHandler(handler)
+  assert not [r for r in seen if r.exc_info], [r.getMessage() for r in seen]
+
+
+def test_draws_depend_on_the_study_not_on_restarts(tmp_path, fake_runs):
+  """A worker interrupted between trials and restarted draws what it would have drawn."""
+  space = _read(tmp_path, _space(trials=5, enqueue_defaults=False))
+  for name, budgets in (('once', [5]), ('restarted', [2, 3, 5])):
+    (tmp_path / name).mkdir()
+    for budget in budgets:
+      storage = tune.storage_for(tune.sqlite_url(str(tmp_path / name / 'studies.db')), 60)
+      tune.tune_method(fashion_mnist_simplenet.get_config(), {**space, 'trials': budget},
+                       'plain', storage, str(tmp_path / name), 0, seed=0)
+  params = [[t.params for t in optuna.load_study(
+      study_name='plain', storage=tune.sqlite_url(str(tmp_path / n / 'studies.db'))).get_trials()]
+      for n in ('once', 'restarted')]
+  assert params[0] == params[1]

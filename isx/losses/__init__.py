@@ -50,6 +50,10 @@ def resolve(loss, info=None) -> dict:
       raise errors.ConfigError(f'loss.{short}.weight must be >= 0, got {settings["weight"]!r}')
     registry.check(what, cls, {k: v for k, v in settings.items() if k != 'weight'})
     resolved[short] = settings
+  if not any(resolved[short]['weight'] > 0 for short in terms):
+    raise errors.ConfigError(
+        f'every term of loss {loss["name"]!r} has weight 0, so nothing would train (the loss '
+        f'and its gradient are 0 at every step); give a term a positive weight')
   return resolved
 
 

@@ -1,0 +1,30 @@
+"""`python tests/chaos_tune.py ARGS` is `python -m isx.tune ARGS` with each trial's training
+replaced by a function of its parameters that takes ISX_CHAOS_TRIAL_SECONDS (default 0.5) and,
+like a training, answers SIGTERM by raising train.Preempted (tests/test_tune_chaos.py): the
+tuner's own bookkeeping is what is interrupted, in seconds rather than minutes."""
+import math
+import os
+import runpy
+import sys
+import time
+
+from isx import grid, train
+
+SECONDS = float(os.environ.get('ISX_CHAOS_TRIAL_SECONDS', '0.5'))
+
+
+def run_one(config, entry, seed, out, cpu=None, workdir=None):
+  signals = train._StopSignals()  # what a training installs: SIGTERM and SIGINT stop it
+  end = time.monotonic() + SECONDS
+  while time.monotonic() < end:
+    if signals.raised:
+      raise train.Preempted(f'{signals.name}: saved a checkpoint in {workdir}')
+    time.sleep(0.01)
+  lr = entry['overrides']['learning_rate']
+  return {'name': entry['name'], 'seed': seed, 'overrides': entry['overrides'],
+          'metrics': {'map@r': 1.0 - abs(math.log10(lr / 3e-3))}}
+
+
+grid.run_one = run_one
+sys.argv[0] = 'isx.tune'
+runpy.run_module('isx.tune', run_name='__main__', alter_sys=True)
