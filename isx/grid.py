@@ -19,6 +19,10 @@ def apply_overrides(config, overrides: dict):
   config = config.copy_and_resolve_references()
   config.unlock()
   names = {k: v for k, v in overrides.items() if k.endswith('.name')}
+  for key, value in names.items():  # the plug-ins' defaults are looked up by these names
+    if not isinstance(value, str) or not value.strip():
+      raise errors.ConfigError(f'grid override {key}={value!r}: a plug-in name is a non-empty '
+                               f'string, e.g. "softmax"')
   _set(config, names)
   config_checks.fill_defaults(config)
   config.lock()  # so that a typo in a key fails instead of adding a field nobody reads
@@ -34,7 +38,7 @@ def _set(config, overrides: dict):
       for parent in parents:
         node = node[parent]
       node[leaf] = value
-    except (KeyError, AttributeError, TypeError) as e:
+    except (KeyError, AttributeError, TypeError, ValueError) as e:
       detail = e.args[0] if isinstance(e, KeyError) and e.args else e
       if 'Other fields present' in str(detail):  # ml_collections prints the whole config
         mean = re.search(r'Did you mean "([^"]+)"', str(detail))

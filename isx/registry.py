@@ -82,7 +82,8 @@ def resolve(what: str, target, given, core: dict | None = None) -> dict:
   if unknown:
     takes = ', '.join(sorted(defaults)) or 'no settings'
     raise errors.ConfigError(f'{what} does not take {", ".join(unknown)}; it takes {takes}')
-  return {k: _typed(what, k, given[k], d) if k in given else d for k, d in defaults.items()}
+  return {k: _typed(what, k, given[k], d, nullable=k in (core or {})) if k in given else d
+          for k, d in defaults.items()}
 
 
 def check(what: str, target, settings: dict):
@@ -96,9 +97,10 @@ def check(what: str, target, settings: dict):
       raise errors.ConfigError(f'{what}: {e}') from None
 
 
-def _typed(what, key, value, default):
-  """value in the type of default: an int for a float, a list for a tuple (as JSON holds it)."""
-  if default is None or value is None:
+def _typed(what, key, value, default, nullable=False):
+  """value in the type of default: an int for a float, a list for a tuple (as JSON holds it).
+  None only where the default is None, or for isx's own settings (an eval's every_steps)."""
+  if default is None or (value is None and nullable):
     return value
   if isinstance(default, tuple) and isinstance(value, list):
     value = tuple(value)

@@ -62,6 +62,11 @@ def read(path, trials=None) -> dict:
       if not isinstance(entry.get(field, {}), dict):
         raise errors.ConfigError(f'{where}: method {method}: "{field}" must be an object '
                                  f'{{key: ...}}, got {entry[field]!r}')
+    both = sorted((set(entry.get('overrides', {})) | set(space['trial_overrides'])) &
+                  set(entry.get('params', {})))
+    if both:
+      raise errors.ConfigError(f'{where}: method {method} both fixes and searches '
+                               f'{", ".join(both)}; keep it in "params" only')
     for key, spec in entry.get('params', {}).items():
       check_range(f'{method}: {key}', spec)
   return space
