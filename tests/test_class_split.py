@@ -79,3 +79,48 @@ def test_held_out_classes_are_scored_by_retrieval_and_accuracy_says_why_not(tiny
   assert set(saved['labels']) == {5, 6, 7, 8, 9}  # the dataset's own labels
   assert saved['logits'].shape[1] == 5  # one output per training class
   assert json.load(open(os.path.join(workdir, 'config.json')))['dataset']['classes'] == 'first_half'
+
+
+def test_scoring_a_mix_of_seen_and_unseen_classes_says_so():
+  from isx import scoring
+  rng = np.random.default_rng(0)
+  labels = np.arange(40) % 10
+  outputs = {'embedding': rng.normal(size=(40, 4)), 'logits': rng.normal(size=(40, 8)),
+             'label': labels, 'index': np.arange(40)}
+  evals = {'accuracy': {'type': 'accuracy', 'every_steps': 0},
+           'retrieval': {'type': 'retrieval', 'every_steps': 0, 'ks': (1,), 'block_size': 64}}
+  metrics = scoring.compute_metrics(outputs, evals, classes=tuple(range(8)))
+  assert metrics['unseen_classes'] == [8, 9] and 'accuracy' not in metrics
+  assert metrics['not_computed'] == [
+      'accuracy: 2 of the scored classes (8,9) were held out of training, beside 8 trained ones']
+  assert 'unseen' not in scoring.summary({**metrics, 'step': 1})  # a note of metrics.json
+
+
+def test_one_training_class_is_refused(tiny_config):
+  for dataset in ({'classes': '3'}, {'classes': '3,4', 'validation_classes': 1}):
+    tiny_config.dataset.update(dataset)
+    with pytest.raises(errors.ConfigError, match=r'with one class|fewer than 2'):
+      input_pipeline.dataset_info(tiny_config)
+
+
+def test_an_eval_of_another_split_writes_beside_the_test_results(tiny_config, tmp_path):
+  """Scoring the validation split of a run scored on the test split keeps the test results: the
+  other split's files go to eval/validation/, and each embeddings.npz names its split."""
+  from isx import scoring
+  tiny_config.dataset.validation_fraction = 0.25
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(tiny_config, workdir)
+  test_files = {name: open(os.path.join(workdir, 'eval', name), 'rb').read()
+                for name in ('metrics.json', 'embeddings.npz')}
+  tiny_config.dataset.eval_split = 'validation'
+  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  for name, data in test_files.items():
+    assert open(os.path.join(workdir, 'eval', name), 'rb').read() == data
+  other = np.load(os.path.join(workdir, 'eval', 'validation', 'embeddings.npz'))
+  assert str(other['split']) == 'validation' and len(other['labels']) == round(0.25 * 96)
+  assert str(np.load(os.path.join(workdir, 'eval', 'embeddings.npz'))['split']) == 'test'
+  saved = json.load(open(os.path.join(workdir, 'eval', 'validation', 'metrics.json')))
+  assert saved['split'] == 'validation' and saved['map@r'] == metrics['map@r']
+  records = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+  assert any('eval/map@r' in r for r in records) and any('eval_validation/map@r' in r
+                                                          for r in records)

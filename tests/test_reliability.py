@@ -165,6 +165,33 @@ def test_checkpoint_without_its_metadata_is_damage_not_another_config(tiny_confi
   metrics = scoring.evaluate_workdir(tiny_config, workdir)
   assert 'checkpoint 6 is damaged' in capsys.readouterr().out
   assert metrics['step'] == 3
+  # A reader changes nothing in the workdir: the next training sets the damage aside.
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['3', '6']
+  assert not os.path.exists(os.path.join(workdir, 'damaged_checkpoints'))
+
+
+def test_a_checkpoint_pruned_while_an_eval_reads_it_is_not_damage(tiny_config, tmp_path, capsys,
+                                                                  monkeypatch):
+  """A training beside isx.eval (max_checkpoints_to_keep) removes the checkpoint being read: the
+  eval tries the newest again, calls nothing damaged and moves nothing."""
+  import orbax.checkpoint as ocp
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps = 6
+  train.train_and_evaluate(tiny_config, workdir)
+  original, pruned = ocp.CheckpointManager.restore, []
+
+  def restore(self, step, *args, **kwargs):
+    if not pruned:  # the training prunes it (here: moves it out of the workdir) mid-read
+      pruned.append(step)
+      os.rename(os.path.join(workdir, 'checkpoints', str(step)), str(tmp_path / 'gone'))
+      raise FileNotFoundError(f'{step}/default/_METADATA')
+    return original(self, step, *args, **kwargs)
+
+  monkeypatch.setattr(ocp.CheckpointManager, 'restore', restore)
+  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  assert pruned == [6] and metrics['step'] == 3
+  assert 'damaged' not in capsys.readouterr().out
+  assert not os.path.exists(os.path.join(workdir, 'damaged_checkpoints'))
 
 
 def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path):

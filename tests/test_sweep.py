@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 
 import pytest
 
@@ -83,3 +84,35 @@ def test_the_shard_comes_from_the_slurm_array_unless_given():
   assert grid_lib.shard_of(None, {}) == ((0, 1), 1)
   with pytest.raises(ValueError, match='--shard=3/3 must be i/n with 0 <= i < n'):
     grid_lib.shard_of(None, {**array, 'SLURM_ARRAY_TASK_ID': '8'})
+
+
+def test_a_finished_run_is_recorded_once_and_a_changed_entry_is_refused(tmp_path):
+  grid = [{'name': 'a', 'overrides': {'model.xi': 10.0}, 'seeds': [0, 1]}]
+  assert grid_lib.recorded_runs(str(tmp_path / 'none'), 'G', grid) == {}
+  records = [{'name': 'a', 'seed': 0, 'overrides': {'model.xi': 10.0}, 'metrics': {}},
+             {'name': 'b', 'seed': 0, 'overrides': {}, 'metrics': {}},  # another grid's
+             {'name': 'a', 'seed': 1, 'overrides': {'model.xi': 10.0}, 'diverged': True}]
+  (tmp_path / 'runs_0.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records) + '{"na')
+  assert grid_lib.recorded_runs(str(tmp_path), 'G', grid) == {('a', 0): 'runs_0.jsonl',
+                                                               ('a', 1): 'runs_0.jsonl'}
+  grid[0]['overrides']['num_train_steps'] = 4
+  with pytest.raises(ValueError, match=r'runs_0.jsonl records run a seed 0 with other overrides '
+                     r'than --grid G gives it .*; rename the entry or use a new --out'):
+    grid_lib.recorded_runs(str(tmp_path), 'G', grid)
+
+
+@pytest.mark.parametrize('grid, message', [
+    ([{'name': 'a'}, {'name': 'a', 'overrides': {'num_train_steps': 4}}],
+     'names a more than once'),
+    ([{'name': '../escaped'}], "entry name '../escaped' cannot name a folder inside --out"),
+    ([{'name': 'a/b'}], "entry name 'a/b' cannot name a folder"),
+    ([{'name': 'a', 'overrides': [['model.xi', 1]]}], '"overrides" must be an object'),
+    ([{'name': 'a', 'seeds': [0, 0]}], '"seeds" a list of distinct integers >= 0'),
+    ([{'name': 'a', 'seeds': [-1]}], '"seeds" a list of distinct integers >= 0'),
+    ([{'name': 'a', 'seed': [1]}], 'unknown field(s) seed'),
+])
+def test_a_grid_that_could_lose_or_misfile_a_run_is_refused(tmp_path, grid, message):
+  path = tmp_path / 'grid.json'
+  path.write_text(json.dumps(grid))
+  with pytest.raises(ValueError, match=re.escape(message)):
+    grid_lib.read_grid(str(path))
