@@ -105,6 +105,11 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
     order = np.random.default_rng(_SEED).permutation(train_ids)
     n = int(round(dataset.validation_fraction * len(order)))
     validation_ids, train_ids = np.sort(order[:n]), np.sort(order[n:])
+    if not (len(validation_ids) and len(train_ids)):
+      raise errors.ConfigError(
+          f'dataset.validation_fraction={dataset.validation_fraction} of the {len(order)} '
+          f'training examples leaves {len(train_ids)} to train on and {len(validation_ids)} to '
+          f'validate on; choose a fraction that leaves both')
   if dataset.eval_split == VALIDATION:
     eval_ids = validation_ids
   elif held_out:

@@ -51,7 +51,7 @@ def compute_metrics(outputs, evals_config, classes=None) -> dict:
     else:
       unseen = sorted(int(c) for c in np.unique(np.asarray(outputs['label'])[head < 0]))
       seen = len(np.unique(np.asarray(outputs['label'])[head >= 0]))
-      why = (f'the scored classes are held out of training' if not seen else
+      why = ('the scored classes are held out of training' if not seen else
              f'{len(unseen)} of the scored classes ({",".join(map(str, unseen))}) were held out '
              f'of training, beside {seen} trained ones')
       skipped = sorted(label for label, settings in evals_config.items()

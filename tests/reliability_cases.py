@@ -153,6 +153,10 @@ CASES = [
     ('one training class', 'main', ['--workdir={new}', '--config.dataset.classes=3'],
      "dataset.classes '3' trains on 1 class of the 10: with one class the loss and its gradient "
      "are 0 at every step, so nothing would train; name at least 2 classes"),
+    ('a validation fraction that leaves nothing to train on', 'main',
+     ['--workdir={new}', '--config.dataset.validation_fraction=0.9999999'],
+     'dataset.validation_fraction=0.9999999 of the 96 training examples leaves 0 to train on and '
+     '96 to validate on; choose a fraction that leaves both'),
     ('every loss term at weight 0', 'main', ['--workdir={new}', '--config.loss.softmax.weight=0'],
      "every term of loss 'softmax' has weight 0, so nothing would train (the loss and its "
      "gradient are 0 at every step); give a term a positive weight"),

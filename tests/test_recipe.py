@@ -48,11 +48,21 @@ def scores(tmp_path_factory):
       [{'name': name, 'overrides': {**short, **o}} for name, o in arms.items()]))
   # One device, in a process of its own: the same binary a user runs, with no collectives.
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  subprocess.run([sys.executable, '-m', 'isx.sweep', '--config=configs/fashion_mnist_simplenet.py',
-                  f'--config.dataset.data_dir={root / "data"}', f'--grid={root / "grid.json"}',
-                  f'--out={root / "out"}'], cwd=REPO, env=env, check=True, capture_output=True)
+  sweep = [sys.executable, '-m', 'isx.sweep', '--config=configs/fashion_mnist_simplenet.py',
+           f'--config.dataset.data_dir={root / "data"}', f'--grid={root / "grid.json"}',
+           f'--out={root / "out"}']
+  subprocess.run(sweep, cwd=REPO, env=env, check=True, capture_output=True)
   records = [json.loads(line) for line in (root / 'out' / 'runs_0.jsonl').read_text().splitlines()]
-  return {r['name']: r['metrics'] for r in records}
+  # The same command again: every run is on record, so none is run or recorded twice.
+  again = subprocess.run(sweep, cwd=REPO, env=env, check=True, capture_output=True, text=True)
+  return {**{r['name']: r['metrics'] for r in records}, 'again': again.stdout,
+          'records': (root / 'out' / 'runs_0.jsonl').read_text().splitlines()}
+
+
+def test_a_finished_sweep_run_again_runs_and_records_nothing(scores):
+  assert len(scores['records']) == 3
+  assert [line.split(':')[0] for line in scores['again'].splitlines()] == [
+      'default seed 0', 'no_is seed 0', 'paper_text seed 0']
 
 
 def test_default_embeds_better_with_is_than_without(scores):

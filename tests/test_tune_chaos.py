@@ -3,7 +3,7 @@ function of their parameters (tests/chaos_tune.py), interrupted by SIGKILL or SI
 random moments and restarted each time with the same command, until it finishes by itself. The
 finished study must equal an uninterrupted one: the same counted trials with the same parameters
 and values, each finished trial recorded once, and the same best grid. ISX_CHAOS_SEED picks the
-seed and ISX_CHAOS_INTERRUPTIONS how many interruptions to make (6 by default)."""
+seed and ISX_CHAOS_INTERRUPTIONS how many interruptions to make (5 by default)."""
 import json
 import os
 import signal
@@ -20,7 +20,7 @@ from test_reliability import ROOT, _env
 
 pytestmark = pytest.mark.slow
 
-INTERRUPTIONS = int(os.environ.get('ISX_CHAOS_INTERRUPTIONS', '6'))
+INTERRUPTIONS = int(os.environ.get('ISX_CHAOS_INTERRUPTIONS', '5'))
 SPACE = {'trials': 6, 'startup_trials': 2,
          'trial_overrides': {'dataset.validation_fraction': 0.25,
                              'dataset.eval_split': 'validation'},
