@@ -17,8 +17,8 @@ import jax
 from absl import app, flags
 
 from isx import cli, config_checks, cpu_setup, errors, input_pipeline, train
-from isx.grid import (apply_overrides, make_out, read_grid, recorded_runs, run_one, runs,
-                      shard_of)
+from isx import grid as grid_lib
+from isx.grid import apply_overrides, make_out, read_grid, recorded_runs, runs, shard_of
 
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
 flags.DEFINE_string('only', None, 'Comma-separated run names to run from the grid.')
@@ -36,8 +36,10 @@ def main(argv):
   if config is None or not flags.FLAGS.grid or not (out or '').strip():
     cli.fail('--config, --grid and --out are required: python -m isx.sweep '
              '--config=configs/NAME.py --grid=results/grids/GRID.json --out=FOLDER')
+  fl = flags.FLAGS
   try:
-    sweep(config, out)
+    sweep(config, out, fl.grid, fl.only, fl.shard, os.environ, cli.FLAGS.cpu_conv_path,
+          cli.FLAGS.cpu_devices)
   except train.Preempted as e:  # the same command resumes this run
     cli.stop(e)
   except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
@@ -45,23 +47,27 @@ def main(argv):
     raise
 
 
-def sweep(config, out: str):
+def sweep(config, out: str, grid_path: str, only=None, shard=None, environ=None,
+          cpu_conv_path=None, cpu_devices=None):
   """Runs this shard's (entry, seed) pairs, appending one record per run to its runs file. The
-  whole grid is checked first; a run already recorded under OUT is not run or recorded again."""
-  grid = read_grid(flags.FLAGS.grid)
-  only = set(flags.FLAGS.only.split(',')) if flags.FLAGS.only else None
+  whole grid is checked first; a run already recorded under OUT is not run or recorded again.
+  only: comma-separated names; shard: 'i/n' (default: the SLURM array task, else 0/1)."""
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise errors.NotAFolder(f'--out {out} is a file; name a folder for the runs')
+  grid = read_grid(grid_path)
+  only = set(only.split(',')) if only else None
   unknown = sorted((only or set()) - {e['name'] for e in grid})
   if unknown:
-    raise errors.ConfigError(f'--only names runs that --grid {flags.FLAGS.grid} does not have: '
+    raise errors.ConfigError(f'--only names runs that --grid {grid_path} does not have: '
                              f'{", ".join(unknown)}; choose from {", ".join(e["name"] for e in grid)}')
-  shard, share = shard_of(flags.FLAGS.shard, os.environ)
+  shard, share = shard_of(shard, os.environ if environ is None else environ)
   checked = {e['name']: config_checks.validate(apply_overrides(config, e.get('overrides', {})),
                                                jax_started=False) for e in grid}
   pairs = runs(grid, only, shard)
   if not pairs:  # more processes than runs: this one has nothing to do
     print(f'shard {shard[0]}/{shard[1]}: no runs', flush=True)
     return
-  recorded = recorded_runs(out, flags.FLAGS.grid, grid)
+  recorded = recorded_runs(out, grid_path, grid)
   todo = [(e, seed) for e, seed in pairs if (e['name'], seed) not in recorded]
   for entry, seed in pairs:
     if (entry['name'], seed) in recorded:
@@ -73,13 +79,12 @@ def sweep(config, out: str):
   # as isx.main does, with the cores shared among the sweep's n processes
   sized = [checked[e['name']] for e, _ in todo]
   info = input_pipeline.dataset_info(sized[0])
-  setup = cpu_setup.set_up(sized[0], info.image_shape, info.num_classes,
-                           cli.FLAGS.cpu_conv_path, cli.FLAGS.cpu_devices, share=share,
-                           batch_sizes=[n for c in sized for n in (c.batch_size,
-                                                                   c.eval_batch_size)],
-                           log=lambda m: print(m, flush=True))
+  setup = None if cpu_setup.jax_started() else cpu_setup.set_up(  # a caller's JAX keeps its own
+      sized[0], info.image_shape, info.num_classes, cpu_conv_path, cpu_devices, share=share,
+      batch_sizes=[n for c in sized for n in (c.batch_size, c.eval_batch_size)],
+      log=lambda m: print(m, flush=True))
   for entry, seed in todo:
-    record = run_one(config, entry, seed, out, setup)
+    record = grid_lib.run_one(config, entry, seed, out, setup)
     print(json.dumps(record), flush=True)
     if jax.process_index() == 0:
       with open(os.path.join(out, f'runs_{shard[0]}.jsonl'), 'a') as f:

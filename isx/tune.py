@@ -291,11 +291,10 @@ def prepare(config, out, space_path, methods=None, trials=None, storage=None, se
     config_checks.check_data(c, info)
   _, first, info = checked[0]
   # isx.tune chooses the CPU setup; a caller whose JAX has started keeps its own
-  cpu = None if cpu_setup.jax_started() else cpu_setup.set_up(first, info.image_shape, info.num_classes, cpu_conv_path, cpu_devices,
-                         share=share, batch_sizes=sorted({n for _, c, _ in checked
-                                                          for n in (c.batch_size,
-                                                                    c.eval_batch_size)}),
-                         log=lambda m: print(m, flush=True))
+  sizes = sorted({n for _, c, _ in checked for n in (c.batch_size, c.eval_batch_size)})
+  cpu = None if cpu_setup.jax_started() else cpu_setup.set_up(
+      first, info.image_shape, info.num_classes, cpu_conv_path, cpu_devices, share=share,
+      batch_sizes=sizes, log=lambda m: print(m, flush=True))
   for _, c, _ in checked:  # a tuned batch size the devices do not divide fails here
     config_checks.check_devices(c)
   for m in methods:
@@ -319,7 +318,7 @@ def run(plan: Plan, wait_seconds: float = 5.0) -> list:
   storage = plan.storage or storage_for(sqlite_url(os.path.join(out, 'studies.db')),
                                         plan.heartbeat,
                                         f'the study storage {os.path.join(out, "studies.db")}')
-  heartbeat = isinstance(storage, optuna.storages.RDBStorage)
+  beats = isinstance(storage, optuna.storages.RDBStorage)  # Optuna's heartbeat needs an RDB
   said = None
   while True:
     studies = {m: tune_method(plan.config, space, m, storage, out, plan.worker, plan.seed,
@@ -329,7 +328,7 @@ def run(plan: Plan, wait_seconds: float = 5.0) -> list:
     if not elsewhere:
       break
     waiting = '; '.join(f'{m}: trial(s) {", ".join(map(str, n))}' for m, n in elsewhere.items())
-    if not heartbeat:
+    if not beats:
       raise NotYet(f'running elsewhere: {waiting}, and this storage keeps no heartbeat to tell '
                    f'a dead worker from a live one; run the same command again once they end')
     if waiting != said:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from configs import fashion_mnist_simplenet
-from isx import config_checks, errors, grid, tune
+from isx import errors, grid, tune
 
 pytestmark = pytest.mark.slow
 
@@ -74,9 +74,10 @@ def _files(root) -> set:
 @pytest.fixture
 def fake_runs(monkeypatch):
   def run_one(config, entry, seed, out, cpu=None, workdir=None):
+    workdir = workdir or os.path.join(out, f'{entry["name"]}_{seed}')  # as grid.run_one names it
     os.makedirs(workdir, exist_ok=True)  # where a training would write
     open(os.path.join(workdir, 'config.json'), 'w').close()
-    return {'name': entry['name'], 'seed': seed, 'overrides': entry['overrides'],
+    return {'name': entry['name'], 'seed': seed, 'overrides': entry.get('overrides', {}),
             'metrics': {'map@r': 0.5}}
   monkeypatch.setattr(grid, 'run_one', run_one)
 
@@ -109,23 +110,26 @@ def test_any_space_file_runs_cleanly_or_is_one_line(tiny_data_dir, fake_runs, pl
 
 @SETTINGS
 @given(place=st.sampled_from(GRID_PLACES), value=JSON, key=KEYS)
-def test_any_grid_file_is_checked_whole_or_is_one_line(tiny_data_dir, place, value, key):
+def test_any_grid_file_runs_cleanly_or_is_one_line(tiny_data_dir, fake_runs, place, value, key):
+  """isx.sweep's own function, twice: each run is recorded once, inside --out."""
+  from isx import sweep
   with tempfile.TemporaryDirectory() as root:
     path = os.path.join(root, 'grid.json')
     with open(path, 'w') as f:
       json.dump(_put(VALID_GRID, place, value, key), f)
     out = os.path.join(root, 'out')
+    before = _files(root)
     try:
-      entries = grid.read_grid(path)
-      for entry in entries:  # what isx.sweep checks before its first run
-        config_checks.validate(grid.apply_overrides(_tiny(tiny_data_dir),
-                                                    entry.get('overrides', {})),
-                               jax_started=False)
+      for _ in range(2):
+        sweep.sweep(_tiny(tiny_data_dir), out, path)
+      event('ran')
     except errors.UserError as e:
-      assert str(e).strip()
+      assert str(e).strip() and not os.path.exists(out), e  # refused before writing anything
       event('refused')
       return
-    event('checked')
-    for entry, seed in grid.runs(entries):  # every run's workdir stays inside --out
-      workdir = os.path.normpath(os.path.join(out, f'{entry["name"]}_{seed}'))
-      assert os.path.dirname(workdir) == out
+    written = _files(root) - before
+    assert all(p.startswith(out + os.sep) for p in written), written
+    records = [json.loads(line) for name in os.listdir(out) if name.startswith('runs_')
+               for line in open(os.path.join(out, name))]
+    pairs = [(r['name'], r['seed']) for r in records]
+    assert len(pairs) == len(set(pairs)) == len(grid.runs(grid.read_grid(path)))
