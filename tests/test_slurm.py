@@ -102,7 +102,9 @@ def test_a_tune_array_shares_one_study_and_a_resubmit_finishes_its_budget(cluste
   import optuna
   space, out, logs = tmp_path / 'space.json', tmp_path / 'tune', tmp_path / 'logs'
   space.write_text(json.dumps({
-      'trials': 6, 'startup_trials': 2, 'trial_overrides': {'num_train_steps': 60},
+      'trials': 6, 'startup_trials': 2,
+      'trial_overrides': {'num_train_steps': 60, 'dataset.validation_fraction': 0.25,
+                          'dataset.eval_split': 'validation'},
       'methods': {'m': {'params': {'learning_rate': {'low': 1e-3, 'high': 1e-2, 'log': True}}}}}))
   env = {**rel._env(1), 'SLURM_CONF': cluster.conf, 'PATH': cluster.env['PATH'], 'WORKERS': '2',
          'CPUS_PER_TASK': '1', 'TIME_LIMIT': '30:00', 'CONFIG': 'configs/fashion_mnist_simplenet.py',
@@ -149,5 +151,5 @@ def test_a_tune_array_shares_one_study_and_a_resubmit_finishes_its_budget(cluste
   assert sorted(ran) == sorted(set(ran)) == sorted(t.number for t in done)  # each trial once
   for t in done:  # a retry resumed its first trial's workdir
     first = t.system_attrs.get('failed_trial', t.number)
-    assert (out / 'm' / f'trial_{first:03d}' / 'eval' / 'metrics.json').exists()
+    assert (out / 'm' / f'trial_{first:03d}' / 'eval' / 'validation' / 'metrics.json').exists()
   assert [e['name'] for e in json.loads((out / 'best_grid.json').read_text())] == ['m']
