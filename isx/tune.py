@@ -194,6 +194,8 @@ def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
                           cpu, workdir=os.path.join(out, method, f'trial_{number:03d}'))
     record.update(study=method, trial=trial.number, params=params,
                   defaults=bool(trial.user_attrs.get('defaults')))
+    if first is not None:  # a killed attempt may have left a record too: this one replaces it
+      record['retry_of'] = first
     value = record.get('metrics', {}).get(space['objective'])
     if not record.get('diverged'):
       record['value'] = value if value is None else float(value)

@@ -50,9 +50,15 @@ def space(study):
 
 def counted_trials(trials, budget) -> dict:
   """{method: its first `budget` finished trials, by trial number}: the ones that count (a
-  worker that started a trial beside another may finish one more, which does not)."""
+  worker that started a trial beside another may finish one more, which does not). A trial
+  killed after it wrote its record was retried: only the retry's record (`retry_of`) counts."""
+  latest = {}
+  for r in trials:
+    key = (r['study'], r.get('retry_of', r['trial']))
+    if key not in latest or r['trial'] > latest[key]['trial']:
+      latest[key] = r
   by_method = {}
-  for r in sorted(trials, key=lambda r: (r['study'], r['trial'])):
+  for r in sorted(latest.values(), key=lambda r: (r['study'], r['trial'])):
     by_method.setdefault(r['study'], []).append(r)
   return {m: rs[:budget] for m, rs in by_method.items()}
 

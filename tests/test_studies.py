@@ -36,6 +36,16 @@ def test_only_the_first_trials_by_number_count_and_ties_go_to_the_lower_number()
   assert studies.best(counted['a'])['trial'] == 1
 
 
+def test_a_killed_trials_record_gives_way_to_its_retrys():
+  """Trial 1 was killed after it wrote its record; trial 2 retried it: 1's record must not take
+  a place in the budget."""
+  trials = [{'study': 'a', 'trial': 0, 'value': 0.5}, {'study': 'a', 'trial': 1, 'value': 0.9},
+            {'study': 'a', 'trial': 2, 'value': 0.6, 'retry_of': 1},
+            {'study': 'a', 'trial': 3, 'value': 0.7}]
+  counted = studies.counted_trials(trials, budget=3)
+  assert [r['trial'] for r in counted['a']] == [0, 2, 3]
+
+
 def test_every_study_has_its_config_space_and_blocks():
   markdown = (ROOT / 'RESULTS.md').read_text()
   for study in studies.STUDIES:

@@ -75,6 +75,10 @@ def test_an_interrupted_study_ends_as_an_uninterrupted_one(tiny_data_dir, tmp_pa
   complete = [t.number for t in study.get_trials() if t.state.name == 'COMPLETE']
   recorded = [r['trial'] for r in records if r['trial'] in complete]
   assert sorted(recorded) == complete  # each finished trial recorded once
+  sys.path.insert(0, os.path.join(ROOT, 'results'))
+  import studies  # results/: what the report counts from the records
+  counted = studies.counted_trials(records, SPACE['trials'])['a']
+  assert [(r['params'], r['value']) for r in counted] == expected
   best = lambda folder: [{k: e[k] for k in ('overrides', 'value', 'seeds')}
                          for e in json.loads((folder / 'best_grid.json').read_text())]
   assert best(out) == best(reference)
