@@ -66,7 +66,9 @@ def train_step(state: TrainState, batch, rng, *, config, objective, schedule):
   metrics = {'loss': loss, 'learning_rate': jnp.asarray(schedule(state.step), jnp.float32),
              'params_finite': params_finite,
              'grad_norm': optax.tree.norm(grads),
-             'accuracy': jnp.mean(jnp.argmax(outputs['logits'], -1) == labels)}
+             # on the scores without the margin: a margin head's logits understate it
+             'accuracy': jnp.mean(jnp.argmax(outputs.get('scores', outputs['logits']), -1)
+                                  == labels)}
   metrics.update({f'loss_{k}': v for k, v in terms.items()})
   return new_state, metrics
 

@@ -417,3 +417,36 @@ def test_each_plugin_is_resolved_once_per_run_as_isx_main_runs(tiny_config, tmp_
     config_checks.check_data(config, info)
     train.train_and_evaluate(config, str(tmp_path / 'run'), info=info)
     assert calls and max(calls.values()) == 1, calls
+
+
+def test_train_accuracy_of_a_margin_head_reads_its_scores_without_the_margin(tiny_config):
+  """ArcFace's training logits carry the margin, so their argmax misses correct predictions:
+  the logged accuracy is the argmax of the scores an eval would read."""
+  tiny_config.model.head = {'name': 'arcface', 'scale': 30.0, 'margin': 1.5}
+  info = input_pipeline.dataset_info(tiny_config)
+  model = models.create_model(tiny_config.model, info.num_classes)
+  objective = losses.Objective(tiny_config.loss, info.num_classes, model.embedding_dim)
+  mesh = mesh_lib.make_mesh(jax.devices()[:1])
+  schedule = optim.learning_rate_schedule(tiny_config, 10)
+  state = jax.device_put(step_lib.create_train_state(tiny_config, model, info.image_shape,
+                                                     objective, schedule, jax.random.key(0)),
+                         mesh_lib.replicated(mesh))
+  batch = next(input_pipeline.train_batches(tiny_config, info))
+  images = preprocess(batch['image'], tiny_config.dataset)
+  # Class weights at the batch's class means of the embedding: most scores are then right.
+  embedding = model.apply({'params': state.params}, images)['embedding']
+  means = np.stack([np.mean(embedding[batch['label'] == c], 0) if np.any(batch['label'] == c)
+                    else np.zeros(embedding.shape[1]) for c in range(info.num_classes)], 1)
+  params = jax.device_get(state.params)
+  params['classifier']['CosineHead_0']['kernel'] = means
+  state = jax.device_put(state.replace(params=params), mesh_lib.replicated(mesh))
+  outputs = model.apply({'params': state.params}, images, jnp.asarray(batch['label']))
+  scores = model.apply({'params': state.params}, images)['logits']
+  np.testing.assert_allclose(outputs['scores'], scores, rtol=1e-6)
+  right = lambda logits: float(np.mean(np.argmax(logits, -1) == batch['label']))
+  assert right(outputs['logits']) < right(scores)  # the margin hides correct predictions
+  train_fn = step_lib.compile_train_step(tiny_config, mesh, objective, schedule)
+  stacked = mesh_lib.to_global(jax.tree.map(lambda x: np.stack([x]), batch),
+                               mesh_lib.chunk_sharding(mesh))
+  _, metrics = train_fn(state, stacked, jax.random.key(1))
+  assert float(metrics['accuracy'][0]) == pytest.approx(right(scores))

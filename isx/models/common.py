@@ -3,6 +3,7 @@ features -> [IS] -> FC(embedding) -> PReLU -> head."""
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from isx import layers
@@ -24,7 +25,8 @@ class SharedFields(nn.Module):
 
 
 class EmbeddingClassifier(SharedFields):
-  """Turns flat features into the contract outputs {'logits', 'embedding'}.
+  """Turns flat features into the contract outputs {'logits', 'embedding'}, and in training
+  (labels given) 'scores': the head's logits without its margin, which train accuracy reads.
 
   The IS layer sits right after the backbone's flattened features, as in the authors'
   SimpleNet code and the paper's Fig. 6; `embedding` is the PReLU output fed to the last FC.
@@ -38,7 +40,11 @@ class EmbeddingClassifier(SharedFields):
     x = nn.Dense(self.embedding_dim, kernel_init=XAVIER, dtype=self.dtype, name='fc_embedding')(x)
     # The head, the logits and so the loss in float32 whatever the compute dtype.
     embedding = layers.PReLU(name='prelu')(x).astype(jnp.float32)
-    return {'logits': self.head(self.num_classes)(embedding, labels), 'embedding': embedding}
+    head = self.head(self.num_classes)
+    outputs = {'logits': head(embedding, labels), 'embedding': embedding}
+    if labels is not None:  # training: a margin head's logits hold the margin; its scores do not
+      outputs['scores'] = jax.lax.stop_gradient(head(embedding))
+    return outputs
 
 
 class EmbeddingModel(SharedFields):
