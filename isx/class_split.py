@@ -60,11 +60,13 @@ def check_settings(dataset):
   if not isinstance(dataset.classes, str):
     raise errors.ConfigError(f"dataset.classes must be a string ('all', 'first_half', '0-4', "
                              f"'0,2,5'), got {dataset.classes!r}")
-  if not 0 <= dataset.validation_fraction < 1:
+  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+  if not number(dataset.validation_fraction) or not 0 <= dataset.validation_fraction < 1:
     raise errors.ConfigError(f'dataset.validation_fraction must be in [0, 1), got '
                              f'{dataset.validation_fraction!r}')
-  if dataset.validation_classes < 0:
-    raise errors.ConfigError(f'dataset.validation_classes must be >= 0, got '
+  if not (isinstance(dataset.validation_classes, int) and
+          not isinstance(dataset.validation_classes, bool)) or dataset.validation_classes < 0:
+    raise errors.ConfigError(f'dataset.validation_classes must be an integer >= 0, got '
                              f'{dataset.validation_classes!r}')
   if dataset.validation_classes and dataset.validation_fraction:
     raise errors.ConfigError('set dataset.validation_classes (open-set) or '

@@ -44,6 +44,10 @@ def _positive_int(config, key):
   return None if isinstance(value, int) and value > 0 else f'{key} must be a positive integer, got {value!r}'
 
 
+def _number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _get(config, key):
   for part in key.split('.'):
     config = config[part]
@@ -126,11 +130,11 @@ def _core_problems(config, jax_started) -> list:
   problems.append(problem and f'{problem}, or None to use num_epochs')
   if jax_started:
     problems += _device_problems(config)
-  window = tuple(config.profile_steps)
-  if window and not (len(window) == 2 and all(isinstance(v, int) for v in window) and
-                     0 <= window[0] < window[1]):
+  window = config.profile_steps
+  if not isinstance(window, (tuple, list)) or window and not (
+      len(window) == 2 and all(isinstance(v, int) for v in window) and 0 <= window[0] < window[1]):
     problems.append(f'profile_steps must be () or (first, last) with 0 <= first < last, got {window!r}')
-  if config.num_train_steps is None and not config.num_epochs > 0:
+  if config.num_train_steps is None and not (_number(config.num_epochs) and config.num_epochs > 0):
     problems.append(f'num_epochs must be positive (or set num_train_steps), got {config.num_epochs!r}')
   clip = config.grad_clip_norm
   if not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip >= 0):
@@ -138,8 +142,9 @@ def _core_problems(config, jax_started) -> list:
   ema = config.ema_decay
   if not (isinstance(ema, (int, float)) and 0 <= ema < 1):
     problems.append(f'ema_decay must be 0 (off) or in (0, 1), e.g. 0.999, got {ema!r}')
-  if config.warmup_steps < 0 or config.weight_decay < 0:
-    problems.append('warmup_steps and weight_decay must not be negative')
+  for key in ('warmup_steps', 'weight_decay'):
+    if not (_number(config[key]) and config[key] >= 0):
+      problems.append(f'{key} must be a number >= 0, got {config[key]!r}')
   if config.dataset.data_dir == 'None':  # --config.dataset.data_dir=None on the command line
     problems.append("dataset.data_dir is the string 'None'; leave it out to use TFDS_DATA_DIR")
   try:

@@ -89,23 +89,32 @@ def _tiny(data_dir):
   return config
 
 
+def _outcome(root, name, document, run) -> bool:
+  """Writes document to ROOT/NAME.json and calls run(path, out): True when it ran, False when it
+  was refused with isx's one line before writing anything; either way, nothing is written
+  outside --out."""
+  path, out = os.path.join(root, f'{name}.json'), os.path.join(root, 'out')
+  with open(path, 'w') as f:
+    json.dump(document, f)
+  before = _files(root)
+  try:
+    run(path, out)
+    ran = True
+  except errors.UserError as e:
+    assert str(e).strip() and not os.path.exists(out), e  # refused before writing anything
+    ran = False
+  written = _files(root) - before
+  assert all(p.startswith(out + os.sep) for p in written), written
+  event('ran' if ran else 'refused')
+  return ran
+
+
 @SETTINGS
 @given(place=st.sampled_from(SPACE_PLACES), value=JSON, key=KEYS)
 def test_any_space_file_runs_cleanly_or_is_one_line(tiny_data_dir, fake_runs, place, value, key):
   with tempfile.TemporaryDirectory() as root:
-    path = os.path.join(root, 'space.json')
-    with open(path, 'w') as f:
-      json.dump(_put(VALID_SPACE, place, value, key), f)
-    out = os.path.join(root, 'out')
-    before = _files(root)
-    try:
-      tune.run(tune.prepare(_tiny(tiny_data_dir), out, path), wait_seconds=0.1)
-      event('ran')
-    except errors.UserError as e:
-      assert str(e).strip() and not os.path.exists(out), e  # refused before writing anything
-      event('refused')
-    written = _files(root) - before
-    assert all(p.startswith(out + os.sep) for p in written), written
+    _outcome(root, 'space', _put(VALID_SPACE, place, value, key), lambda path, out: tune.run(
+        tune.prepare(_tiny(tiny_data_dir), out, path), wait_seconds=0.1))
 
 
 @SETTINGS
@@ -113,23 +122,15 @@ def test_any_space_file_runs_cleanly_or_is_one_line(tiny_data_dir, fake_runs, pl
 def test_any_grid_file_runs_cleanly_or_is_one_line(tiny_data_dir, fake_runs, place, value, key):
   """isx.sweep's own function, twice: each run is recorded once, inside --out."""
   from isx import sweep
+
+  def twice(path, out):
+    for _ in range(2):
+      sweep.sweep(_tiny(tiny_data_dir), out, path)
+
   with tempfile.TemporaryDirectory() as root:
-    path = os.path.join(root, 'grid.json')
-    with open(path, 'w') as f:
-      json.dump(_put(VALID_GRID, place, value, key), f)
-    out = os.path.join(root, 'out')
-    before = _files(root)
-    try:
-      for _ in range(2):
-        sweep.sweep(_tiny(tiny_data_dir), out, path)
-      event('ran')
-    except errors.UserError as e:
-      assert str(e).strip() and not os.path.exists(out), e  # refused before writing anything
-      event('refused')
-      return
-    written = _files(root) - before
-    assert all(p.startswith(out + os.sep) for p in written), written
-    records = [json.loads(line) for name in os.listdir(out) if name.startswith('runs_')
-               for line in open(os.path.join(out, name))]
-    pairs = [(r['name'], r['seed']) for r in records]
-    assert len(pairs) == len(set(pairs)) == len(grid.runs(grid.read_grid(path)))
+    if _outcome(root, 'grid', _put(VALID_GRID, place, value, key), twice):
+      out, path = os.path.join(root, 'out'), os.path.join(root, 'grid.json')
+      records = [json.loads(line) for name in os.listdir(out) if name.startswith('runs_')
+                 for line in open(os.path.join(out, name))]
+      pairs = [(r['name'], r['seed']) for r in records]
+      assert len(pairs) == len(set(pairs)) == len(grid.runs(grid.read_grid(path)))
