@@ -49,8 +49,9 @@ def compute_metrics(outputs, evals_config, classes=None) -> dict:
     if np.all(head >= 0):
       outputs = {**outputs, 'label': head}
     else:
-      unseen = sorted(int(c) for c in np.unique(np.asarray(outputs['label'])[head < 0]))
-      seen = len(np.unique(np.asarray(outputs['label'])[head >= 0]))
+      labels = np.asarray(outputs['label'])
+      unseen = sorted(int(c) for c in np.unique(labels[head < 0]))
+      seen = len(np.unique(labels[head >= 0]))
       why = ('the scored classes are held out of training' if not seen else
              f'{len(unseen)} of the scored classes ({",".join(map(str, unseen))}) were held out '
              f'of training, beside {seen} trained ones')

@@ -121,7 +121,7 @@ def finished(study) -> list:
   return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
 
 
-def running(study) -> list:
+def running(study, storage) -> list:
   """The study's running trials, once the dead ones are failed and queued for a retry with the
   same parameters: those of a worker on this host whose process is gone, at once; any other
   once its heartbeat is stale."""
@@ -129,8 +129,7 @@ def running(study) -> list:
     owner = t.user_attrs.get(OWNER) or {}
     if owner.get('host') == socket.gethostname() and not _alive(owner.get('pid')):
       try:
-        failed = study._storage.set_trial_state_values(t._trial_id,
-                                                       optuna.trial.TrialState.FAIL)
+        failed = storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
       except optuna.exceptions.UpdateFinishedTrialError:  # another worker got there first
         failed = False
       if failed:
@@ -210,7 +209,7 @@ def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
     return record['value']
 
   while True:
-    drawn = len(finished(study)) + len(running(study))
+    drawn = len(finished(study)) + len(running(study, storage))
     if drawn >= budget:
       return study
     study.sampler = optuna.samplers.TPESampler(
@@ -325,7 +324,7 @@ def run(plan: Plan, wait_seconds: float = 5.0) -> list:
   while True:
     studies = {m: tune_method(plan.config, space, m, storage, out, plan.worker, plan.seed,
                               plan.cpu) for m in plan.methods}
-    elsewhere = {m: [t.number for t in running(s)] for m, s in studies.items()}
+    elsewhere = {m: [t.number for t in running(s, storage)] for m, s in studies.items()}
     elsewhere = {m: n for m, n in elsewhere.items() if n}
     if not elsewhere:
       break
