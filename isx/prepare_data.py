@@ -4,6 +4,7 @@ prepare (isx/datasets/NAME.py), with the settings given here.
   python -m isx.prepare_data --dataset=fashion_mnist \
       --idx_dir=/usr/share/datasets/fashion-mnist --data_dir=/data/tfds
   python -m isx.prepare_data --dataset=urdu_characters --manual_dir=URDU --data_dir=/data/tfds
+  python -m isx.prepare_data --dataset=glyphs --data_dir=/data/tfds   # fonts: Debian's or --font_dir
   python -m isx.prepare_data --dataset=cifar10 --data_dir=/data/tfds   # downloads it
 """
 
@@ -24,17 +25,21 @@ _IDX_DIR = flags.DEFINE_string(
     '-ubyte files, raw or .gz.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, 'urdu_characters: folder with one sub-folder of images per class.')
+_FONT_DIR = flags.DEFINE_string(
+    'font_dir', None, 'glyphs: a folder of .ttf/.otf fonts, instead of Debian\'s font packages.')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir to write to.', required=True)
 _OVERWRITE = flags.DEFINE_bool('overwrite', False, 'Rebuild even if the dataset already exists.')
 _CONFIGS = {'fashion_mnist': 'fashion_mnist_simplenet', 'mnist': 'mnist_simplenet',
             'cifar10': 'cifar10_simplenet', 'cifar100': 'cifar100_googlenet',
-            'svhn_cropped': 'svhn_simplenet', 'urdu_characters': 'urdu_simplenet'}
+            'svhn_cropped': 'svhn_simplenet', 'urdu_characters': 'urdu_simplenet',
+            'glyphs': 'glyphs_simplenet'}
 
 
 def prepare(name: str, data_dir: str, overwrite: bool):
   """Runs the plug-in's prepare with the settings given as flags. To overwrite, it writes into a
   temporary folder first and replaces the old dataset only once the new one is complete."""
-  given = {k: v for k, v in (('idx_dir', _IDX_DIR.value), ('manual_dir', _MANUAL_DIR.value)) if v}
+  given = {k: v for k, v in (('idx_dir', _IDX_DIR.value), ('manual_dir', _MANUAL_DIR.value),
+                                          ('font_dir', _FONT_DIR.value)) if v}
   settings = datasets.settings(datasets.resolve({'name': name, **given}))
   stored = name.rsplit('.', 1)[-1]
   if not overwrite:
