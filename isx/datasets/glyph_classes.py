@@ -1,7 +1,8 @@
 """The glyphs dataset's classes: character sets, and the rule that merges shapes which cannot be
 told apart once each image is scaled from its glyph's bounding box.
 
-Merged (one class; its name lists its characters):
+Merged (one class; its name lists its characters, and each font draws it with the first of them
+that it has, so that an italic lowercase of another shape never enters the class):
 - one letterform in several scripts (Unicode's confusables within Latin, Greek and Cyrillic):
   Latin A, Greek Alpha and Cyrillic A; 3 and Cyrillic Ze; ...
 - a lowercase letter drawn as a small copy of its capital (c/C, o/O, s/S, v/V, w/W, x/X, z/Z, most
