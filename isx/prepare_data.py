@@ -15,7 +15,7 @@ import time
 from absl import app
 from absl import flags
 
-from isx import cli, datasets
+from isx import cli, datasets, errors
 from isx.datasets import idx, store
 
 _DATASET = flags.DEFINE_string('dataset', 'fashion_mnist', 'Dataset to write: isx/datasets/NAME.py '
@@ -65,7 +65,7 @@ def main(argv):
       start = time.time()
       path = prepare(name, data_dir, _OVERWRITE.value)
       print(f'Wrote {path} in {time.time() - start:.0f} s.')
-  except idx.PrepareDataError as e:
+  except (idx.PrepareDataError, errors.UserError) as e:  # a font dir that is a file: not --data_dir
     cli.fail(e)
   except OSError as e:
     if isinstance(e, FileNotFoundError) and e.filename is None:  # a plug-in's "how to" message

@@ -25,8 +25,11 @@ import time_to_accuracy  # noqa: E402  results/: the fast recipe's table and plo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+SPECTRUM = 'embedding_spectrum/'
 KEYS = ('accuracy', 'recall@1', 'recall@5', 'recall@10', 'precision@1', 'precision@5',
-        'precision@10', 'map@r', 'embedding_norm/median')
+        'precision@10', 'map@r', 'embedding_norm/median', SPECTRUM + 'participation_ratio',
+        SPECTRUM + 'top4_share', SPECTRUM + 'top76_share', SPECTRUM + 'top154_share')
+RAW = ('embedding_norm/median', SPECTRUM + 'participation_ratio')  # printed as they are, not in %
 PAPER = {  # the paper's numbers, as fractions (Table 2 and Table 6, FashionMNIST)
     'default_is': {'accuracy': 0.9300}, 'default_nois': {'accuracy': 0.8964},
     'ret_is': {'recall@1': 0.8875, 'recall@5': 0.9588, 'recall@10': 0.9733},
@@ -36,17 +39,23 @@ PAPER.update({f'{name}_20ep': PAPER[name] for name in ('ret_is', 'ret_nois')})
 # Appendix A's xi sweep ran on MNIST, not FashionMNIST: a shape to compare, not a number.
 PAPER_XI = {'xi_100': {'accuracy': 0.9933}, 'xi_1e3': {'accuracy': 0.9020},
             'xi_1e4': {'accuracy': 0.4884}, 'xi_1e5': {'accuracy': 0.2110}}
-BASE_CONFIG = 'configs/fashion_mnist_simplenet.py'
-COMMAND = f'python -m isx.sweep --config={BASE_CONFIG} --config.dataset.data_dir=DATA --out=OUT'
+BASE_CONFIG = 'fashion_mnist_simplenet'
+GRID_CONFIG = {'glyphs_default': 'glyphs_simplenet'}  # the others run from BASE_CONFIG
 # Grids whose records re-run from their printed command today (checked by --check).
 CURRENT = ('fashion_mnist_default', 'fashion_mnist_default_retrieval', 'fashion_mnist_heads',
-           'fashion_mnist_xi', 'fashion_mnist_2d')
+           'fashion_mnist_xi', 'fashion_mnist_2d', 'glyphs_default')
 # Grids of earlier recipes: reported with the commit that made them, no command.
 HISTORY = ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
            'fashion_mnist_warmup')
 # Config fields that cannot change a run's numbers (paths, logging, which metrics are computed);
 # the rest of what isx lets differ (epochs, steps, dtype, eval split) must match.
 MUST_MATCH = ('num_epochs', 'num_train_steps', 'model.dtype', 'dataset.eval_split')
+
+
+def command(grid):
+  config = GRID_CONFIG.get(grid, BASE_CONFIG)
+  return (f'python -m isx.sweep --config=configs/{config}.py --config.dataset.data_dir=DATA '
+          f'--out=OUT --grid=results/grids/{grid}.json')
 
 
 def load(grid):
@@ -105,7 +114,7 @@ def summarise(grid, runs, name):
       'paper': (PAPER_XI if grid == 'fashion_mnist_xi' else PAPER).get(name),
   }
   if grid in CURRENT:
-    row['command'] = f'{COMMAND} --grid=results/grids/{grid}.json --only={name}'
+    row['command'] = f'{command(grid)} --only={name}'
     row['config'] = recorded_config(records[0])
   else:
     row['commit'] = first_commit(grid)
@@ -134,12 +143,13 @@ def pct(row, key, scale=100.0):
 
 
 def cell(row, key):
-  return pct(row, key, 1.0) if key == 'embedding_norm/median' else pct(row, key)
+  return pct(row, key, 1.0) if key in RAW else pct(row, key)
 
 
 def table(rows_, keys, label=lambda r: r['experiment'], paper=True, per_seed=None):
   """A markdown table; per_seed names a metric also listed seed by seed."""
-  names = {'embedding_norm/median': 'median norm'}
+  names = {'embedding_norm/median': 'median norm', SPECTRUM + 'participation_ratio':
+           'participation ratio', **{SPECTRUM + f'top{k}_share': f'top-{k} share' for k in (4, 76, 154)}}
   head = ['run', 'epochs', 'seeds', *(names.get(k, k) for k in keys)]
   head += [f'{per_seed}, per seed'] if per_seed else []
   head += ['paper'] if paper else []
@@ -160,8 +170,7 @@ def commands(rows_):
   by_grid = collections.defaultdict(list)
   for r in rows_:
     by_grid[r['grid']].append(r['name'])
-  return '\n'.join(f'    {COMMAND} --grid=results/grids/{g}.json --only={",".join(n)}'
-                   for g, n in by_grid.items())
+  return '\n'.join(f'    {command(g)} --only={",".join(n)}' for g, n in by_grid.items())
 
 
 # The heads table's rows in order; each label is made from the settings its records hold.
@@ -213,6 +222,7 @@ def tables(summary):
                       ('heads', heads), ('xi', by_grid['fashion_mnist_xi']),
                       ('features_2d', by_grid['fashion_mnist_2d'])):
     out[name] += '\n\nRe-run with:\n\n' + commands(group)
+  out.update(glyph_tables(by_grid['glyphs_default']))
   for study in studies.STUDIES:
     out.update(studies.tables(study))
   out['time_to_accuracy'] = time_to_accuracy.table()
@@ -223,6 +233,37 @@ def tables(summary):
                                'map@r']) +
                  f'\n\nMade at commit `{group[0]["commit"]}`; its grid pins only some fields, so '
                  'today\'s code re-runs it with another recipe.')
+  return out
+
+
+def glyph_tables(group):
+  """The glyphs baselines: closed set (all 155 classes, test fonts unseen) and open set (77
+  classes trained, the 78 others scored), with and without IS; the open set's embedding spectrum
+  beside FashionMNIST's (its studies' softmax finals, 5 classes trained)."""
+  label = lambda r: ('softmax + IS (xi 100)' if r['config']['model']['inward_scale'] else 'softmax')
+  closed = [r for r in group if r['name'].startswith('closed_set')]
+  open_ = [r for r in group if r['name'].startswith('open_set')]
+  spectrum = [SPECTRUM + 'participation_ratio', SPECTRUM + 'top4_share']
+  out = {'glyphs_closed_set': table(closed, ['accuracy', 'recall@1', 'map@r', *spectrum,
+                                             SPECTRUM + 'top154_share'],
+                                    label=label, paper=False, per_seed='accuracy'),
+         'glyphs_open_set': table(open_, ['recall@1', 'recall@10', 'map@r', *spectrum,
+                                          SPECTRUM + 'top76_share'],
+                                  label=label, paper=False, per_seed='map@r')}
+  for name, rows_ in (('glyphs_closed_set', closed), ('glyphs_open_set', open_)):
+    out[name] += '\n\nRe-run with:\n\n' + commands(rows_) if rows_ else ''
+  lines = ['| FashionMNIST study, scored on | method | participation ratio | top-4 share | seeds |',
+           '|---|---|---|---|---|']
+  for study in ('fashion_mnist_closed_set', 'fashion_mnist_open_set'):
+    for method, name in (('softmax', 'softmax (tuned)'), ('softmax_is', 'softmax + IS (tuned)')):
+      ms = [r['metrics'] for r in studies._records(f'{study}_spectrum') if r['name'] == method]
+      if ms:
+        pr, top4 = ([m[SPECTRUM + k] for m in ms] for k in ('participation_ratio', 'top4_share'))
+        lines.append(f'| {study.rsplit("_", 2)[-2]}-set test | {name} | '
+                     f'{statistics.mean(pr):.2f} ± {statistics.stdev(pr):.2f} | '
+                     f'{100 * statistics.mean(top4):.2f} ± {100 * statistics.stdev(top4):.2f} | '
+                     f'{len(ms)} |')
+  out['glyphs_fashion_mnist_spectrum'] = '\n'.join(lines)
   return out
 
 
@@ -247,8 +288,8 @@ diff_marker = object()  # a value no config holds: a setting absent from a recor
 def stale_configs():
   """One line per record whose printed command resolves, today, to another config."""
   sys.path.insert(0, ROOT)
-  from configs import fashion_mnist_simplenet  # noqa: E402  (isx is only needed here)
-  from isx import grid as grid_lib  # noqa: E402
+  import importlib  # noqa: E402
+  from isx import grid as grid_lib  # noqa: E402  (isx is only needed here)
   problems = []
   for grid in CURRENT:
     entries = {e['name']: e for e in grid_entries(grid)}
@@ -261,7 +302,8 @@ def stale_configs():
         if 'config' not in r:
           problems.append(f'{where}: the record holds no config; move its grid to HISTORY')
           continue
-        today = grid_lib.apply_overrides(fashion_mnist_simplenet.get_config(),
+        base = importlib.import_module('configs.' + GRID_CONFIG.get(grid, BASE_CONFIG))
+        today = grid_lib.apply_overrides(base.get_config(),
                                          {'plots': False, **entries[r['name']]['overrides'],
                                           'seed': r['seed']})
         problems += config_problems(where, r['config'], today)

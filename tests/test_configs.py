@@ -21,10 +21,11 @@ CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).parents[1] / 'configs')
 DATASETS = {'mnist': ((28, 28, 1), 10), 'fashion_mnist': ((28, 28, 1), 10),
             'cifar10': ((32, 32, 3), 10), 'cifar100': ((32, 32, 3), 100),
             'svhn_cropped': ((32, 32, 3), 10), 'imagenet2012': ((40, 48, 3), 1000),
-            'urdu_characters': ((64, 64, 1), 40)}
+            'urdu_characters': ((64, 64, 1), 40), 'glyphs': ((28, 28, 1), 155)}
 # Test examples per dataset (default 12): the open-set configs score only their held-out
-# classes (CIFAR100's last 50, FashionMNIST's 5-9), and retrieval's ks need more than 10 of them.
-NUM_TEST = {'cifar100': 40, 'fashion_mnist': 24}
+# classes (CIFAR100's last 50, FashionMNIST's 5-9, glyphs' last 78), and retrieval's ks need more
+# than 10 of them.
+NUM_TEST = {'cifar100': 40, 'fashion_mnist': 24, 'glyphs': 40}
 
 
 @pytest.fixture(scope='module')

@@ -158,3 +158,12 @@ def test_cli_empty_files_and_unwritable_data_dir_fail_in_one_line(tmp_path):
   idx_files.write_idx(tmp_path / 'idx' / 'train-labels-idx1-ubyte', np.zeros(0, np.uint8))
   result = _cli('--dataset=mnist', f'--idx_dir={tmp_path / "idx"}', f'--data_dir={tmp_path / "d"}')
   assert result.returncode == 1 and 'holds no images' in result.stderr
+
+
+def test_cli_glyphs_bad_font_dir_is_named_not_the_data_dir(tmp_path):
+  blocker = tmp_path / 'fonts.ttf'
+  blocker.write_text('')
+  result = _cli('--dataset=glyphs', f'--font_dir={blocker}', f'--data_dir={tmp_path / "d"}')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'error: --font_dir {blocker} is a file: give the folder that holds the fonts')

@@ -14,8 +14,8 @@ from fontTools import ttLib
 from isx import errors
 
 # Latin, Greek and Cyrillic families from Debian main, each with its license in
-# /usr/share/doc/PACKAGE/copyright. About 24 MB installed (fonts-noto-core, 42 MB, is left out:
-# most of it is other scripts, and its Latin families come in many weights of one design).
+# /usr/share/doc/PACKAGE/copyright; 156 MB installed. fonts-noto-core (42 MB) is left out: most
+# of it is other scripts, and its Latin families come in many weights of one design.
 PACKAGES = (
     'fonts-anonymous-pro', 'fonts-cantarell', 'fonts-cmu', 'fonts-comfortaa',
     'fonts-crosextra-caladea', 'fonts-crosextra-carlito', 'fonts-dejavu-core', 'fonts-dejavu-extra',
