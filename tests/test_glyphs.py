@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pathlib
+import runpy
 import shutil
 
 import matplotlib
@@ -150,3 +151,17 @@ def test_without_root_it_names_the_packages(monkeypatch):
   with pytest.raises(errors.NotFound, match=r'needs 2 Debian font packages: install them '
                      r'\(apt-get install fonts-cmu fonts-lato\) or give a folder'):
     fonts.install()
+
+
+def test_the_results_scripts_read_the_built_dataset(built, tmp_path, monkeypatch, capsys):
+  path, _ = built
+  root = pathlib.Path(__file__).parents[1] / 'results'
+  data_dir = str(path.parent.parent)
+  monkeypatch.setattr('sys.argv', ['x', f'--data_dir={data_dir}'])
+  runpy.run_path(str(root / 'glyph_pixel_baseline.py'), run_name='__main__')
+  lines = capsys.readouterr().out.splitlines()
+  assert [line.split(' {')[0] for line in lines] == ['all classes', 'unseen half']
+  assert 0 < json.loads(lines[1].split(' ', 2)[2])['recall@1'] <= 100
+  monkeypatch.setattr('sys.argv', ['x', f'--data_dir={data_dir}', f'--out={tmp_path / "s.png"}'])
+  runpy.run_path(str(root / 'glyph_samples.py'), run_name='__main__')
+  assert (tmp_path / 's.png').stat().st_size > 1000
