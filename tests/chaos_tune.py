@@ -1,7 +1,9 @@
 """`python tests/chaos_tune.py ARGS` is `python -m isx.tune ARGS` with each trial's training
 replaced by a function of its parameters that takes ISX_CHAOS_TRIAL_SECONDS (default 0.5) and,
 like a training, answers SIGTERM by raising train.Preempted (tests/test_tune_chaos.py): the
-tuner's own bookkeeping is what is interrupted, in seconds rather than minutes."""
+tuner's own bookkeeping is what is interrupted, in seconds rather than minutes. Each trial's start
+is a line appended to ISX_CHAOS_STARTS (if set), so that the test can time its interruptions by
+the study's progress rather than by the clock."""
 import math
 import os
 import runpy
@@ -11,10 +13,14 @@ import time
 from isx import grid, train
 
 SECONDS = float(os.environ.get('ISX_CHAOS_TRIAL_SECONDS', '0.5'))
+STARTS = os.environ.get('ISX_CHAOS_STARTS')
 
 
 def run_one(config, entry, seed, out, cpu=None, workdir=None):
   signals = train._StopSignals()  # what a training installs: SIGTERM and SIGINT stop it
+  if STARTS:
+    with open(STARTS, 'a') as f:
+      f.write(f'{entry["name"]}\n')
   end = time.monotonic() + SECONDS
   while time.monotonic() < end:
     if signals.raised:

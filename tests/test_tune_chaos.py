@@ -3,7 +3,11 @@ function of their parameters (tests/chaos_tune.py), interrupted by SIGKILL or SI
 random moments and restarted each time with the same command, until it finishes by itself. The
 finished study must equal an uninterrupted one: the same counted trials with the same parameters
 and values, each finished trial recorded once, and the same best grid. ISX_CHAOS_SEED picks the
-seed and ISX_CHAOS_INTERRUPTIONS how many interruptions to make (5 by default)."""
+seed and ISX_CHAOS_INTERRUPTIONS how many interruptions to make (5 by default, at most 5).
+
+An interruption comes at a random moment within 1.2 trial lengths of the first trial that a run
+starts: inside that trial, or in the bookkeeping after it. So an interrupted run finishes at most
+one trial and the 6-trial study cannot end before the last interruption, however fast the host."""
 import json
 import os
 import signal
@@ -21,6 +25,7 @@ from test_reliability import ROOT, _env
 pytestmark = pytest.mark.slow
 
 INTERRUPTIONS = int(os.environ.get('ISX_CHAOS_INTERRUPTIONS', '5'))
+TRIAL_SECONDS = 0.5
 SPACE = {'trials': 6, 'startup_trials': 2,
          'trial_overrides': {'dataset.validation_fraction': 0.25,
                              'dataset.eval_split': 'validation'},
@@ -41,6 +46,20 @@ def _counted(out):
   return study, [(t.params, t.value) for t in counted]
 
 
+def _interrupt_in_first_trial(proc, starts, rng, made):
+  """Once proc starts a trial, wait 0 to 1.2 trial lengths, then SIGKILL or SIGTERM it."""
+  before, deadline = len(starts.read_text().splitlines()), time.monotonic() + 60
+  while len(starts.read_text().splitlines()) == before:
+    assert proc.poll() is None, f'the worker exited ({proc.returncode}) before starting a trial'
+    assert time.monotonic() < deadline, 'no trial started within 60 s'
+    time.sleep(0.01)
+  time.sleep(rng.uniform(0.0, 1.2 * TRIAL_SECONDS))
+  how = [signal.SIGKILL, signal.SIGTERM][rng.integers(2)]
+  assert proc.poll() is None, 'a worker ended by itself before its interruption'
+  proc.send_signal(how)
+  made.append(how.name)
+
+
 def test_an_interrupted_study_ends_as_an_uninterrupted_one(tiny_data_dir, tmp_path):
   space = tmp_path / 'space.json'
   space.write_text(json.dumps(SPACE))
@@ -53,17 +72,21 @@ def test_an_interrupted_study_ends_as_an_uninterrupted_one(tiny_data_dir, tmp_pa
   assert len(expected) == SPACE['trials']
 
   out, rng = tmp_path / 'chaos', np.random.default_rng(int(os.environ.get('ISX_CHAOS_SEED', '0')))
+  starts = tmp_path / 'starts'
+  starts.touch()
   made = []
   while True:
-    proc = subprocess.Popen(_args(tiny_data_dir, space, out), cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if len(made) < INTERRUPTIONS:  # after start-up (~3 s): inside a trial or between two
-      time.sleep(rng.uniform(3.0, 6.0))
-      how = [signal.SIGKILL, signal.SIGTERM][rng.integers(2)]
-      if proc.poll() is None:
-        proc.send_signal(how)
-        made.append(how.name)
-    _, stderr = proc.communicate(timeout=120)
+    # stderr to a file: a pipe nobody reads while the test waits could fill and stall the worker
+    with open(tmp_path / 'stderr', 'w+') as err:
+      proc = subprocess.Popen(_args(tiny_data_dir, space, out), cwd=ROOT,
+                              env={**env, 'ISX_CHAOS_STARTS': str(starts),
+                                   'ISX_CHAOS_TRIAL_SECONDS': str(TRIAL_SECONDS)},
+                              stdout=subprocess.DEVNULL, stderr=err, text=True)
+      if len(made) < INTERRUPTIONS:
+        _interrupt_in_first_trial(proc, starts, rng, made)
+      proc.wait(timeout=120)
+      err.seek(0)
+      stderr = err.read()
     assert 'Traceback' not in stderr, stderr[-2000:]
     if proc.returncode == 0:
       break
