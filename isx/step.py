@@ -48,7 +48,7 @@ def train_step(state: TrainState, batch, rng, *, config, objective, schedule):
 
   def loss_fn(params):
     result = state.apply_fn(_variables(state, params), images, labels=labels, train=True,
-                            rngs={'dropout': dropout_rng}, mutable=mutable)
+                            step=state.step, rngs={'dropout': dropout_rng}, mutable=mutable)
     outputs, new_vars = result if mutable else (result, {})
     loss, terms = objective(outputs, labels, state.loss_state)
     return loss, (outputs, new_vars, terms)

@@ -175,10 +175,11 @@ def commands(rows_):
 
 # The heads table's rows in order; each label is made from the settings its records hold.
 HEAD_ROWS = ('default_nois', 'default_is', 'l2_softmax', 'normface', 'cosface', 'arcface',
-             'center_nois', 'center_is')
+             'subcenter_arcface', 'sphereface', 'center_nois', 'center_is')
 HEAD_NAMES = {'softmax': 'softmax', 'l2_softmax': 'L2-softmax', 'normface': 'NormFace',
-              'cosface': 'CosFace', 'arcface': 'ArcFace'}
-SETTING_NAMES = {'scale': 's', 'margin': 'm'}
+              'cosface': 'CosFace', 'arcface': 'ArcFace', 'subcenter_arcface': 'sub-center ArcFace',
+              'sphereface': 'SphereFace'}
+SETTING_NAMES = {'scale': 's', 'margin': 'm', 'subcenters': 'K', 'lambda_min': 'lambda_min'}
 
 
 def head_label(row):

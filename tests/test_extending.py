@@ -34,9 +34,9 @@ TOYS = {
           hidden: int = 32  # its own field: config.model.hidden
 
           @nn.compact
-          def __call__(self, x, labels=None, train: bool = False):
+          def __call__(self, x, labels=None, train: bool = False, step=None):
             x = x.reshape((x.shape[0], -1))
-            return self.classify(jax.nn.relu(nn.Dense(self.hidden)(x)), labels)
+            return self.classify(jax.nn.relu(nn.Dense(self.hidden)(x)), labels, step=step)
         ''',
     'plain_cosine.py': '''
         """A head: scaled cosine to class weights; its setting: model.head.scale."""

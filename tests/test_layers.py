@@ -8,6 +8,7 @@ import pytest
 from jax.test_util import check_grads
 
 from isx import heads, layers, models
+from isx.heads import sphereface
 from isx.heads.arcface import arcface_target
 from isx.layers import inward_scale, l2_normalize
 
@@ -191,3 +192,58 @@ def test_head_defaults_and_bad_heads():
     heads.resolve({'name': 'normface', 'margin': 0.1})
   with pytest.raises(ValueError, match=r"model.head is a dict .*write \{'name': 'arcface'\}"):
     heads.resolve('arcface')  # a config of before heads owned their settings
+
+
+@pytest.mark.parametrize('m', [1, 2, 3, 4])
+def test_sphereface_psi_is_cos_m_theta_piecewise_and_falls_to_pi(m):
+  theta = np.linspace(0.0, np.pi, 2001)
+  got = np.asarray(sphereface.psi(jnp.asarray(np.cos(theta), jnp.float32), m))
+  k = np.minimum(np.floor(m * theta / np.pi), m - 1)
+  np.testing.assert_allclose(got, (-1) ** k * np.cos(m * theta) - 2 * k, atol=2e-3)
+  assert np.all(np.diff(got) <= 1e-4), np.argmax(np.diff(got))  # falls as the angle grows
+
+
+def test_sphereface_by_hand_with_its_annealing():
+  x, labels = _heads_case()
+  head = _head({'name': 'sphereface'})
+  params = head.init(jax.random.key(0), x, labels)['params']
+  norm = np.linalg.norm(x, axis=-1, keepdims=True)
+  cos = _normalize(x) @ _normalize(np.asarray(params['kernel']), axis=0)
+  np.testing.assert_allclose(head.apply({'params': params}, x), norm * cos, rtol=1e-5, atol=1e-5)
+  target = cos[np.arange(5), labels]
+  k = np.minimum(np.floor(4 * np.arccos(target) / np.pi), 3)
+  psi = (-1) ** k * np.cos(4 * np.arccos(target)) - 2 * k
+  for step, lam in [(0, 1000.0), (100, 1000.0 / 13), (10_000, 5.0), (None, 5.0)]:
+    expected = cos.copy()
+    expected[np.arange(5), labels] = (lam * target + psi) / (1 + lam)
+    np.testing.assert_allclose(head.apply({'params': params}, x, labels, step), norm * expected,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_a_model_hands_the_train_step_to_a_head_that_anneals():
+  model = models.create_model({'name': 'simplenet', 'head': {'name': 'sphereface'}}, 3)
+  images, labels = jnp.ones((2, 28, 28, 1)) * jnp.arange(1, 3)[:, None, None, None], jnp.arange(2)
+  variables = model.init(jax.random.key(0), images)
+  early, late = (model.apply(variables, images, labels, step=s)['logits'] for s in (0, 10_000))
+  assert not np.allclose(early, late)  # lambda 1000 at step 0, 5 at step 10000
+  scores = model.apply(variables, images, labels, step=0)['scores']
+  np.testing.assert_allclose(scores, model.apply(variables, images)['logits'], rtol=1e-6)
+
+
+def test_subcenter_arcface_scores_each_class_by_its_nearest_subcenter():
+  x, labels = _heads_case()
+  head = _head({'name': 'subcenter_arcface', 'scale': 10.0, 'subcenters': 3})
+  params = head.init(jax.random.key(0), x, labels)['params']
+  assert params['kernel'].shape == (6, 9)
+  cos = (_normalize(x) @ _normalize(np.asarray(params['kernel']), axis=0)).reshape(5, 3, 3).max(-1)
+  np.testing.assert_allclose(head.apply({'params': params}, x), 10.0 * cos, rtol=1e-5, atol=1e-5)
+  expected = cos.copy()
+  target = cos[np.arange(5), labels]
+  expected[np.arange(5), labels] = np.where(target > np.cos(np.pi - 0.5),
+                                            np.cos(np.arccos(target) + 0.5), target - 0.5 * np.sin(0.5))
+  np.testing.assert_allclose(head.apply({'params': params}, x, labels), 10.0 * expected,
+                             rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match='subcenters must be a whole number >= 1'):
+    heads.resolve({'name': 'subcenter_arcface', 'subcenters': 0})
+  with pytest.raises(ValueError, match='margin must be a whole number >= 1'):
+    heads.resolve({'name': 'sphereface', 'margin': 0})

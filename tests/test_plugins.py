@@ -37,12 +37,13 @@ def test_head_maps_embeddings_to_logits_and_its_checkpoint_restores(name, tmp_pa
 
 
 @pytest.mark.parametrize('name', registry.available('heads', 'Head'))
-def test_every_head_setting_with_a_range_refuses_values_outside_it(name):
+def test_every_numeric_head_setting_refuses_a_negative_value_of_its_own_type(name):
+  """-1 for an int setting, -1.0 for a float one: the range check refuses it, not the type check."""
   settings = heads.resolve({'name': name})
-  for key in ('scale', 'margin'):
-    if key in settings:
+  for key, value in settings.items():
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
       with pytest.raises(ValueError, match=rf"head '{name}' \(model.head\): {key} must be"):
-        heads.resolve({**settings, key: -1.0})
+        heads.resolve({**settings, key: type(value)(-1)})
 
 
 @pytest.mark.parametrize('name', registry.available('losses', 'Loss'))

@@ -70,7 +70,8 @@ class GoogleNet(EmbeddingModel):
     super().__post_init__()
 
   @nn.compact
-  def __call__(self, x, labels: Optional[jax.Array] = None, train: bool = False):
+  def __call__(self, x, labels: Optional[jax.Array] = None, train: bool = False,
+               step=None):
     conv = functools.partial(ConvBN, batch_norm=self.batch_norm, dtype=self.dtype)
     pool = functools.partial(ops.max_pool, window_shape=(3, 3), strides=(2, 2), padding='SAME')
     if self.stem == 'imagenet':
@@ -86,7 +87,7 @@ class GoogleNet(EmbeddingModel):
         x = pool(x)
     x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))  # a 64-term sum: in float32
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return self.classify(x, labels)
+    return self.classify(x, labels, step=step)
 
 
 Model = GoogleNet

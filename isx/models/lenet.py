@@ -12,7 +12,7 @@ class LeNet(EmbeddingModel):
   embedding_dim: int = 84
 
   @nn.compact
-  def __call__(self, x, labels=None, train: bool = False):
+  def __call__(self, x, labels=None, train: bool = False, step=None):
     del train
     for i, width in enumerate((6, 16)):
       x = jax.nn.relu(nn.Conv(width, (5, 5), padding='VALID', kernel_init=XAVIER,
@@ -24,7 +24,7 @@ class LeNet(EmbeddingModel):
     if self.inward_scale:
       x = InwardScale(self.xi, name='inward_scale')(x)
     x = jax.nn.relu(nn.Dense(120, kernel_init=XAVIER, dtype=self.dtype, name='fc1')(x))
-    return self.classify(x, labels, inward_scale=False)
+    return self.classify(x, labels, inward_scale=False, step=step)
 
 
 Model = LeNet

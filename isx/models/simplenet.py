@@ -23,7 +23,7 @@ class SimpleNet(EmbeddingModel):
     super().__post_init__()
 
   @nn.compact
-  def __call__(self, x, labels=None, train: bool = False):
+  def __call__(self, x, labels=None, train: bool = False, step=None):
     del train  # SimpleNet has no train-time-only layers.
     act = CONV_ACTIVATIONS[self.conv_activation]
     for block, width in enumerate(self.widths):
@@ -32,7 +32,7 @@ class SimpleNet(EmbeddingModel):
                         name=f'conv{block + 1}_{i + 1}')(x))
       # VALID, as TF-slim's max_pool2d: 28x28 inputs flatten to 3*3*128 = 1152 features.
       x = ops.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
-    return self.classify(x, labels)
+    return self.classify(x, labels, step=step)
 
 
 Model = SimpleNet
