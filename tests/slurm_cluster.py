@@ -8,9 +8,10 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import time
+
+from ports import free_port  # tests/
 
 DAEMONS = ('munged', 'mungekey', 'slurmctld', 'slurmd', 'sbatch', 'scontrol', 'scancel', 'sinfo')
 # localhost resolves everywhere: JAX's SLURM detection makes the first node of the step its
@@ -30,11 +31,6 @@ def missing() -> str | None:
   return None
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
 
 def _config(root, munge_socket) -> str:
   cpus = max(2, os.cpu_count() or 1)  # two tasks even on one core (config_overrides)
@@ -44,7 +40,7 @@ def _config(root, munge_socket) -> str:
       # clusters on one machine (concurrent test runs) off each other's ports.
       f'FirstJobId={random.randrange(1, 1 << 20)}',
       f'SlurmctldHost={NODE}(127.0.0.1)',
-      f'SlurmctldPort={_free_port()}', f'SlurmdPort={_free_port()}',
+      f'SlurmctldPort={free_port()}', f'SlurmdPort={free_port()}',
       'SlurmUser=root', 'SlurmdUser=root',
       'AuthType=auth/munge', 'CredType=cred/munge', f'AuthInfo=socket={munge_socket}',
       f'StateSaveLocation={root}/state', f'SlurmdSpoolDir={root}/spool',

@@ -7,13 +7,14 @@ tpu_pod.sh sends to the workers are also run here against a fake home directory.
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from ports import free_port  # tests/
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch'
@@ -346,11 +347,6 @@ def test_local_run_reports_a_failed_process(env, tmp_path):
     assert f'--process_id={i}' in log and '--config.y=2' in log and 'platforms=cpu' in log
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
 
 def test_local_run_connects_real_jax_processes(env, tmp_path):
   """Two real JAX CPU processes meet at the coordinator and all-gather (a stand-in module)."""
@@ -370,9 +366,24 @@ ids = multihost_utils.process_allgather(np.array([jax.process_index()])).ravel()
 print('RESULT', jax.process_index(), jax.process_count(), jax.device_count(), ids, rest)
 ''')
   env.update(PYTHON=sys.executable, MODULE='fake_main', PYTHONPATH=str(tmp_path),
-             PORT=str(_free_port()), LOG_DIR=str(tmp_path / 'logs'), WORKDIR=str(tmp_path / 'wd'))
+             PORT=str(free_port()), LOG_DIR=str(tmp_path / 'logs'), WORKDIR=str(tmp_path / 'wd'))
   r = sh('local_multiprocess.sh', 'run', '--config.z=1', env=env, check=False)
   logs = [(tmp_path / 'logs' / f'process_{i}.log').read_text() for i in range(2)]
   assert r.returncode == 0, (r.stderr, logs)
   for i, log in enumerate(logs):
     assert f'RESULT {i} 2 4 [0, 1]' in log and "'--config.z=1'" in log, log
+
+
+def test_test_ports_come_from_below_the_ephemeral_range_and_skip_ports_in_use():
+  import socket
+  import ports
+  first = ports.free_port()
+  with socket.socket() as s:  # a listener on the next port of the block
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('127.0.0.1', first + 1))
+    s.listen()
+    taken = [ports.free_port() for _ in range(3)]
+  assert all(ports.LOW <= p < ports.HIGH for p in [first, *taken])
+  low, high = map(int, Path('/proc/sys/net/ipv4/ip_local_port_range').read_text().split())
+  assert all(not low <= p <= high for p in [first, *taken])
+  assert first + 1 not in taken and len({first, *taken}) == 4

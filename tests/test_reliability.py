@@ -22,6 +22,7 @@ from isx import mesh as mesh_lib, step as step_lib
 from isx.experiment import Experiment
 
 import reliability_cases  # tests/: the bad-input table
+from ports import free_port  # tests/
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VALIDATION = {'dataset.validation_fraction': 0.25, 'dataset.eval_split': 'validation'}
@@ -412,11 +413,6 @@ def test_eval_on_a_mistyped_workdir_creates_nothing(tmp_path):
   assert not (tmp_path / 'typo').exists()
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
@@ -426,7 +422,7 @@ def test_two_processes_equal_one_process(tiny_data_dir, tiny_config, tmp_path):
   # to one process's device once failed ("does not support cross-host device transfers").
   _run(_args(tiny_data_dir, single, 8), devices=2)
   for steps in (4, 8):
-    port = _free_port()
+    port = free_port()
     procs = [_start(_args(tiny_data_dir, multi, steps, f'--coordinator_address=127.0.0.1:{port}',
                           '--num_processes=2', f'--process_id={i}')) for i in range(2)]
     outs = [proc.communicate(timeout=300) for proc in procs]
