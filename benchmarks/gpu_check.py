@@ -29,6 +29,7 @@ On the GPU machine, with .devdata/ copied beside the code (`bash benchmarks/gpu_
 The tests smoke-run `run` on CPU with tiny sizes (tests/test_gpu_check.py).
 """
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -145,9 +146,7 @@ def _to_target(logged, windows, launched, target=0.93) -> dict:
 
 
 def _googlenet(bench_args, log) -> dict:
-  try:
-    import torch  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
-  except ImportError:
+  if importlib.util.find_spec('torch') is None:
     return {'error': 'torch is not installed here: no twin to compare with'}
   p = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', 'bench_gpu.py'),
                       '--models=googlenet', '--json', *bench_args], cwd=ROOT,

@@ -1,5 +1,6 @@
 """Flags, start-up and the error policy shared by isx.main, isx.eval, isx.sweep and
 isx.prepare_data."""
+import difflib
 import errno
 import os
 import re
@@ -98,9 +99,8 @@ def parse_flags(argv):
   except OSError as e:  # a missing config file, met by a --config.KEY override
     fail(_load_error(e))
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
-    if isinstance(e, KeyError) and e.args:
-      fail(f'bad --config override: {e.args[0]}')
-    fail(_missing_field(argv) or _config_traceback(str(e)) or e)
+    key = isinstance(e, KeyError) and e.args and f'bad --config override: {e.args[0]}'
+    fail(_missing_field(argv) or key or _config_traceback(str(e)) or e)
 
 
 def _missing_field(argv):
@@ -121,8 +121,10 @@ def _missing_field(argv):
         break
       if part not in node:
         parent = '.'.join(parts[:i]) or 'the config'
+        close = difflib.get_close_matches(part, list(node.keys()), n=1)
+        hint = f'did you mean {close[0]!r}? ' if close else ''
         return (f'bad --config override --config.{".".join(parts)}: {parent} has no field '
-                f'{part!r}; it has {", ".join(sorted(node.keys()))}. A plug-in\'s settings are '
+                f'{part!r}; {hint}it has {", ".join(sorted(node.keys()))}. A plug-in\'s settings are '
                 f'there once the config names it: --config=CONFIG.py:head=NAME (or loss=, '
                 f'model=, evals=, dataset=)')
       node = node[part]

@@ -1,7 +1,7 @@
 """XLA:CPU's convolution path and device split, chosen for this host and model before JAX starts.
 
 XLA:CPU has two ways to run a convolution, and which is faster depends on the host *and* on the
-model (BENCHMARKS.md, "XLA:CPU convolution path"):
+model (benchmarks/bench_train.py times both):
 - 'ynnpack', XLA's default: convolutions fused into YNNPACK calls, each on one thread, so a step
   uses several cores only when the CPU is split into devices (data parallel);
 - 'xla': YNNPACK fusions off (--xla_cpu_experimental_ynn_fusion_type=), XLA's own Eigen

@@ -1,7 +1,7 @@
 """Drop-in replacements for two stock ops whose gradients XLA:CPU lowers slowly.
 
 Same values and the same gradients as the stock ops (tests/test_ops.py checks both), only
-a different lowering. BENCHMARKS.md ("Where the time goes") has the profiles behind them.
+a different lowering.
 """
 import functools
 

@@ -106,31 +106,21 @@ def write_results(workdir: str, metrics: dict, outputs) -> str:
   return out_dir
 
 
-def summary(metrics: dict) -> str:
-  """One line: accuracy, Recall@K, Precision@K and MAP@R when measured, then any other metric."""
-  parts, shown = [], {'step', 'num_examples', 'split', 'train_classes', 'scored_classes',
-                      'not_computed', 'unseen_classes'}
+# What scoring adds to the evals' metrics: the summary line's context, never printed raw.
+CONTEXT = ('step', 'num_examples', 'split', 'train_classes', 'scored_classes', 'not_computed',
+           'unseen_classes', 'num_nonfinite_embeddings')
+
+
+def summary(metrics: dict, evals_config) -> str:
+  """One line: the step, a warning for non-finite embeddings, then each eval's part as its
+  plug-in prints it (isx.evals.summarize)."""
+  scored = f'{metrics["num_examples"]} {metrics.get("split", "test")} examples'
+  if 'scored_classes' in metrics:
+    scored += f' of classes {",".join(map(str, metrics["scored_classes"]))}'
+  parts = [scored]
   if metrics.get('num_nonfinite_embeddings'):
     parts.append(f'{metrics["num_nonfinite_embeddings"]} embeddings NOT FINITE')
-  shown.add('num_nonfinite_embeddings')
-  split = metrics.get('split', 'test')
-  if 'accuracy' in metrics:
-    parts.append(f'accuracy {100 * metrics["accuracy"]:.2f}% on {metrics["num_examples"]} {split} '
-                 f'examples')
-    shown.add('accuracy')
-  elif 'scored_classes' in metrics:
-    parts.append(f'{metrics["num_examples"]} {split} examples of classes '
-                 f'{",".join(map(str, metrics["scored_classes"]))}')
-  for name in ('recall', 'precision'):
-    keys = sorted((k for k in metrics if k.startswith(f'{name}@')), key=lambda k: int(k.split('@')[1]))
-    if keys:
-      parts.append(f'{name.title()}@{"/".join(k.split("@")[1] for k in keys)} '
-                   f'{"/".join(f"{100 * metrics[k]:.2f}" for k in keys)}')
-      shown.update(keys)
-  if 'map@r' in metrics:
-    parts.append(f'MAP@R {100 * metrics["map@r"]:.2f}')
-    shown.add('map@r')
-  parts += [f'{k} {metrics[k]:.4g}' for k in sorted(metrics) if k not in shown]
+  parts += evals.summarize({k: v for k, v in metrics.items() if k not in CONTEXT}, evals_config)
   return f'step {metrics["step"]}: ' + ' | '.join(parts)
 
 
@@ -173,7 +163,7 @@ def evaluate_workdir(config, workdir: str) -> dict:
     metrics = evaluate_state(exp, exp.state, workdir, writer)
     writer.close()
   if jax.process_index() == 0:
-    print(summary(metrics), flush=True)
+    print(summary(metrics, exp.config.evals), flush=True)
     if exp.config.plots:
       write_plots(exp, workdir, metrics['step'])
   return metrics

@@ -77,8 +77,8 @@ def train_steps(state: TrainState, batches, rng, *, config, objective, schedule,
   """K train steps in one call, K the leading axis of batches: a lax.scan over train_step, so
   the host dispatches once per K steps. Metrics come back stacked, one row per step.
 
-  XLA:CPU runs the convolutions of a loop body far slower than the same step outside a loop
-  (BENCHMARKS.md, GPU section, "XLA:CPU and loops"), so on CPU K = 1 is a plain step and larger K are unrolled;
+  XLA:CPU runs the convolutions of a loop body far slower than the same step outside a loop,
+  so on CPU K = 1 is a plain step and larger K are unrolled;
   accelerators keep the rolled loop, which compiles once for any K (unroll False)."""
   step = functools.partial(train_step, rng=rng, config=config, objective=objective,
                            schedule=schedule)

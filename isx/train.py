@@ -82,7 +82,7 @@ def waits_for_each_dispatch(mesh) -> bool:
   in-flight limit and on their inputs). When the host runs ahead, they can take every thread
   while the current dispatch still has devices to launch; its all-reduce then waits for them
   forever, and XLA aborts after 40 s ("Expected 4 threads to join the rendezvous"). Reproduced
-  with 2, 4 and 8 CPU devices (BENCHMARKS.md). GPUs and TPUs keep dispatching ahead."""
+  with 2, 4 and 8 CPU devices. GPUs and TPUs keep dispatching ahead."""
   local = mesh.local_devices
   return len(local) > 1 and local[0].platform == 'cpu'
 
@@ -135,7 +135,7 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         split = 'validation' if config.dataset.eval_split == 'validation' else 'test'
         writer.write(s, tested, prefix=split)
         if jax.process_index() == 0:
-          bar.write(f'{split} ' + scoring.summary({**tested, 'step': s, 'split': split}))
+          bar.write(f'{split} ' + scoring.summary({**tested, 'step': s, 'split': split}, due))
       if s % config.checkpoint_every_steps == 0 or s == steps or stop:
         _check_finite(window, mngr)
         checkpointing.save(mngr, state, force=stop or s == steps)
@@ -147,7 +147,7 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
   checkpointing.finish(mngr)
   metrics = scoring.evaluate_state(exp, state, workdir, writer)
   if jax.process_index() == 0:
-    print(scoring.summary(metrics), flush=True)
+    print(scoring.summary(metrics, config.evals), flush=True)
     if config.plots:
       scoring.write_plots(exp, workdir, metrics['step'])
   writer.close()

@@ -17,7 +17,12 @@ import re
 CASES = [
     # (case, binary, arguments after the common ones, the error line: literal, ... = anything)
     ('config key typo', 'main', ['--workdir={new}', '--config.modell.xi=1'],
-     "bad --config override: 'modell' Did you mean \"model\""),
+     "bad --config override --config.modell.xi: the config has no field 'modell'; did you mean "
+     "'model'? it has ..."),
+    ('a setting of an eval the config does not name yet', 'main',
+     ['--workdir={new}', '--config.evals.map_at_k.k=3'],
+     "bad --config override --config.evals.map_at_k.k: evals has no field 'map_at_k'; it has "
+     "accuracy, embedding_norm, retrieval. ..."),
     ('config file missing', 'main', ['--workdir={new}', '--config=configs/no_such.py'],
      'cannot load --config: configs/no_such.py not found; see configs/ for the configs'),
     ('a setting the plug-in does not take', 'main',

@@ -93,7 +93,7 @@ def test_scoring_a_mix_of_seen_and_unseen_classes_says_so():
   assert metrics['unseen_classes'] == [8, 9] and 'accuracy' not in metrics
   assert metrics['not_computed'] == [
       'accuracy: 2 of the scored classes (8,9) were held out of training, beside 8 trained ones']
-  assert 'unseen' not in scoring.summary({**metrics, 'step': 1})  # a note of metrics.json
+  assert 'unseen' not in scoring.summary({**metrics, 'step': 1}, evals)  # a note of metrics.json
 
 
 def test_one_training_class_is_refused(tiny_config):

@@ -24,7 +24,10 @@ def test_metrics_of_a_diverged_checkpoint_are_written_and_count_the_non_finite(t
   metrics = scoring.compute_metrics(outputs, tiny_config.evals)
   assert metrics['num_nonfinite_embeddings'] == 3 and metrics['num_examples'] == 32
   assert np.isfinite(metrics['embedding_norm/median'])
-  assert '3 embeddings NOT FINITE' in scoring.summary({**metrics, 'step': 7})
+  line = scoring.summary({**metrics, 'step': 7}, tiny_config.evals)
+  assert line.startswith('step 7: 32 test examples | 3 embeddings NOT FINITE | accuracy '), line
+  assert ' | Recall@1/5 ' in line and ' | MAP@R ' in line and ' | embedding norm ' in line, line
+  assert 'num_examples' not in line and 'embedding_norm/' not in line, line
 
 
 def test_a_full_disk_while_writing_eval_results_says_the_checkpoint_is_kept(tmp_path, monkeypatch):

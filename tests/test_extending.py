@@ -104,6 +104,10 @@ TOYS = {
         def compute(outputs, order: int = 2):
           norms = np.linalg.norm(outputs['embedding'], ord=order, axis=-1)
           return {'mean_embedding_norm': float(norms.mean())}
+
+
+        def summarize(metrics):  # its part of the summary line
+          return f'mean norm {metrics["mean_embedding_norm"]:.1f}', {'mean_embedding_norm'}
         ''',
 }
 
@@ -123,7 +127,7 @@ def test_one_file_each_model_head_loss_dataset_metric_with_settings_from_the_com
   workdir = str(toylab / 'run')
   variants = ('dataset=toylab.bars,model=toylab.tiny_mlp,head=toylab.plain_cosine,'
               'loss=softmax+toylab.norm_anchor,evals=accuracy+retrieval+toylab.mean_norm')
-  subprocess.run(
+  p = subprocess.run(
       [sys.executable, '-m', 'isx.main', f'--config=configs/fashion_mnist_simplenet.py:{variants}',
        f'--workdir={workdir}', '--config.dataset.num_train=48',
        f'--config.dataset.data_dir={toylab / "data"}', '--config.model.hidden=24',
@@ -142,6 +146,9 @@ def test_one_file_each_model_head_loss_dataset_metric_with_settings_from_the_com
   embeddings = np.load(os.path.join(workdir, 'eval', 'embeddings.npz'))['embeddings']
   assert metrics['num_examples'] == 24  # the L1 norm the eval's setting asked for
   assert metrics['mean_embedding_norm'] == pytest.approx(np.abs(embeddings).sum(-1).mean(), rel=1e-5)
+  summary = p.stdout.splitlines()[-1]  # the plug-in's own words, not the key
+  assert f'| mean norm {metrics["mean_embedding_norm"]:.1f}' in summary, summary
+  assert 'mean_embedding_norm' not in summary, summary
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     rows = [json.loads(line) for line in f]
   assert any('test/mean_embedding_norm' in r for r in rows)  # the in-loop eval

@@ -63,10 +63,14 @@ def test_loss_term_is_finite_keeps_its_state_and_refuses_a_negative_weight(name)
 
 
 @pytest.mark.parametrize('name', registry.available('evals', 'compute'))
-def test_eval_gives_finite_floats_with_its_defaults(name):
+def test_eval_gives_finite_floats_with_its_defaults_and_prints_every_one(name):
   resolved = evals.resolve({name: {}})
   metrics = evals.compute(_outputs(np.random.default_rng(1)), resolved)
   assert metrics and all(isinstance(v, float) and np.isfinite(v) for v in metrics.values())
+  summarize = getattr(registry.module_of(evals.load(name)), 'summarize', None)
+  if summarize is not None:  # the keys it says it shows are its own, and it shows them all
+    text, keys = summarize(metrics)
+    assert text and set(keys) == set(metrics), (text, keys)
 
 
 @pytest.mark.parametrize('name', registry.available('models', 'Model'))

@@ -3,7 +3,9 @@ key is a label; `type` names the eval, isx/evals/TYPE.py or a module path (defau
 so `'retrieval': {}` is isx/evals/retrieval.py). A module's `compute(outputs, **settings) ->
 {name: float}` gets the whole eval split's numpy outputs: 'logits', 'embedding', 'label' and
 'index' (dataset order); its keyword arguments with defaults are its settings. It may define
-`check(info, **settings)`, raising ValueError for settings that cannot work on the dataset.
+`check(info, **settings)`, raising ValueError for settings that cannot work on the dataset, and
+`summarize(metrics) -> (text, keys)`: its part of the summary line printed after an evaluation,
+and the metric keys that text shows (any metric no plug-in shows prints as `name value`).
 
 `every_steps` is isx's setting for every eval: every eval runs at the end of training and in
 isx.eval; one with every_steps N > 0 also runs every N train steps, None once per epoch, 0 never
@@ -84,6 +86,21 @@ def on_training_classes(settings) -> bool:
   ON_TRAINING_CLASSES, e.g. accuracy): not run when held-out classes are scored."""
   module = registry.module_of(load(settings.get('type')))
   return bool(getattr(module, 'ON_TRAINING_CLASSES', False))
+
+
+def summarize(metrics, evals) -> list:
+  """The summary line's parts that evals' plug-ins make from metrics (each plug-in's
+  summarize), then `name value` for any metric of metrics that none showed."""
+  parts, shown = [], set()
+  for label, settings in evals.items():
+    summarize_fn = getattr(registry.module_of(load(settings.get('type') or label)), 'summarize',
+                           None)
+    if summarize_fn is not None:
+      text, keys = summarize_fn(metrics)
+      parts += [text] if text else []
+      shown.update(keys)
+  return parts + [f'{k} {v:.4g}' for k, v in sorted(metrics.items())
+                  if k not in shown and isinstance(v, (int, float))]
 
 
 def compute(outputs, evals) -> dict:

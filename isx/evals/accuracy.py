@@ -7,3 +7,9 @@ ON_TRAINING_CLASSES = True
 
 def compute(outputs) -> dict:
   return {'accuracy': float(np.mean(np.argmax(outputs['logits'], -1) == outputs['label']))}
+
+
+def summarize(metrics):
+  if 'accuracy' not in metrics:
+    return '', set()
+  return f'accuracy {100 * metrics["accuracy"]:.2f}%', {'accuracy'}

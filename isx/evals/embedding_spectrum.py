@@ -21,6 +21,20 @@ def compute(outputs, top=(2, 4, 9)) -> dict:
           **{f'embedding_spectrum/top{k}_share': float(eig[:k].sum()) / total for k in top}}
 
 
+def summarize(metrics):
+  prefix = 'embedding_spectrum/'
+  keys = {k for k in metrics if k.startswith(prefix)}
+  if f'{prefix}participation_ratio' not in keys:
+    return '', keys
+  shares = sorted((k for k in keys if k.startswith(f'{prefix}top')),
+                  key=lambda k: int(k[len(prefix) + 3:-len('_share')]))
+  text = f'participation ratio {metrics[f"{prefix}participation_ratio"]:.3g}'
+  if shares:
+    text += (f', top-{"/".join(k[len(prefix) + 3:-len("_share")] for k in shares)} share '
+             f'{"/".join(f"{100 * metrics[k]:.1f}" for k in shares)}%')
+  return text, keys
+
+
 def check(info, top=(2, 4, 9)):
   del info
   if not top or any(type(k) is not int or k < 1 for k in top):

@@ -9,6 +9,21 @@ def compute(outputs, ks: tuple = (1, 5, 10), block_size: int = 1024) -> dict:
                                      block_size=block_size)
 
 
+def summarize(metrics):
+  """'Recall@1/5/10 90.51/97.12/98.28 | Precision@1/5/10 ... | MAP@R 81.63'."""
+  parts, shown = [], set()
+  for name in ('recall', 'precision'):
+    keys = sorted((k for k in metrics if k.startswith(f'{name}@')), key=lambda k: int(k.split('@')[1]))
+    if keys:
+      parts.append(f'{name.title()}@{"/".join(k.split("@")[1] for k in keys)} '
+                   f'{"/".join(f"{100 * metrics[k]:.2f}" for k in keys)}')
+      shown.update(keys)
+  if 'map@r' in metrics:
+    parts.append(f'MAP@R {100 * metrics["map@r"]:.2f}')
+    shown.add('map@r')
+  return ' | '.join(parts), shown
+
+
 def check(info, ks, block_size):
   if not ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in ks):
     raise ValueError(f'evals.retrieval.ks must be positive integers, got {tuple(ks)!r}')
