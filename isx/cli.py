@@ -55,25 +55,19 @@ def start():
     logging.get_absl_logger().addFilter(lambda record: '/orbax/' not in record.pathname)
 
 
-def init_distributed(config=None):
-  """jax.distributed.initialize with the given flags; with --jax_distributed or inside a
-  multi-task SLURM step, JAX's own cluster detection. Otherwise a single process: with a
-  config, XLA:CPU's convolution path and device split are chosen for this host and model
-  (isx.cpu_setup) and printed; eval and multi-process runs only take a path or device count
-  the user forced. Given a config, returns (the config validated, its dataset's info, the CPU
-  setup or None), all before JAX starts; else the CPU setup or None."""
+def init_distributed(prepared=None):
+  """Starts JAX: jax.distributed.initialize with the given flags; with --jax_distributed or
+  inside a multi-task SLURM step, JAX's own cluster detection. A single process given a
+  prepared config (config_checks.prepare) first chooses XLA:CPU's convolution path and device
+  split for this host and model (isx.cpu_setup) and prints it; evaluation and multi-process runs
+  only take a path or device count the user forced. Returns the CPU setup, or None."""
   import jax
-  from isx import config_checks, cpu_setup, input_pipeline
+  from isx import cpu_setup
   explicit = FLAGS.coordinator_address or FLAGS.num_processes or FLAGS.process_id is not None
   cluster = FLAGS.jax_distributed or int(os.environ.get('SLURM_STEP_NUM_TASKS', '1')) > 1
-  info = None
-  if config is not None:  # a bad config fails here, before anything is timed or started
-    config = config_checks.validate(config, jax_started=False)
-    info = input_pipeline.dataset_info(config)
-    config_checks.check_data(config, info)
-  if config is not None and not (explicit or cluster):
-    setup = cpu_setup.set_up(config, info.image_shape, info.num_classes, FLAGS.cpu_conv_path,
-                             FLAGS.cpu_devices, log=lambda m: print(m, flush=True))
+  if prepared is not None and not (explicit or cluster):
+    setup = cpu_setup.set_up_for(prepared.config, prepared.info, FLAGS.cpu_conv_path,
+                                 FLAGS.cpu_devices)
   else:  # before the first device query creates the backend
     setup = cpu_setup.set_up_as_asked(FLAGS.cpu_conv_path, FLAGS.cpu_devices)
   if (explicit or cluster) and os.environ.get('JAX_PLATFORMS') == 'cpu':
@@ -84,7 +78,7 @@ def init_distributed(config=None):
     jax.distributed.initialize()
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
-  return setup if config is None else (config, info, setup)
+  return setup
 
 
 def parse_flags(argv):
@@ -168,6 +162,22 @@ def _load_error(e: OSError) -> str:
   if missing:
     return f'cannot load --config: {missing.group(1)} not found; see configs/ for the configs'
   return 'cannot load --config: ' + message.replace('config_config', 'the config')
+
+
+def run(argv, body):
+  """Every binary's main: no stray arguments, start(), then body() under one error policy: a
+  preempted run (a checkpoint saved) exits 1 with its message, for the same command to resume;
+  an error a user fixes is one line (report); anything else keeps its traceback."""
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  start()
+  try:
+    return body()
+  except errors.Preempted as e:
+    stop(e)
+  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
+    report(e)
+    raise
 
 
 def stop(message):

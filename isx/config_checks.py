@@ -8,10 +8,12 @@ whose config differs from it in a field that changes the model, the loss, the op
 data is refused, naming the fields. Paths, logging, how long and the evals (`may_differ`) are
 where a run may change its mind.
 """
+import dataclasses
 import importlib
 import json
 import math
 import os
+from typing import Any
 
 import jax
 import ml_collections
@@ -52,6 +54,28 @@ def _get(config, key):
   for part in key.split('.'):
     config = config[part]
   return config
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """A config validated (every plug-in's settings filled in and checked) and its dataset's info,
+  checked against each other: what Experiment.open takes, and checks nothing of again."""
+  config: ml_collections.ConfigDict
+  info: Any  # isx.dataset_info.DatasetInfo
+
+
+def prepare(config, info=None) -> Prepared:
+  """The one way in for a config: validated, its dataset located (info, unless given: benchmarks
+  and tests stand one in) and the data checked against it, before JAX starts. The device check
+  needs JAX and comes once, when the Experiment is built (check_devices)."""
+  if isinstance(config, Prepared):
+    return config
+  config = validate(config, jax_started=False)
+  if info is None:
+    from isx import input_pipeline  # TFDS and Grain: only when the dataset itself is read
+    info = input_pipeline.dataset_info(config)
+  check_data(config, info)
+  return Prepared(config, info)
 
 
 def validate(config, info=None, jax_started=True):

@@ -262,6 +262,15 @@ def apply(setup: Setup):
     jax.config.update('jax_num_cpu_devices', setup.devices)
 
 
+def set_up_for(config, info, path=None, devices=None, share=1, batch_sizes=None):
+  """What isx.main, isx.sweep and isx.tune call before JAX starts: set_up for config's model on
+  its dataset (info), printed; None when JAX has started already (a caller keeps its own)."""
+  if jax_started():
+    return None
+  return set_up(config, info.image_shape, info.num_classes, path, devices, share, batch_sizes,
+                log=lambda m: print(m, flush=True))
+
+
 def set_up(config, image_shape, num_classes, path=None, devices=None, share=1, batch_sizes=None,
            log=print) -> Setup:
   """What isx.main, isx.sweep and the benchmarks call before JAX starts: chooses the setup for

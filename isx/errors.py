@@ -27,3 +27,8 @@ class InTheWay(UserError, FileExistsError):
 
 class NotAFolder(UserError, NotADirectoryError):
   """A file where isx needs a folder."""
+
+
+class Preempted(Exception):
+  """A checkpoint was saved on SIGTERM/SIGINT; the binaries exit with its message, and the same
+  command resumes."""

@@ -10,18 +10,12 @@ from isx import cli
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  cli.start()
-  workdir = cli.workdir_flag()
-  from isx import config_checks, scoring
-  try:
+  def body():
+    workdir = cli.workdir_flag()
+    from isx import config_checks, scoring
     cli.init_distributed()
-    config = cli.config_flag() or config_checks.saved_config(workdir)
-    scoring.evaluate_workdir(config, workdir)
-  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
-    cli.report(e)
-    raise
+    scoring.evaluate_workdir(cli.config_flag() or config_checks.saved_config(workdir), workdir)
+  cli.run(argv, body)
 
 
 flags.adopt_module_key_flags(cli)  # --help lists --config, --workdir and the cluster flags

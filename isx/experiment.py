@@ -42,14 +42,16 @@ class Experiment:
     """Data info, mesh, model, loss, state (restored from workdir's newest good checkpoint) and
     the compiled steps; one line for a config that cannot work (batch vs devices, image size).
     `info` stands in for the dataset when batches come from elsewhere (benchmarks, the CPU
-    probe, tests); `mesh` defaults to every device. writer: a training's, which clears what a
+    probe, tests); `mesh` defaults to every device, and config's batch sizes are checked against
+    it here (a caller that gives the mesh has checked them, as open does). writer: a training's, which clears what a
     killed training left unfinished in checkpoints/. trains=False (evaluation): no train
     function is built (train_fn None); the optimiser state is still restored with the weights."""
     if info is None:
       from isx import input_pipeline  # TFDS: only when the dataset itself is read
       info = input_pipeline.dataset_info(config)
-    mesh = mesh_lib.make_mesh() if mesh is None else mesh
-    config_checks.check_devices(config, mesh.devices.size)
+    if mesh is None:
+      mesh = mesh_lib.make_mesh()
+      config_checks.check_devices(config, mesh.devices.size)
     model = models.create_model(config.model, info.num_classes)
     models.check_input_shape(model, info.image_shape)
     objective = losses.Objective(config.loss, info.num_classes, model.embedding_dim)
@@ -75,22 +77,19 @@ class Experiment:
 
   @classmethod
   @contextlib.contextmanager
-  def open(cls, config, workdir: str, purpose: str, info: Optional[DatasetInfo] = None):
-    """The Experiment of config in workdir, for purpose 'train' (resumes from the newest good
-    checkpoint; process 0 holds the workdir's lock until the block ends) or 'evaluate' (reads
-    only, and needs a checkpoint). Without info, config is validated here and its dataset
-    located; with info, config is already what config_checks.validate(config, info) returned
-    (isx.main checks both before JAX starts). It checks the config against the one the workdir
-    was trained with; every refusal is one line, before anything is written."""
-    from isx import input_pipeline  # TFDS and Grain: for the binaries only
+  def open(cls, prepared: config_checks.Prepared, workdir: str, purpose: str):
+    """The Experiment of a prepared config (config_checks.prepare) in workdir, for purpose
+    'train' (resumes from the newest good checkpoint; process 0 holds the workdir's lock until
+    the block ends) or 'evaluate' (reads only, and needs a checkpoint). It checks the config
+    against the one the workdir was trained with; every refusal is one line, before anything is
+    written."""
     if purpose not in ('train', 'evaluate'):
       raise errors.ConfigError(f"purpose must be 'train' or 'evaluate', got {purpose!r}")
-    if info is None:
-      config = config_checks.validate(config)  # every plug-in's settings filled in and checked
-      info = input_pipeline.dataset_info(config)
-      config_checks.check_data(config, info)
-    else:
-      config_checks.check_devices(config)
+    if not isinstance(prepared, config_checks.Prepared):
+      raise TypeError('Experiment.open takes config_checks.prepare(config)')
+    config, info = prepared.config, prepared.info
+    mesh = mesh_lib.make_mesh()
+    config_checks.check_devices(config, mesh.devices.size)  # needs JAX: not in prepare
     wd = Workdir(str(workdir))
     if purpose == 'train':
       wd.make_writable()
@@ -101,7 +100,7 @@ class Experiment:
     with WorkdirLock(wd.root) if held else contextlib.nullcontext():
       config_checks.check_against_workdir(config, wd.root,
                                           'resume' if purpose == 'train' else 'evaluate')
-      exp = cls.create(config, wd.root, info, writer=purpose == 'train',
+      exp = cls.create(config, wd.root, info, mesh, writer=purpose == 'train',
                        trains=purpose == 'train')
       try:
         if purpose == 'evaluate' and exp.restored is None:

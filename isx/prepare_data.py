@@ -52,7 +52,10 @@ def prepare(name: str, data_dir: str, overwrite: bool):
 
 
 def main(argv):
-  del argv
+  cli.run(argv, _prepare_data)
+
+
+def _prepare_data():
   if not _DATA_DIR.value.strip():  # an unset shell variable: would write into this folder
     cli.fail('--data_dir must not be empty: name the TFDS data dir to write, e.g. '
              '--data_dir=workdirs/tfds')
@@ -71,9 +74,6 @@ def main(argv):
     if isinstance(e, FileNotFoundError) and e.filename is None:  # a plug-in's "how to" message
       cli.fail(e)
     cli.fail(f'cannot write {data_dir} ({e.strerror or e}); choose another --data_dir')
-  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
-    cli.report(e)
-    raise
   sizes = store.split_sizes(stored, data_dir)
   config = _CONFIGS.get(name)
   command = (f'--config=configs/{config}.py --workdir=workdirs/{config}' if config else

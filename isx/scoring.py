@@ -7,7 +7,8 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from isx import class_split, errors, evals, input_pipeline, mesh as mesh_lib, metric_writers
+from isx import class_split, config_checks, errors, evals, input_pipeline, mesh as mesh_lib
+from isx import metric_writers
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
 from isx.workdir import Workdir
@@ -158,7 +159,7 @@ def write_plots(exp: Experiment, workdir: str, step: int):
 def evaluate_workdir(config, workdir: str) -> dict:
   """isx.eval: scores the newest good checkpoint in workdir (fails if there is none), writes
   the metrics and embeddings, prints their summary, then draws the pictures."""
-  with Experiment.open(config, workdir, 'evaluate') as exp:
+  with Experiment.open(config_checks.prepare(config), workdir, 'evaluate') as exp:
     writer = MetricWriter(workdir, resume_step=None)
     metrics = evaluate_state(exp, exp.state, workdir, writer)
     writer.close()

@@ -16,7 +16,7 @@ import os
 import jax
 from absl import app, flags
 
-from isx import cli, config_checks, cpu_setup, errors, input_pipeline, train
+from isx import cli, config_checks, cpu_setup, errors, input_pipeline
 from isx import grid as grid_lib
 from isx.grid import apply_overrides, make_out, read_grid, recorded_runs, runs, shard_of
 
@@ -29,22 +29,13 @@ flags.DEFINE_string('shard', None, 'i/n: run every n-th (run, seed) pair from th
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  cli.start()
-  config, out = cli.config_flag(), flags.FLAGS.out
-  if config is None or not flags.FLAGS.grid or not (out or '').strip():
-    cli.fail('--config, --grid and --out are required: python -m isx.sweep '
-             '--config=configs/NAME.py --grid=results/grids/GRID.json --out=FOLDER')
-  fl = flags.FLAGS
-  try:
-    sweep(config, out, fl.grid, fl.only, fl.shard, os.environ, cli.FLAGS.cpu_conv_path,
-          cli.FLAGS.cpu_devices)
-  except train.Preempted as e:  # the same command resumes this run
-    cli.stop(e)
-  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
-    cli.report(e)
-    raise
+  def body():
+    config, out, fl = cli.config_flag(), flags.FLAGS.out, flags.FLAGS
+    if config is None or not fl.grid or not (out or '').strip():
+      cli.fail('--config, --grid and --out are required: python -m isx.sweep '
+               '--config=configs/NAME.py --grid=results/grids/GRID.json --out=FOLDER')
+    sweep(config, out, fl.grid, fl.only, fl.shard, os.environ, fl.cpu_conv_path, fl.cpu_devices)
+  cli.run(argv, body)
 
 
 def sweep(config, out: str, grid_path: str, only=None, shard=None, environ=None,
@@ -78,11 +69,9 @@ def sweep(config, out: str, grid_path: str, only=None, shard=None, environ=None,
   make_out(out)
   # as isx.main does, with the cores shared among the sweep's n processes
   sized = [checked[e['name']] for e, _ in todo]
-  info = input_pipeline.dataset_info(sized[0])
-  setup = None if cpu_setup.jax_started() else cpu_setup.set_up(  # a caller's JAX keeps its own
-      sized[0], info.image_shape, info.num_classes, cpu_conv_path, cpu_devices, share=share,
-      batch_sizes=[n for c in sized for n in (c.batch_size, c.eval_batch_size)],
-      log=lambda m: print(m, flush=True))
+  setup = cpu_setup.set_up_for(
+      sized[0], input_pipeline.dataset_info(sized[0]), cpu_conv_path, cpu_devices, share=share,
+      batch_sizes=[n for c in sized for n in (c.batch_size, c.eval_batch_size)])
   for entry, seed in todo:
     record = grid_lib.run_one(config, entry, seed, out, setup)
     print(json.dumps(record), flush=True)

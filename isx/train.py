@@ -19,10 +19,6 @@ class NonFiniteLossError(errors.UserError, FloatingPointError):
   pass
 
 
-class Preempted(Exception):
-  """A checkpoint was saved on SIGTERM/SIGINT; the binaries exit with its message."""
-
-
 class _StopSignals:
   """Turns SIGTERM (preemption, scancel, kill) and SIGINT (Ctrl-C) into a flag the loop checks
   between steps, so that both save a checkpoint and exit."""
@@ -87,12 +83,12 @@ def waits_for_each_dispatch(mesh) -> bool:
   return len(local) > 1 and local[0].platform == 'cpu'
 
 
-def train_and_evaluate(config, workdir: str, cpu=None, info=None) -> dict:
+def train_and_evaluate(config, workdir: str, cpu=None) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation.
-  cpu: the isx.cpu_setup.Setup this process started with, recorded in WORKDIR/cpu_setup.json
-  so that timings can be compared. info: config's dataset, given when config is already
-  validated against it (Experiment.open)."""
-  with Experiment.open(config, workdir, 'train', info) as exp:
+  config: a config, or one config_checks.prepare returned (isx.main prepares it before JAX
+  starts). cpu: the isx.cpu_setup.Setup this process started with, recorded in
+  WORKDIR/cpu_setup.json so that timings can be compared."""
+  with Experiment.open(config_checks.prepare(config), workdir, 'train') as exp:
     return _train_and_evaluate(exp, Workdir(workdir), cpu)
 
 
@@ -141,7 +137,7 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         checkpointing.save(mngr, state, force=stop or s == steps)
       if stop:
         checkpointing.finish(mngr)
-        raise Preempted(f'{sigterm.name}: saved a checkpoint at step '
+        raise errors.Preempted(f'{sigterm.name}: saved a checkpoint at step '
                         f'{checkpointing.latest_complete(mngr)} in {mngr.directory}; '
                         f'run the same command again to continue')
   checkpointing.finish(mngr)

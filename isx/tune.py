@@ -29,7 +29,7 @@ import numpy as np
 import optuna
 from absl import app, flags
 
-from isx import cli, config_checks, cpu_setup, errors, grid, input_pipeline, scoring, train
+from isx import cli, config_checks, cpu_setup, errors, grid, input_pipeline, scoring
 from isx import space as space_lib
 
 flags.DEFINE_string('space', None, 'JSON search spaces, one per method (results/spaces/).')
@@ -216,7 +216,7 @@ def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
         n_startup_trials=startup, seed=sampler_seed(seed, worker, method, drawn))
     try:
       study.optimize(objective, n_trials=1)
-    except train.Preempted:  # SIGTERM: the trial is failed; its retry resumes the checkpoint
+    except errors.Preempted:  # SIGTERM: the trial is failed; its retry resumes the checkpoint
       stopped = study.get_trials(deepcopy=False)[current['number']]
       optuna.storages.RetryHeartbeatStaleTrialCallback(3)(study, stopped)
       raise
@@ -293,9 +293,8 @@ def prepare(config, out, space_path, methods=None, trials=None, storage=None, se
   _, first, info = checked[0]
   # isx.tune chooses the CPU setup; a caller whose JAX has started keeps its own
   sizes = sorted({n for _, c, _ in checked for n in (c.batch_size, c.eval_batch_size)})
-  cpu = None if cpu_setup.jax_started() else cpu_setup.set_up(
-      first, info.image_shape, info.num_classes, cpu_conv_path, cpu_devices, share=share,
-      batch_sizes=sizes, log=lambda m: print(m, flush=True))
+  cpu = cpu_setup.set_up_for(first, info, cpu_conv_path, cpu_devices, share=share,
+                             batch_sizes=sizes)
   for _, c, _ in checked:  # a tuned batch size the devices do not divide fails here
     config_checks.check_devices(c)
   for m in methods:
@@ -361,7 +360,7 @@ def _quiet_user_errors(record) -> bool:
   """Optuna logs a failed trial's exception with its traceback; isx's own errors (and a
   preemption, a full disk) are then reported in isx's one line instead."""
   error = record.exc_info[1] if record.exc_info else None
-  return not (isinstance(error, (errors.UserError, train.Preempted)) or
+  return not (isinstance(error, (errors.UserError, errors.Preempted)) or
               (isinstance(error, OSError) and error.errno == errno.ENOSPC))
 
 
@@ -369,22 +368,15 @@ logging.getLogger('optuna.study._optimize').addFilter(_quiet_user_errors)
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  cli.start()
-  optuna.logging.set_verbosity(optuna.logging.WARNING)
-  config, out, fl = cli.config_flag(), flags.FLAGS.out, flags.FLAGS
-  if config is None or not fl.space or not (out or '').strip():
-    cli.fail('--config, --space and --out are required: python -m isx.tune '
-             '--config=configs/NAME.py --space=results/spaces/SPACE.json --out=FOLDER')
-  try:
+  def body():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config, out, fl = cli.config_flag(), flags.FLAGS.out, flags.FLAGS
+    if config is None or not fl.space or not (out or '').strip():
+      cli.fail('--config, --space and --out are required: python -m isx.tune '
+               '--config=configs/NAME.py --space=results/spaces/SPACE.json --out=FOLDER')
     run(prepare(config, out, fl.space, fl.methods, fl.trials, fl.storage, fl.seed, fl.heartbeat,
-                fl.worker, os.environ, cli.FLAGS.cpu_conv_path, cli.FLAGS.cpu_devices))
-  except train.Preempted as e:  # the same command resumes the trial
-    cli.stop(e)
-  except Exception as e:  # noqa: BLE001  one line if the user can fix it, else the traceback
-    cli.report(e)
-    raise
+                fl.worker, os.environ, fl.cpu_conv_path, fl.cpu_devices))
+  cli.run(argv, body)
 
 
 flags.adopt_module_key_flags(cli)

@@ -1,6 +1,6 @@
 """`python tests/chaos_tune.py ARGS` is `python -m isx.tune ARGS` with each trial's training
 replaced by a function of its parameters that takes ISX_CHAOS_TRIAL_SECONDS (default 0.5) and,
-like a training, answers SIGTERM by raising train.Preempted (tests/test_tune_chaos.py): the
+like a training, answers SIGTERM by raising errors.Preempted (tests/test_tune_chaos.py): the
 tuner's own bookkeeping is what is interrupted, in seconds rather than minutes. Each trial's start
 is a line appended to ISX_CHAOS_STARTS (if set), so that the test can time its interruptions by
 the study's progress rather than by the clock."""
@@ -10,7 +10,7 @@ import runpy
 import sys
 import time
 
-from isx import grid, train
+from isx import errors, grid, train
 
 SECONDS = float(os.environ.get('ISX_CHAOS_TRIAL_SECONDS', '0.5'))
 STARTS = os.environ.get('ISX_CHAOS_STARTS')
@@ -24,7 +24,7 @@ def run_one(config, entry, seed, out, cpu=None, workdir=None):
   end = time.monotonic() + SECONDS
   while time.monotonic() < end:
     if signals.raised:
-      raise train.Preempted(f'{signals.name}: saved a checkpoint in {workdir}')
+      raise errors.Preempted(f'{signals.name}: saved a checkpoint in {workdir}')
     time.sleep(0.01)
   lr = entry['overrides']['learning_rate']
   return {'name': entry['name'], 'seed': seed, 'overrides': entry['overrides'],

@@ -9,6 +9,7 @@ import http.server
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -230,7 +231,7 @@ def test_isx_main_downloads_prepares_trains_and_evaluates(served, tmp_path, conf
             _env(os.environ['ISX_DATASET_SOURCES']))
   out, err = p.communicate(timeout=300)
   assert p.returncode == 0, err[-3000:]
-  assert 'downloading' in out and 'step 2: accuracy' in out
+  assert 'downloading' in out and re.search(r'step 2: \d+ test examples \| accuracy ', out), out
   assert json.load(open(workdir / 'eval' / 'metrics.json'))['num_examples'] == COUNTS['test']
 
 

@@ -367,7 +367,7 @@ def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
   assert train.train_and_evaluate(tiny_config, workdir)['step'] == 5
   # The eval binary without --config uses the saved one.
   p = _run([sys.executable, '-m', 'isx.eval', f'--workdir={workdir}'], devices=8)
-  assert 'step 5: accuracy' in p.stdout
+  assert re.search(r'step 5: \d+ test examples \| accuracy ', p.stdout), p.stdout
   assert json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))['step'] == 5
 
 
@@ -403,7 +403,7 @@ def test_help_exits_0_and_a_run_prints_no_library_logs(tiny_data_dir, tmp_path):
   p = _run(_args(tiny_data_dir, str(tmp_path / 'run'), 2))
   logs = [line for line in (p.stdout + p.stderr).splitlines() if re.match(r'[IW]\d{4} ', line)]
   assert not logs, logs[:5]
-  assert 'step 2: accuracy' in p.stdout
+  assert re.search(r'step 2: \d+ test examples \| accuracy ', p.stdout), p.stdout
 
 
 @pytest.mark.slow
@@ -456,7 +456,7 @@ def test_many_cpu_devices_never_deadlock_in_the_all_reduce(tiny_data_dir, tmp_pa
                '--verbosity=0')
   p = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert p.returncode == 0, p.stderr[-3000:]
-  assert 'step 200: accuracy' in p.stdout
+  assert re.search(r'step 200: \d+ test examples \| accuracy ', p.stdout), p.stdout
   assert _local_devices(p.stderr) == 8  # a device count in XLA_FLAGS is the user's choice
   assert train.waits_for_each_dispatch(mesh_lib.make_mesh(jax.devices()[:2]))
   assert not train.waits_for_each_dispatch(mesh_lib.make_mesh(jax.devices()[:1]))

@@ -412,10 +412,7 @@ def test_each_plugin_is_resolved_once_per_run_as_isx_main_runs(tiny_config, tmp_
   tiny_config.num_train_steps = 2
   for _ in range(2):  # fresh, then resumed (its config compared with the workdir's)
     calls.clear()
-    config = config_checks.validate(tiny_config, jax_started=False)
-    info = input_pipeline.dataset_info(config)
-    config_checks.check_data(config, info)
-    train.train_and_evaluate(config, str(tmp_path / 'run'), info=info)
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'run'))
     assert calls and max(calls.values()) == 1, calls
 
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from configs import fashion_mnist_simplenet
-from isx import errors, grid, train, tune
+from isx import errors, grid, tune
 from isx import space as space_lib
 
 LR = {'low': 1e-4, 'high': 1e-1, 'log': True}
@@ -49,7 +49,7 @@ def fake_runs(monkeypatch):
     calls.append({'workdir': os.path.relpath(workdir, out), 'overrides': entry['overrides']})
     action = plan.pop(len(calls), None)
     if action == 'preempt':
-      raise train.Preempted('SIGTERM: saved a checkpoint')
+      raise errors.Preempted('SIGTERM: saved a checkpoint')
     record = {'name': entry['name'], 'seed': seed, 'overrides': entry['overrides']}
     if action == 'diverge':
       return {**record, 'diverged': True, 'error': 'loss became non-finite'}
@@ -112,7 +112,7 @@ def test_a_preempted_trial_is_retried_with_its_parameters_in_its_workdir(tmp_pat
   calls, plan = fake_runs
   plan[2] = 'preempt'
   space = _read(tmp_path, _space())
-  with pytest.raises(train.Preempted):
+  with pytest.raises(errors.Preempted):
     _tune(tmp_path, space, 'plain')
   trials = _study(tmp_path, 'plain').get_trials()
   assert [t.state.name for t in trials] == ['COMPLETE', 'FAIL', 'WAITING']
