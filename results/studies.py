@@ -69,20 +69,21 @@ def best(trials):
   return max(scored, key=lambda r: (r['value'], -r['trial'])) if scored else None
 
 
-def t_quantile(p, df):
-  """Student's t quantile (p > 0.5) by bisection on the CDF, integrated by Simpson's rule."""
+def t_cdf(x, df, n=2000):
+  """Student's t CDF at x >= 0, its density integrated by Simpson's rule."""
   const = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
   pdf = lambda t: const * (1 + t * t / df) ** (-(df + 1) / 2)
+  h = x / n
+  inner = sum((4 if i % 2 else 2) * pdf(i * h) for i in range(1, n))
+  return 0.5 + h / 3 * (pdf(0) + inner + pdf(x))
 
-  def cdf(x, n=2000):
-    h = x / n
-    inner = sum((4 if i % 2 else 2) * pdf(i * h) for i in range(1, n))
-    return 0.5 + h / 3 * (pdf(0) + inner + pdf(x))
 
+def t_quantile(p, df):
+  """Student's t quantile (p > 0.5) by bisection on the CDF."""
   lo, hi = 0.0, 1000.0
   for _ in range(60):
     mid = (lo + hi) / 2
-    lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+    lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
   return (lo + hi) / 2
 
 
@@ -97,9 +98,26 @@ def interval(values):
 
 def difference(a, b):
   """(mean(a) - mean(b), half-width of Welch's t-based 95% interval)."""
+  return welch(a, b)[:2]
+
+
+def welch(a, b):
+  """(mean(a) - mean(b), half-width of Welch's t-based 95% interval, two-sided p-value)."""
   va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
   df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-  return statistics.mean(a) - statistics.mean(b), t_quantile(0.975, df) * math.sqrt(va + vb)
+  d, se = statistics.mean(a) - statistics.mean(b), math.sqrt(va + vb)
+  return d, t_quantile(0.975, df) * se, 2 * (1 - t_cdf(abs(d) / se, df))
+
+
+def holm(pvalues, alpha=0.05) -> list:
+  """Which of a family of hypotheses Holm's step-down procedure rejects at family-wise alpha."""
+  order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+  rejected = [False] * len(pvalues)
+  for rank, i in enumerate(order):
+    if pvalues[i] > alpha / (len(pvalues) - rank):
+      break
+    rejected[i] = True
+  return rejected
 
 
 def _pm(mean, half):
@@ -167,20 +185,39 @@ def _spectrum_table(study, finals):
   return '\n'.join(lines)
 
 
-def _difference_table(study, finals):
+def verdicts(study, finals) -> dict:
+  """The declared comparisons: softmax + IS against each tuned method without IS, one by one, on
+  each test metric. {(method, key): (difference, half-width, p, verdict)}; the verdict word
+  comes from Holm's procedure over the study's comparisons of one metric (family-wise 5%)."""
   baselines = [m for m in METHODS if 'is' not in m.split('_') and m in finals]
   if IS_METHOD not in finals or not baselines:
+    return {}
+  out = {}
+  for key in study.test:
+    values = {m: [r['metrics'][key] for r in finals[m]] for m in finals}
+    tests = {m: welch(values[IS_METHOD], values[m]) for m in baselines}
+    rejected = dict(zip(tests, holm([p for _, _, p in tests.values()])))
+    for m, (d, half, p) in tests.items():
+      word = ('better' if d > 0 else 'worse') if rejected[m] else 'no difference'
+      out[m, key] = (d, half, p, word)
+  return out
+
+
+def _difference_table(study, finals):
+  found = verdicts(study, finals)
+  if not found:
     return 'No finals yet.'
-  by = lambda key: {m: [r['metrics'][key] for r in finals[m]] for m in finals}
-  lines = ['| metric | softmax + IS | best tuned baseline | difference (95% interval, Welch) |',
-           '|---|---|---|---|']
-  for key, name in study.test.items():
-    values = by(key)
-    rival = max(baselines, key=lambda m: statistics.mean(values[m]))
-    d, half = difference(values[IS_METHOD], values[rival])
-    lines.append(f'| {name} | {_pm(*interval(values[IS_METHOD]))} | {METHODS[rival]}: '
-                 f'{_pm(*interval(values[rival]))} | {100 * d:+.2f} '
-                 f'[{100 * (d - half):+.2f}, {100 * (d + half):+.2f}] |')
+  keys = list(study.test)
+  head = ['softmax + IS against', *(f'{study.test[k]}: difference [95% interval], p, verdict'
+                                    for k in keys)]
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for m in dict.fromkeys(m for m, _ in found):
+    cells = []
+    for k in keys:
+      d, half, p, word = found[m, k]
+      cells.append(f'{100 * d:+.2f} [{100 * (d - half):+.2f}, {100 * (d + half):+.2f}], '
+                   f'p {p:.2g}, **{word}**')
+    lines.append(f'| {METHODS[m]} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
 

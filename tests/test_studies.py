@@ -28,6 +28,19 @@ def test_welch_difference_of_equal_samples_is_zero_and_its_interval_covers_it():
   assert d == pytest.approx(0.0) and half > 0
 
 
+def test_welch_p_value_matches_scipys_unequal_variance_t_test():
+  from scipy import stats
+  a, b = [0.259, 0.221, 0.299], [0.375, 0.36, 0.39]
+  _, _, p = studies.welch(a, b)
+  assert p == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-3)
+
+
+def test_holm_rejects_step_down_and_stops_at_the_first_it_keeps():
+  # sorted: 0.001 <= 0.05/4, 0.011 <= 0.05/3, 0.03 > 0.05/2: stop; 0.04 kept though <= 0.05/1
+  assert studies.holm([0.03, 0.001, 0.04, 0.011]) == [False, True, False, True]
+  assert studies.holm([0.013] * 7) == [False] * 7  # each alone would pass at 5%
+
+
 def test_only_the_first_trials_by_number_count_and_ties_go_to_the_lower_number():
   trials = [{'study': 'a', 'trial': n, 'value': v} for n, v in [(3, 0.9), (0, 0.5), (1, 0.7),
                                                                 (2, 0.7)]]
