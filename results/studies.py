@@ -261,4 +261,29 @@ def problems(study, config_problems) -> list:
       today = grid_lib.apply_overrides(base, {'plots': False, **grid[method]['overrides'],
                                               'seed': r['seed']})
       out += config_problems(f'{study.name}/{method} seed {r["seed"]}', r['config'], today)
+  return out + defaults_problems(study, trials)
+
+
+def defaults_problems(study, trials=None) -> list:
+  """Each method's recorded defaults trial (the table's "defaults" column) against the one
+  isx.tune would enqueue today: a plug-in's default that moved (a head's scale) changes what a
+  study means by "defaults", and its records no longer say what a re-run would."""
+  trials = _records(f'{study.name}_trials') if trials is None else trials
+  sp = space(study)
+  if not trials or not sp.get('enqueue_defaults'):
+    return []
+  sys.path.insert(0, ROOT)
+  from isx import space as space_lib  # noqa: E402
+  base = importlib.import_module(f'configs.{study.name}').get_config()
+  out = []
+  for method, counted in counted_trials(trials, sp['trials']).items():
+    recorded = [r for r in counted if r.get('defaults')]
+    today = space_lib.default_params(base, sp, method)
+    if len(recorded) != 1:
+      out.append(f'{study.name} {method}: {len(recorded)} counted trials are marked as its '
+                 f'defaults; the "defaults" column needs exactly one')
+    elif recorded[0]['params'] != today:
+      out.append(f'{study.name} {method}: its defaults trial ({recorded[0]["trial"]}) ran '
+                 f'{recorded[0]["params"]}, but isx.tune would enqueue {today} today (a '
+                 f'default moved); restore the default or run the study again')
   return out

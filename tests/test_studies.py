@@ -82,3 +82,16 @@ def test_a_spectrum_record_without_its_final_is_named(tmp_path):
     studies.HERE = str(ROOT / 'results')
   assert problems == ["fashion_mnist_open_set_spectrum: its runs [('arcface', 0)] are not both "
                       'finals and scored; run results/score_embeddings.py on the finals again']
+
+
+def test_a_moved_head_default_fails_the_check_of_the_tuned_studies(monkeypatch):
+  """ArcFace's default scale moved: both studies' recorded defaults trials no longer say what
+  isx.tune would enqueue, and --check says so; restored, it is quiet."""
+  from isx.heads import arcface
+  for study in studies.STUDIES:
+    assert studies.defaults_problems(study) == []
+  monkeypatch.setattr(arcface.Head, '__defaults__', (20.0, 0.5))
+  for study in studies.STUDIES:
+    found = studies.defaults_problems(study)
+    assert len(found) == 1 and found[0].startswith(f'{study.name} arcface: its defaults trial'), found
+    assert "'model.head.scale': 20.0" in found[0], found
