@@ -31,7 +31,7 @@ class Experiment:
   schedule: optax.Schedule  # the learning rate by step: the optimiser's, and the logged one
   state: step_lib.TrainState  # replicated over the mesh; restored when a checkpoint was found
   train_fn: Any  # jitted (state, [K, batch] batches, rng) -> (state, [K] metrics); None to evaluate
-  eval_fn: Any  # jitted (state, batch) -> {'logits', 'embedding'}
+  eval_fn: Any  # jitted (state, batch) -> {'logits', 'embedding', 'features'}
   mngr: Optional[ocp.CheckpointManager] = None  # None without a workdir
   restored: Optional[int] = None  # the step of the restored checkpoint
 

@@ -15,9 +15,10 @@ from isx.workdir import Workdir
 
 
 def collect_outputs(eval_fn, state, batches, sharding):
-  """Runs eval_fn over padded global batches; returns numpy logits, embeddings, labels in
-  dataset order, every example exactly once (padding dropped by mask, order by index)."""
-  chunks = {'logits': [], 'embedding': [], 'label': [], 'index': [], 'mask': []}
+  """Runs eval_fn over padded global batches; returns numpy logits, embeddings, backbone
+  features and labels in dataset order, every example exactly once (padding dropped by mask,
+  order by index)."""
+  chunks = {'logits': [], 'embedding': [], 'features': [], 'label': [], 'index': [], 'mask': []}
   for local in batches:
     batch = mesh_lib.to_global(local, sharding)
     out = eval_fn(state, batch)
@@ -29,7 +30,7 @@ def collect_outputs(eval_fn, state, batches, sharding):
   cat = {k: np.concatenate(v) for k, v in chunks.items()}
   keep = cat['mask'] > 0
   order = np.argsort(cat['index'][keep], kind='stable')
-  return {k: cat[k][keep][order] for k in ('logits', 'embedding', 'label', 'index')}
+  return {k: cat[k][keep][order] for k in ('logits', 'embedding', 'features', 'label', 'index')}
 
 
 def eval_outputs(exp: Experiment, state):
@@ -76,6 +77,7 @@ def metric_names(config, info) -> set:
   n = max(2 * len(classes), min(info.num_eval, 64))
   rng = np.random.default_rng(0)
   outputs = {'embedding': rng.normal(size=(n, config.model.embedding_dim)).astype(np.float32),
+             'features': rng.normal(size=(n, config.model.embedding_dim)).astype(np.float32),
              'logits': rng.normal(size=(n, info.num_classes)).astype(np.float32),
              'label': np.resize(np.asarray(classes), n), 'index': np.arange(n)}
   return set(compute_metrics(outputs, config.evals, info.classes))

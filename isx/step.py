@@ -89,14 +89,15 @@ def train_steps(state: TrainState, batches, rng, *, config, objective, schedule,
 
 
 def embed_step(state: TrainState, batch, *, config):
-  """Logits and embeddings of a (padded) eval batch; the mask travels with it. With
+  """Logits, embeddings and backbone features of a (padded) eval batch; the mask travels with
+  it. With
   dataset.test_time_flip, the mean of the image's and its horizontal mirror's. With ema_decay,
   of the weights' EMA."""
   images = preprocess(batch['image'], config.dataset)
   params = optim.eval_params(state)
   apply = lambda x: state.apply_fn(_variables(state, params), x, train=False)
   outputs = apply(images)
-  keys = ('logits', 'embedding')
+  keys = ('logits', 'embedding', 'features')
   if config.dataset.test_time_flip:
     mirrored = apply(images[:, :, ::-1])
     return {k: (outputs[k] + mirrored[k]) / 2 for k in keys}

@@ -85,3 +85,29 @@ def test_embedding_spectrum_counts_the_directions_the_embedding_uses():
       'embedding_spectrum/participation_ratio': 0.0}
   with pytest.raises(ValueError, match='positive ints'):
     embedding_spectrum.check(None, top=(0,))
+
+
+def test_feature_retrieval_scores_the_backbone_features_before_is_and_the_fc(tiny_config, tmp_path):
+  """A trained workdir evaluated with feature_retrieval: its features/ metrics are retrieval's
+  on the flattened conv features (recomputed here), and differ from the embedding's."""
+  import jax
+  from isx import input_pipeline, knn, scoring, train
+  from isx.experiment import Experiment
+  from isx.preprocess import preprocess
+  workdir = str(tmp_path / 'run')
+  tiny_config.num_train_steps = 2
+  train.train_and_evaluate(tiny_config, workdir)
+  tiny_config.evals = {**tiny_config.evals.to_dict(), 'feature_retrieval': {'ks': (1, 5)}}
+  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  exp = Experiment.create(tiny_config, workdir)
+  source = input_pipeline.builder(tiny_config).as_data_source('test')
+  images = np.stack([source[i]['image'] for i in range(len(source))])
+  labels = np.array([source[i]['label'] for i in range(len(source))])
+  out = exp.model.apply({'params': exp.state.params}, preprocess(images, tiny_config.dataset))
+  assert out['features'].shape == (len(labels), 3 * 3 * 128)  # SimpleNet's 1152, before IS
+  want = knn.retrieval_metrics(np.asarray(jax.device_get(out['features'])), labels, (1, 5))
+  for k, v in want.items():
+    assert metrics[f'features/{k}'] == pytest.approx(v, abs=1e-6)
+  line = scoring.summary(metrics, tiny_config.evals)
+  assert ' | features Recall@1/5 ' in line and ' | features MAP@R ' in line, line
+  assert 'features/' not in line, line

@@ -15,7 +15,8 @@ CLASSES, DIM = 5, 8
 
 def _outputs(rng, n=12):
   embedding = rng.normal(size=(n, DIM)).astype(np.float32)
-  return {'embedding': embedding, 'logits': rng.normal(size=(n, CLASSES)).astype(np.float32),
+  return {'embedding': embedding, 'features': rng.normal(size=(n, 2 * DIM)).astype(np.float32),
+          'logits': rng.normal(size=(n, CLASSES)).astype(np.float32),
           'label': np.arange(n) % CLASSES, 'index': np.arange(n)}
 
 

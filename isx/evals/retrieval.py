@@ -24,11 +24,11 @@ def summarize(metrics):
   return ' | '.join(parts), shown
 
 
-def check(info, ks, block_size):
+def check(info, ks, block_size, what='evals.retrieval'):
   if not ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in ks):
-    raise ValueError(f'evals.retrieval.ks must be positive integers, got {tuple(ks)!r}')
+    raise ValueError(f'{what}.ks must be positive integers, got {tuple(ks)!r}')
   if block_size < 1:
-    raise ValueError(f'evals.retrieval.block_size must be positive, got {block_size!r}')
+    raise ValueError(f'{what}.block_size must be positive, got {block_size!r}')
   if info is not None and max(ks) >= info.num_eval:
-    raise ValueError(f'evals.retrieval.ks {tuple(ks)} asks for more neighbours than the '
+    raise ValueError(f'{what}.ks {tuple(ks)} asks for more neighbours than the '
                      f'{info.num_eval - 1} other examples of the eval split; use smaller ones')

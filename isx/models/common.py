@@ -26,7 +26,9 @@ class SharedFields(nn.Module):
 
 
 class EmbeddingClassifier(SharedFields):
-  """Turns flat features into the contract outputs {'logits', 'embedding'}, and in training
+  """Turns flat features into the contract outputs {'logits', 'embedding', 'features'} (the
+  backbone's flattened features, before IS and the FC: what transfer studies also score), and in
+  training
   (labels given) 'scores': the head's logits without its margin, which train accuracy reads.
   A head whose __call__ takes `step` gets the train step (for a margin that anneals).
 
@@ -44,7 +46,8 @@ class EmbeddingClassifier(SharedFields):
     embedding = layers.PReLU(name='prelu')(x).astype(jnp.float32)
     head = self.head(self.num_classes)
     progress = {'step': step} if 'step' in inspect.signature(type(head).__call__).parameters else {}
-    outputs = {'logits': head(embedding, labels, **progress), 'embedding': embedding}
+    outputs = {'logits': head(embedding, labels, **progress), 'embedding': embedding,
+               'features': features.reshape((features.shape[0], -1)).astype(jnp.float32)}
     if labels is not None:  # training: a margin head's logits hold the margin; its scores do not
       outputs['scores'] = jax.lax.stop_gradient(head(embedding))
     return outputs
@@ -59,7 +62,7 @@ class EmbeddingModel(SharedFields):
   """
 
   def classify(self, features, labels, inward_scale=None, step=None):
-    """{'logits', 'embedding'} from features; inward_scale=False when the model applied IS
+    """{'logits', 'embedding', 'features'} from features; inward_scale=False when the model applied IS
     itself, earlier in the network (LeNet)."""
     return EmbeddingClassifier(
         self.num_classes, self.embedding_dim,
