@@ -12,9 +12,9 @@ from isx import cli
 def main(argv):
   def body():
     workdir = cli.workdir_flag()
-    from isx import config_checks, scoring
+    from isx import config_checks, evaluation
     cli.init_distributed()
-    scoring.evaluate_workdir(cli.config_flag() or config_checks.saved_config(workdir), workdir)
+    evaluation.evaluate_workdir(cli.config_flag() or config_checks.saved_config(workdir), workdir)
   cli.run(argv, body)
 
 

@@ -7,7 +7,7 @@ import jax
 import tqdm
 from jax.experimental import multihost_utils
 
-from isx import checkpointing, config_checks, errors, evals, input_pipeline, models, scoring
+from isx import checkpointing, config_checks, errors, evals, evaluation, input_pipeline, models
 from isx.dataset_info import steps_per_epoch
 from isx.experiment import Experiment
 from isx.log_window import LogWindow
@@ -19,7 +19,7 @@ class NonFiniteLossError(errors.UserError, FloatingPointError):
   pass
 
 
-class _StopSignals:
+class StopSignals:
   """Turns SIGTERM (preemption, scancel, kill) and SIGINT (Ctrl-C) into a flag the loop checks
   between steps, so that both save a checkpoint and exit."""
 
@@ -28,7 +28,7 @@ class _StopSignals:
     # A signal that came after the last training of this process (isx.sweep, isx.tune run
     # several) stops this one at its first step, instead of being dropped with the old handler.
     before = getattr(signal.getsignal(signal.SIGTERM), '__self__', None)
-    if isinstance(before, _StopSignals) and before.raised:
+    if isinstance(before, StopSignals) and before.raised:
       self.raised, self.name = True, before.name
     if jax.process_count() == 1:
       signal.signal(signal.SIGTERM, self._handle)
@@ -101,7 +101,7 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
   loop_evals = evals.periods(config.evals, steps_per_epoch(info, config.batch_size))
   periods = (config.log_every_steps, *loop_evals.values(), config.checkpoint_every_steps)
   step_rng = jax.random.fold_in(jax.random.key(config.seed), 1)
-  sigterm, window = _StopSignals(), LogWindow(start)
+  signals, window = StopSignals(), LogWindow(start)
   batches = input_pipeline.global_train_batches(config, info, exp.mesh, start)
   profile = _ProfileWindow(config.profile_steps, wd.profile)
   wait = waits_for_each_dispatch(exp.mesh)
@@ -119,7 +119,7 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
       profile.after(s, state, last=s == steps)
       bar.update(k)
       # Asked for every step of the chunk: JAX's multi-host sync point counts steps one by one.
-      stop = any([sigterm.should_stop(t) for t in range(s - k + 1, s + 1)])
+      stop = any([signals.should_stop(t) for t in range(s - k + 1, s + 1)])
       if s % config.log_every_steps == 0 or s == steps or stop:
         _check_finite(window, mngr)
         means = window.take_means(s)
@@ -127,25 +127,25 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
       due = {name: config.evals[name] for name, every in loop_evals.items() if s % every == 0}
       if due and s != steps:
-        tested = scoring.compute_metrics(scoring.eval_outputs(exp, state), due, info.classes)
+        tested = evaluation.compute_metrics(evaluation.eval_outputs(exp, state), due, info.classes)
         split = 'validation' if config.dataset.eval_split == 'validation' else 'test'
         writer.write(s, tested, prefix=split)
         if jax.process_index() == 0:
-          bar.write(f'{split} ' + scoring.summary({**tested, 'step': s, 'split': split}, due))
+          bar.write(f'{split} ' + evaluation.summary({**tested, 'step': s, 'split': split}, due))
       if s % config.checkpoint_every_steps == 0 or s == steps or stop:
         _check_finite(window, mngr)
         checkpointing.save(mngr, state, force=stop or s == steps)
       if stop:
         checkpointing.finish(mngr)
-        raise errors.Preempted(f'{sigterm.name}: saved a checkpoint at step '
+        raise errors.Preempted(f'{signals.name}: saved a checkpoint at step '
                         f'{checkpointing.latest_complete(mngr)} in {mngr.directory}; '
                         f'run the same command again to continue')
   checkpointing.finish(mngr)
-  metrics = scoring.evaluate_state(exp, state, workdir, writer)
+  metrics = evaluation.evaluate_state(exp, state, workdir, writer)
   if jax.process_index() == 0:
-    print(scoring.summary(metrics, config.evals), flush=True)
+    print(evaluation.summary(metrics, config.evals), flush=True)
     if config.plots:
-      scoring.write_plots(exp, workdir, metrics['step'])
+      evaluation.write_plots(exp, workdir, metrics['step'])
   writer.close()
   return metrics
 

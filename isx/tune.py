@@ -29,7 +29,7 @@ import numpy as np
 import optuna
 from absl import app, flags
 
-from isx import cli, config_checks, cpu_setup, errors, grid, input_pipeline, scoring
+from isx import cli, config_checks, cpu_setup, errors, evaluation, grid, input_pipeline
 from isx import space as space_lib
 
 flags.DEFINE_string('space', None, 'JSON search spaces, one per method (results/spaces/).')
@@ -299,7 +299,7 @@ def prepare(config, out, space_path, methods=None, trials=None, storage=None, se
     config_checks.check_devices(c)
   for m in methods:
     _, c, info = next(t for t in checked if t[0] == m)
-    reported = scoring.metric_names(c, info)
+    reported = evaluation.metric_names(c, info)
     if space['objective'] not in reported:
       raise errors.ConfigError(f'--space {space_path}: "objective" {space["objective"]!r} is '
                                f'not a metric that method {m}\'s trials report; they report '

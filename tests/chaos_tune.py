@@ -17,7 +17,7 @@ STARTS = os.environ.get('ISX_CHAOS_STARTS')
 
 
 def run_one(config, entry, seed, out, cpu=None, workdir=None):
-  signals = train._StopSignals()  # what a training installs: SIGTERM and SIGINT stop it
+  signals = train.StopSignals()  # what a training installs: SIGTERM and SIGINT stop it
   if STARTS:
     with open(STARTS, 'a') as f:
       f.write(f'{entry["name"]}\n')

@@ -82,18 +82,18 @@ def test_held_out_classes_are_scored_by_retrieval_and_accuracy_says_why_not(tiny
 
 
 def test_scoring_a_mix_of_seen_and_unseen_classes_says_so():
-  from isx import scoring
+  from isx import evaluation
   rng = np.random.default_rng(0)
   labels = np.arange(40) % 10
   outputs = {'embedding': rng.normal(size=(40, 4)), 'logits': rng.normal(size=(40, 8)),
              'label': labels, 'index': np.arange(40)}
   evals = {'accuracy': {'type': 'accuracy', 'every_steps': 0},
            'retrieval': {'type': 'retrieval', 'every_steps': 0, 'ks': (1,), 'block_size': 64}}
-  metrics = scoring.compute_metrics(outputs, evals, classes=tuple(range(8)))
+  metrics = evaluation.compute_metrics(outputs, evals, classes=tuple(range(8)))
   assert metrics['unseen_classes'] == [8, 9] and 'accuracy' not in metrics
   assert metrics['not_computed'] == [
       'accuracy: 2 of the scored classes (8,9) were held out of training, beside 8 trained ones']
-  assert 'unseen' not in scoring.summary({**metrics, 'step': 1}, evals)  # a note of metrics.json
+  assert 'unseen' not in evaluation.summary({**metrics, 'step': 1}, evals)  # a note of metrics.json
 
 
 def test_one_training_class_is_refused(tiny_config):
@@ -106,14 +106,14 @@ def test_one_training_class_is_refused(tiny_config):
 def test_an_eval_of_another_split_writes_beside_the_test_results(tiny_config, tmp_path):
   """Scoring the validation split of a run scored on the test split keeps the test results: the
   other split's files go to eval/validation/, and each embeddings.npz names its split."""
-  from isx import scoring
+  from isx import evaluation
   tiny_config.dataset.validation_fraction = 0.25
   workdir = str(tmp_path / 'run')
   train.train_and_evaluate(tiny_config, workdir)
   test_files = {name: open(os.path.join(workdir, 'eval', name), 'rb').read()
                 for name in ('metrics.json', 'embeddings.npz')}
   tiny_config.dataset.eval_split = 'validation'
-  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
   for name, data in test_files.items():
     assert open(os.path.join(workdir, 'eval', name), 'rb').read() == data
   other = np.load(os.path.join(workdir, 'eval', 'validation', 'embeddings.npz'))

@@ -8,7 +8,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from isx import checkpointing, config_checks, scoring, train
+from isx import checkpointing, config_checks, evaluation, train
 
 
 def _make_old(workdir, centers):
@@ -56,7 +56,7 @@ def test_an_older_workdir_evaluates_resumes_and_keeps_its_centers(tiny_config, t
   exp = Experiment.create(config, workdir)
   assert exp.restored == 3
   np.testing.assert_array_equal(np.asarray(exp.state.loss_state['center']), centers)
-  after = scoring.evaluate_workdir(config, workdir)
+  after = evaluation.evaluate_workdir(config, workdir)
   assert after['step'] == 3 and after['accuracy'] == before['accuracy']
   tiny_config.num_train_steps = 5  # today's config resumes it
   assert train.train_and_evaluate(tiny_config, workdir)['step'] == 5

@@ -14,17 +14,17 @@ def test_embedding_norm_percentiles():
 
 
 def test_metrics_of_a_diverged_checkpoint_are_written_and_count_the_non_finite(tiny_config):
-  from isx import scoring
+  from isx import evaluation
   rng = np.random.default_rng(0)
   embedding = rng.normal(size=(32, 4)).astype(np.float32)
   embedding[:3, 1] = np.nan
   outputs = {'embedding': embedding, 'logits': rng.normal(size=(32, 10)).astype(np.float32),
              'label': np.arange(32) % 10, 'index': np.arange(32)}
   tiny_config.evals.retrieval.ks = (1, 5)
-  metrics = scoring.compute_metrics(outputs, tiny_config.evals)
+  metrics = evaluation.compute_metrics(outputs, tiny_config.evals)
   assert metrics['num_nonfinite_embeddings'] == 3 and metrics['num_examples'] == 32
   assert np.isfinite(metrics['embedding_norm/median'])
-  line = scoring.summary({**metrics, 'step': 7}, tiny_config.evals)
+  line = evaluation.summary({**metrics, 'step': 7}, tiny_config.evals)
   assert line.startswith('step 7: 32 test examples | 3 embeddings NOT FINITE | accuracy '), line
   assert ' | Recall@1/5 ' in line and ' | MAP@R ' in line and ' | embedding norm ' in line, line
   assert 'num_examples' not in line and 'embedding_norm/' not in line, line
@@ -32,14 +32,14 @@ def test_metrics_of_a_diverged_checkpoint_are_written_and_count_the_non_finite(t
 
 def test_a_full_disk_while_writing_eval_results_says_the_checkpoint_is_kept(tmp_path, monkeypatch):
   import errno
-  from isx import scoring
+  from isx import evaluation
 
   def full(*args, **kwargs):
     raise OSError(errno.ENOSPC, 'No space left on device')
   monkeypatch.setattr(np, 'savez', full)
   outputs = {'embedding': np.zeros((2, 3)), 'label': np.zeros(2), 'logits': np.zeros((2, 4))}
   with pytest.raises(OSError) as e:
-    scoring.write_results(str(tmp_path), {'accuracy': 1.0}, outputs)
+    evaluation.write_results(str(tmp_path), {'accuracy': 1.0}, outputs)
   assert str(e.value) == (f'cannot write the eval results to {tmp_path}/eval (No space left on '
                           f'device); free some space, then python -m isx.eval '
                           f'--workdir={tmp_path} writes them again from the saved checkpoint')
@@ -91,14 +91,14 @@ def test_feature_retrieval_scores_the_backbone_features_before_is_and_the_fc(tin
   """A trained workdir evaluated with feature_retrieval: its features/ metrics are retrieval's
   on the flattened conv features (recomputed here), and differ from the embedding's."""
   import jax
-  from isx import input_pipeline, knn, scoring, train
+  from isx import evaluation, input_pipeline, knn, train
   from isx.experiment import Experiment
   from isx.preprocess import preprocess
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 2
   train.train_and_evaluate(tiny_config, workdir)
   tiny_config.evals = {**tiny_config.evals.to_dict(), 'feature_retrieval': {'ks': (1, 5)}}
-  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
   exp = Experiment.create(tiny_config, workdir)
   source = input_pipeline.builder(tiny_config).as_data_source('test')
   images = np.stack([source[i]['image'] for i in range(len(source))])
@@ -108,6 +108,6 @@ def test_feature_retrieval_scores_the_backbone_features_before_is_and_the_fc(tin
   want = knn.retrieval_metrics(np.asarray(jax.device_get(out['features'])), labels, (1, 5))
   for k, v in want.items():
     assert metrics[f'features/{k}'] == pytest.approx(v, abs=1e-6)
-  line = scoring.summary(metrics, tiny_config.evals)
+  line = evaluation.summary(metrics, tiny_config.evals)
   assert ' | features Recall@1/5 ' in line and ' | features MAP@R ' in line, line
   assert 'features/' not in line, line

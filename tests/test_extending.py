@@ -13,7 +13,7 @@ import pytest
 
 from configs import default
 import isx.datasets
-from isx import config_checks, input_pipeline, registry, scoring
+from isx import config_checks, evaluation, input_pipeline, registry
 from isx.datasets import store
 from isx.experiment import Experiment
 
@@ -164,7 +164,7 @@ def test_one_file_each_model_head_loss_dataset_metric_with_settings_from_the_com
   assert exp.restored == 8 and anchor != 1.0
   params = jax.device_get(exp.state.params)
   assert params['classifier']['Head_0']['kernel'].shape == (8, 4)
-  assert scoring.evaluate_workdir(config, workdir)['mean_embedding_norm'] == pytest.approx(
+  assert evaluation.evaluate_workdir(config, workdir)['mean_embedding_norm'] == pytest.approx(
       metrics['mean_embedding_norm'], rel=1e-6)
 
 

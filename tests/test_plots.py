@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from isx import plots, scoring, train
+from isx import evaluation, plots, train
 
 import tb_events  # tests/
 
@@ -40,7 +40,7 @@ def test_training_and_the_eval_binary_write_the_pictures(tiny_config, tmp_path):
   for name in names:
     assert Image.open(os.path.join(workdir, name)).size[0] > 0
     os.remove(os.path.join(workdir, name))
-  scoring.evaluate_workdir(tiny_config, workdir)
+  evaluation.evaluate_workdir(tiny_config, workdir)
   assert all(os.path.exists(os.path.join(workdir, name)) for name in names)
 
 
@@ -80,7 +80,7 @@ def test_a_picture_that_fails_is_a_warning_after_the_summary_and_costs_no_metric
     raise ValueError('Too many bins for data range')
   monkeypatch.setattr(plots, 'embedding_norms', broken)
   tiny_config.plots = True
-  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
   out = capsys.readouterr().out
   assert out.index(f'step {metrics["step"]}: ') < out.index(
       'warning: could not draw') and 'embedding_norms.png (ValueError: Too many bins' in out

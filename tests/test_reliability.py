@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from isx import checkpointing, cpu_setup, scoring, train
+from isx import checkpointing, cpu_setup, evaluation, train
 from isx import mesh as mesh_lib, step as step_lib
 from isx.experiment import Experiment
 
@@ -163,7 +163,7 @@ def test_checkpoint_without_its_metadata_is_damage_not_another_config(tiny_confi
   tiny_config.num_train_steps = 6
   train.train_and_evaluate(tiny_config, workdir)
   os.remove(os.path.join(workdir, 'checkpoints', '6', 'default', '_METADATA'))
-  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
   assert 'checkpoint 6 is damaged' in capsys.readouterr().out
   assert metrics['step'] == 3
   # A reader changes nothing in the workdir: the next training sets the damage aside.
@@ -189,7 +189,7 @@ def test_a_checkpoint_pruned_while_an_eval_reads_it_is_not_damage(tiny_config, t
     return original(self, step, *args, **kwargs)
 
   monkeypatch.setattr(ocp.CheckpointManager, 'restore', restore)
-  metrics = scoring.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
   assert pruned == [6] and metrics['step'] == 3
   assert 'damaged' not in capsys.readouterr().out
   assert not os.path.exists(os.path.join(workdir, 'damaged_checkpoints'))
@@ -209,7 +209,7 @@ def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path)
 
 def test_eval_without_checkpoint_is_an_error(tiny_config, tmp_path):
   with pytest.raises(FileNotFoundError, match='no checkpoint in .*train first'):
-    scoring.evaluate_workdir(tiny_config, str(tmp_path / 'empty'))
+    evaluation.evaluate_workdir(tiny_config, str(tmp_path / 'empty'))
 
 
 def test_unwritable_workdir_is_an_error(tiny_config, tmp_path):
@@ -357,7 +357,7 @@ def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
     config = tiny_config.copy_and_resolve_references()
     *parents, leaf = key.split('.')
     setattr(config.model if parents else config, leaf, value)
-    for action, fn in (('evaluate', scoring.evaluate_workdir), ('resume', train.train_and_evaluate)):
+    for action, fn in (('evaluate', evaluation.evaluate_workdir), ('resume', train.train_and_evaluate)):
       with pytest.raises(ValueError, match=f'cannot {action}: .*differing: {key}'):
         fn(config, workdir)
   assert open(os.path.join(workdir, 'eval', 'metrics.json')).read() == metrics

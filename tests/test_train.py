@@ -10,7 +10,7 @@ import pytest
 
 import tb_events  # tests/
 
-from isx import config_checks, errors, input_pipeline, knn, losses, models, optim, scoring
+from isx import config_checks, errors, evaluation, input_pipeline, knn, losses, models, optim
 from isx import step as step_lib, train
 from isx import mesh as mesh_lib
 from isx.experiment import Experiment
@@ -71,7 +71,7 @@ def test_the_eval_binary_scores_the_checkpointed_ema_as_training_did(tiny_config
   workdir = str(tmp_path / 'run')
   tiny_config.ema_decay = 0.9
   trained = train.train_and_evaluate(tiny_config, workdir)
-  again = scoring.evaluate_workdir(tiny_config, workdir)
+  again = evaluation.evaluate_workdir(tiny_config, workdir)
   for k in ('accuracy', 'map@r'):
     assert again[k] == pytest.approx(trained[k], abs=1e-6), k
 
@@ -179,7 +179,7 @@ def test_nonfinite_loss_names_the_last_good_checkpoint_and_keeps_it(tiny_config,
 
 def test_eval_outputs_in_dataset_order(tiny_config):
   exp = Experiment.create(tiny_config)
-  out = scoring.eval_outputs(exp, exp.state)
+  out = evaluation.eval_outputs(exp, exp.state)
   np.testing.assert_array_equal(out['index'], np.arange(37))
   assert jnp.all(jnp.isfinite(out['embedding']))
 
@@ -292,12 +292,12 @@ def test_sigint_and_sigterm_become_a_save_and_exit_flag():
   try:
     for sig in (signal.SIGINT, signal.SIGTERM):
       signal.signal(signal.SIGTERM, saved[1])
-      flag = train._StopSignals()
+      flag = train.StopSignals()
       assert not flag.should_stop(1)
       os.kill(os.getpid(), sig)
       assert flag.should_stop(2) and flag.name == sig.name
       # A signal after one training stops the next one of the process (isx.sweep, isx.tune).
-      later = train._StopSignals()
+      later = train.StopSignals()
       assert later.should_stop(1) and later.name == sig.name
   finally:
     signal.signal(signal.SIGINT, saved[0])
@@ -321,7 +321,7 @@ def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_ste
   assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4, 4]  # train/*, eval/*
   # A finished workdir run again, and evaluated again: still one eval record of its step.
   train.train_and_evaluate(tiny_config, workdir)
-  scoring.evaluate_workdir(tiny_config, workdir)
+  evaluation.evaluate_workdir(tiny_config, workdir)
   records = metric_writers.read_jsonl(workdir)
   assert [(r['step'], sorted(r)[0].split('/')[0]) for r in records] == [(4, 'step'), (4, 'eval')]
   # A last line cut short by a killed process is left out, not an error.

@@ -5,7 +5,7 @@ import numpy as np
 
 def compute(outputs) -> dict:
   norms = np.linalg.norm(np.asarray(outputs['embedding'], np.float64), axis=-1)
-  norms = norms[np.isfinite(norms)]  # scoring.compute_metrics counts the others
+  norms = norms[np.isfinite(norms)]  # evaluation.compute_metrics counts the others
   if not norms.size:
     return {}
   p10, median, p90 = np.percentile(norms, (10, 50, 90))

@@ -9,7 +9,7 @@ import numpy as np
 
 def compute(outputs, top=(2, 4, 9)) -> dict:
   x = np.asarray(outputs['embedding'], np.float64)
-  x = x[np.all(np.isfinite(x), axis=-1)]  # scoring.compute_metrics counts the others
+  x = x[np.all(np.isfinite(x), axis=-1)]  # evaluation.compute_metrics counts the others
   if len(x) < 2:
     return {}
   x = x - x.mean(0)
