@@ -14,28 +14,30 @@ from isx.metric_writers import MetricWriter
 from isx.workdir import Workdir
 
 
-def collect_outputs(eval_fn, state, batches, sharding):
-  """Runs eval_fn over padded global batches; returns numpy logits, embeddings, backbone
-  features and labels in dataset order, every example exactly once (padding dropped by mask,
-  order by index)."""
-  chunks = {'logits': [], 'embedding': [], 'features': [], 'label': [], 'index': [], 'mask': []}
+def collect_outputs(eval_fn, state, batches, sharding, keys=evals.OUTPUTS):
+  """Runs eval_fn over padded global batches; returns numpy labels and the model outputs named
+  by keys (logits and embeddings; backbone features when an eval needs them) in dataset order,
+  every example exactly once (padding dropped by mask, order by index)."""
+  chunks = {k: [] for k in (*keys, 'label', 'index', 'mask')}
   for local in batches:
     batch = mesh_lib.to_global(local, sharding)
     out = eval_fn(state, batch)
-    gathered = multihost_utils.process_allgather(
-        {**out, 'label': batch['label'], 'index': batch['index'], 'mask': batch['mask']},
-        tiled=True)
+    gathered = multihost_utils.process_allgather(  # only what is scored crosses to the host
+        {**{k: out[k] for k in keys}, 'label': batch['label'], 'index': batch['index'],
+         'mask': batch['mask']}, tiled=True)
     for k in chunks:
       chunks[k].append(np.asarray(gathered[k]))
   cat = {k: np.concatenate(v) for k, v in chunks.items()}
   keep = cat['mask'] > 0
   order = np.argsort(cat['index'][keep], kind='stable')
-  return {k: cat[k][keep][order] for k in ('logits', 'embedding', 'features', 'label', 'index')}
+  return {k: cat[k][keep][order] for k in (*keys, 'label', 'index')}
 
 
-def eval_outputs(exp: Experiment, state):
+def eval_outputs(exp: Experiment, state, evals_config=None):
+  """The eval split's outputs that evals_config's metrics read (default: config.evals)."""
+  keys = evals.outputs(exp.config.evals if evals_config is None else evals_config)
   return collect_outputs(exp.eval_fn, state, input_pipeline.eval_batches(exp.config, exp.info),
-                         exp.data_sharding)
+                         exp.data_sharding, keys)
 
 
 def compute_metrics(outputs, evals_config, classes=None) -> dict:
@@ -130,7 +132,7 @@ def summary(metrics: dict, evals_config) -> str:
 def evaluate_state(exp: Experiment, state, workdir: str, writer) -> dict:
   """The final evaluation: config.evals on the test split, written to eval/ files and as eval/*
   scalars in metrics.jsonl and TensorBoard (writer) at the state's step."""
-  outputs = eval_outputs(exp, state)
+  outputs = eval_outputs(exp, state, exp.config.evals)
   metrics = compute_metrics(outputs, exp.config.evals, exp.info.classes)
   metrics['step'] = int(jax.device_get(state.step))
   metrics['split'] = exp.config.dataset.eval_split

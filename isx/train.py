@@ -127,7 +127,8 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         bar.set_postfix(loss=f'{means["loss"]:.4f}', acc=f'{means["accuracy"]:.3f}')
       due = {name: config.evals[name] for name, every in loop_evals.items() if s % every == 0}
       if due and s != steps:
-        tested = evaluation.compute_metrics(evaluation.eval_outputs(exp, state), due, info.classes)
+        tested = evaluation.compute_metrics(evaluation.eval_outputs(exp, state, due), due,
+                                            info.classes)
         split = 'validation' if config.dataset.eval_split == 'validation' else 'test'
         writer.write(s, tested, prefix=split)
         if jax.process_index() == 0:

@@ -111,3 +111,9 @@ def test_feature_retrieval_scores_the_backbone_features_before_is_and_the_fc(tin
   line = evaluation.summary(metrics, tiny_config.evals)
   assert ' | features Recall@1/5 ' in line and ' | features MAP@R ' in line, line
   assert 'features/' not in line, line
+
+
+def test_features_reach_the_host_only_when_an_eval_reads_them():
+  base = {'accuracy': {'type': 'accuracy'}, 'retrieval': {'type': 'retrieval'}}
+  assert evals.outputs(base) == ('logits', 'embedding')
+  assert evals.outputs({**base, 'feature_retrieval': {}}) == ('logits', 'embedding', 'features')

@@ -15,6 +15,7 @@ and eval/metrics.json. Evals never change a model: a workdir may be evaluated wi
 from isx import errors, registry
 
 CORE = ('type', 'every_steps')  # isx's settings of every eval; the rest go to compute
+OUTPUTS = ('logits', 'embedding')  # what every eval may read; a module's OUTPUTS adds to them
 
 
 def load(name: str):
@@ -101,6 +102,14 @@ def summarize(metrics, evals) -> list:
       shown.update(keys)
   return parts + [f'{k} {v:.4g}' for k, v in sorted(metrics.items())
                   if k not in shown and isinstance(v, (int, float))]
+
+
+def outputs(evals) -> tuple:
+  """The model outputs that evals read: OUTPUTS, and those their modules' OUTPUTS add (e.g.
+  feature_retrieval's 'features', gathered to the host only when an eval asks for them)."""
+  extra = [k for label, settings in evals.items()
+           for k in getattr(registry.module_of(load(settings.get('type') or label)), 'OUTPUTS', ())]
+  return tuple(dict.fromkeys((*OUTPUTS, *extra)))
 
 
 def compute(outputs, evals) -> dict:

@@ -5,6 +5,7 @@ from the features before the last projection, so a study scores both
 from isx.evals import retrieval
 
 PREFIX = 'features/'
+OUTPUTS = ('features',)  # the outputs it reads besides logits and embeddings
 
 
 def compute(outputs, ks: tuple = (1, 5, 10), block_size: int = 1024) -> dict:
