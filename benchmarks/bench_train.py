@@ -11,7 +11,10 @@ train losses of the first steps and GoogleNet eval logits must agree to float32 
 Both sides get a uint8 batch and scale it by 1/255 inside the timed step, and both compute the
 isx step's metrics (loss, accuracy, gradient norm). torch gets NCHW (its native layout), isx NHWC.
 The frameworks alternate in one process: after warm-up, each repeat times `steps` isx steps, then
-`steps` eager torch steps, then `steps` torch.compile steps; the median per-step time is reported.
+`steps` eager torch steps, `steps` eager steps in bf16 autocast with channels_last tensors (where
+oneDNN has bf16 kernels: AVX512_BF16 or AMX; its float32 weights start from the twin's after
+warm-up), then `steps` torch.compile steps; the median per-step time is reported, and
+ratio_vs_fastest_torch is isx's images/s over the fastest of the three PyTorch settings.
 
 FLOPs come from XLA's cost analysis of the compiled step and, as a cross-check, are counted by
 hand from the layer shapes (see hand_flops). matmul_fraction = the step's FLOP rate (cost
@@ -197,9 +200,11 @@ def copy_isx_weights(tmodel, variables):
   assert n_isx == n_torch, (n_isx, n_torch)
 
 
-def make_torch_step(model, config):
+def make_torch_step(model, config, bf16=False):
   """isx make_optimizer in torch: decay on kernels only (its decay_mask is ndim > 1); 'l2' is
-  Adam(weight_decay) (wd * w added to the gradient), 'adamw' is AdamW (decoupled decay)."""
+  Adam(weight_decay) (wd * w added to the gradient), 'adamw' is AdamW (decoupled decay).
+  bf16: the forward under CPU bf16 autocast (oneDNN's bf16 kernels; float32 weights and
+  optimiser), the fastest PyTorch setting on a CPU with AVX512_BF16 or AMX."""
   decay = [p for p in model.parameters() if p.ndim > 1]
   no_decay = [p for p in model.parameters() if p.ndim <= 1]
   adam = {'l2': torch.optim.Adam, 'adamw': torch.optim.AdamW}[config.weight_decay_form]
@@ -208,8 +213,9 @@ def make_torch_step(model, config):
              lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8)
 
   def loss_fn(images, labels):
-    logits = model(images)
-    return F.cross_entropy(logits, labels), logits
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+      logits = model(images)
+    return F.cross_entropy(logits.float(), labels), logits
 
   def step(images, labels, loss_fn=loss_fn):
     opt.zero_grad(set_to_none=True)
@@ -230,6 +236,20 @@ def make_torch_compiled_step(model, config):
   compiled_loss = torch.compile(loss_fn)
   opt.step = torch.compile(opt.step)
   return lambda images, labels: step(images, labels, loss_fn=compiled_loss)
+
+
+def bf16_supported() -> bool:
+  """Whether oneDNN has bf16 kernels on this CPU (AVX512_BF16, AMX): else autocast emulates."""
+  return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def make_torch_bf16_step(torch_model, config, classes, name):
+  """The twin in bf16 autocast with channels_last weights (oneDNN's preferred layout; give it
+  channels_last images too), from the twin's current weights."""
+  model = (SimpleNet if name == 'simplenet' else GoogleNet)(classes, config.model)
+  model.load_state_dict(torch_model.state_dict())
+  model = model.to(memory_format=torch.channels_last)
+  return make_torch_step(model, config, bf16=True)[0]
 
 
 # ----------------------------------------------------------------------------- FLOPs by hand
@@ -345,6 +365,12 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   log(f'{name}: isx losses {isx_losses}, torch losses {torch_losses}, '
       f'eval-logit rel diff {logits_diff:.1e}')
 
+  bf16_step = make_torch_bf16_step(torch_model, config, classes, name) if bf16_supported() else None
+  timg_cl = timg.contiguous(memory_format=torch.channels_last)
+  if bf16_step is not None:
+    bf16_losses = [float(bf16_step(timg_cl, tlab)[0]) for _ in range(2)]
+    log(f'{name}: torch bf16 autocast losses {bf16_losses}')
+
   compiled_step, compile_error = None, None
   if with_compile:
     try:
@@ -364,7 +390,8 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
   matmul(a, a).block_until_ready()
   ta = torch.randn(MATMUL_N, MATMUL_N)
 
-  times = {'isx': [], 'torch': [], 'torch_compile': [], 'matmul': [], 'torch_matmul': []}
+  times = {'isx': [], 'torch': [], 'torch_bf16': [], 'torch_compile': [], 'matmul': [],
+           'torch_matmul': []}
   for r in range(repeats):
     def isx_once():
       nonlocal state
@@ -372,6 +399,8 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
       return m
     times['isx'].append(time_steps(isx_once, steps, jax.block_until_ready))
     times['torch'].append(time_steps(lambda: torch_step(timg, tlab), steps, lambda o: None))
+    if bf16_step is not None:
+      times['torch_bf16'].append(time_steps(lambda: bf16_step(timg_cl, tlab), steps, lambda o: None))
     if compiled_step is not None:
       times['torch_compile'].append(
           time_steps(lambda: compiled_step(timg, tlab), steps, lambda o: None))
@@ -382,6 +411,7 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
 
   med = {k: float(np.median(v)) if v else None for k, v in times.items()}
   img_s = lambda k: batch / med[k] if med[k] else None
+  fastest_torch = min((k for k in ('torch', 'torch_bf16', 'torch_compile') if med[k]), key=med.get)
   matmul_gflops = 2 * MATMUL_N ** 3 / med['matmul'] / 1e9
   step_gflops = flops / med['isx'] / 1e9
   return {
@@ -395,6 +425,11 @@ def bench_model(name, batch, steps, repeats, with_compile, log, weight_decay_for
       'torch_compile_img_per_s': img_s('torch_compile'),
       'torch_compile_error': compile_error if with_compile else 'skipped (--no_compile)',
       'ratio_vs_compile': img_s('isx') / img_s('torch_compile') if med['torch_compile'] else None,
+      'torch_bf16_img_per_s': img_s('torch_bf16'),
+      'torch_bf16': ('bf16 autocast, channels_last' if bf16_step is not None
+                     else 'skipped: no bf16 kernels in oneDNN on this CPU'),
+      'ratio_vs_bf16': img_s('isx') / img_s('torch_bf16') if med['torch_bf16'] else None,
+      'fastest_torch': fastest_torch, 'ratio_vs_fastest_torch': img_s('isx') / img_s(fastest_torch),
       'step_ms': {k: v * 1e3 for k, v in med.items() if v and 'matmul' not in k},
       'flops_per_step_cost_analysis': flops, 'flops_per_step_hand_dense': dense_flops,
       'flops_per_step_hand_valid_taps': valid_flops,
@@ -461,7 +496,8 @@ def main():
   names = list(results)
   first = results[names[0]]
   out = {k: first[k] for k in ('isx_img_per_s', 'torch_img_per_s', 'ratio',
-                               'torch_compile_img_per_s', 'torch_compile_error', 'matmul_fraction')}
+                               'torch_compile_img_per_s', 'torch_compile_error', 'torch_bf16_img_per_s',
+                               'ratio_vs_fastest_torch', 'matmul_fraction')}
   out.update(models=results, primary_model=names[0], cpu_count=threads,
              torch_threads=torch.get_num_threads(), torch_version=torch.__version__,
              jax_version=jax.__version__, host=cpu_setup.host_key(),
@@ -477,7 +513,9 @@ def main():
           f"device(s) ({setup['reason']})")
     print(f"{r['model']:9s} batch {r['batch']}: isx {r['isx_img_per_s']:.0f} img/s, torch eager "
           f"{r['torch_img_per_s']:.0f} (ratio {r['ratio']:.2f}), torch.compile "
-          f"{r['torch_compile_img_per_s'] or float('nan'):.0f}; isx {r['isx_gflops_per_s']:.1f} "
+          f"{r['torch_compile_img_per_s'] or float('nan'):.0f}, torch bf16 autocast "
+          f"{r['torch_bf16_img_per_s'] or float('nan'):.0f}; isx / fastest torch "
+          f"({r['fastest_torch']}) {r['ratio_vs_fastest_torch']:.2f}; isx {r['isx_gflops_per_s']:.1f} "
           f"GFLOP/s = {r['matmul_fraction']:.2f} x matmul {r['matmul_gflops_per_s']:.1f} GFLOP/s")
 
 

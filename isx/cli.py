@@ -31,9 +31,10 @@ flags.DEFINE_integer('cpu_devices', None, 'Split the CPU into this many JAX devi
                      'divide batch_size and eval_batch_size. See BENCHMARKS.md.')
 flags.DEFINE_enum('cpu_conv_path', None, ['auto', 'ynnpack', 'xla'], 'XLA:CPU convolutions: '
                   'ynnpack (XLA\'s default; one thread each, so the CPU is split into devices), '
-                  'xla (YNNPACK fusions off; multi-threaded), or auto: the faster for this host '
-                  'and model, timed once and cached (isx/cpu_setup.py). Default: '
-                  '$ISX_CPU_CONV_PATH, else auto. XLA_FLAGS that choose a path win.')
+                  'xla (XLA\'s own convolutions, multi-threaded; YNNPACK for dots and '
+                  'reductions), or auto: the faster for this host and model, timed once and cached '
+                  '(isx/cpu_setup.py). Default: $ISX_CPU_CONV_PATH, else auto. XLA_FLAGS that '
+                  'choose a path win.')
 
 
 def start():

@@ -4,8 +4,10 @@ XLA:CPU has two ways to run a convolution, and which is faster depends on the ho
 model (benchmarks/bench_train.py times both):
 - 'ynnpack', XLA's default: convolutions fused into YNNPACK calls, each on one thread, so a step
   uses several cores only when the CPU is split into devices (data parallel);
-- 'xla': YNNPACK fusions off (--xla_cpu_experimental_ynn_fusion_type=), XLA's own Eigen
-  convolutions, which use every core within one device.
+- 'xla': XLA's own Eigen convolutions, which use every core within one device, with YNNPACK kept
+  for dots and reductions (--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce). Turning
+  every YNNPACK fusion off (the flag's empty value) made float32 dots ~1.9x slower on an AVX-512
+  host and the exact k-NN (dots and max-reductions) 1.3x slower, at no gain in training.
 On an AVX2-only AMD EPYC, SimpleNet's step is ~3x faster on 'xla' at 1 device while GoogleNet's
 is ~1.7x slower, so no rule on CPU features fits both. isx measures instead: one probe process
 per candidate (path, devices) times a few train steps of the run's own model and batch size
@@ -31,9 +33,9 @@ import jax
 
 from isx import errors
 
-PATHS = {'ynnpack': '', 'xla': '--xla_cpu_experimental_ynn_fusion_type='}
+PATHS = {'ynnpack': '', 'xla': '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'}
 PATH_NAMES = {'ynnpack': "YNNPACK convolutions (XLA's default)",
-              'xla': "XLA's own convolutions (YNNPACK fusions off)"}
+              'xla': "XLA's own convolutions (YNNPACK for dots and reductions)"}
 # XLA_FLAGS that choose a convolution path: when the user gives one, isx does not choose.
 PATH_FLAGS = ('xla_cpu_experimental_ynn_fusion_type', 'xla_cpu_experimental_xnn_fusion_type',
               'xla_cpu_use_onednn', 'xla_cpu_experimental_onednn_fusion_type', 'xla_cpu_use_xnnpack')
@@ -223,7 +225,8 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
     (p, d), = pairs
     return Setup(p, d, f'{p} as asked' if fixed_path else 'the only candidate')
   host = host_key()
-  key = json.dumps({'host': host, 'share': share, 'workload': workload['key']}, sort_keys=True)
+  key = json.dumps({'host': host, 'share': share, 'workload': workload['key'], 'paths': PATHS},
+                   sort_keys=True)
   digest = hashlib.sha1(key.encode()).hexdigest()
   with _locked_cache() as cache:
     entry = cache.get(digest)

@@ -76,6 +76,10 @@ def test_the_cache_is_per_host_and_jaxlib(host, monkeypatch):
   assert len(calls) == 6
   assert {'cpu', 'cpu_flags_sha1', 'cores', 'jaxlib'} <= set(key)
 
+  monkeypatch.setitem(cpu_setup.PATHS, 'xla', '--xla_cpu_experimental_ynn_fusion_type=')
+  cpu_setup.choose(WORKLOAD, (128,), log=lambda m: None)
+  assert len(calls) == 9  # timings of another path's flags are not reused
+
 
 def test_the_users_choices_win(host, monkeypatch):
   calls, _ = host
@@ -129,8 +133,34 @@ def test_apply_sets_the_flag_before_jax_starts_and_keeps_the_users_flags():
   assert p.returncode == 0, p.stderr[-2000:]
   started, late = p.stdout.splitlines()
   assert started.split() == ['2', '--xla_cpu_enable_fast_math=false',
-                             '--xla_cpu_experimental_ynn_fusion_type=']
+                             '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce']
   assert late.startswith('late: the XLA:CPU setup must be applied before JAX starts')
+
+
+_KERNELS = """
+import json, sys, jax, jax.numpy as jnp
+from isx import cpu_setup
+cpu_setup.apply(cpu_setup.Setup(sys.argv[1], 1, 'test'))
+def ynnpack(f, *args):
+  return 'ynn_fusion' in jax.jit(f).lower(*args).compile().as_text()
+x, w = jnp.ones((8, 129)), jnp.ones((64, 129))
+image, kernel = jnp.ones((2, 28, 28, 32)), jnp.ones((3, 3, 32, 32))
+conv = lambda a, b: jax.lax.conv_general_dilated(a, b, (1, 1), 'SAME',
+                                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+print(json.dumps({'dot': ynnpack(lambda a, b: a @ b.T, x, w), 'conv': ynnpack(conv, image, kernel)}))
+"""
+
+
+@pytest.mark.parametrize('path', sorted(cpu_setup.PATHS))
+def test_every_path_keeps_dots_on_ynnpack_and_xla_moves_convolutions_off_it(path):
+  """Dots (the k-NN, the dense layers) stay on YNNPACK's kernels whatever path training chose;
+  only the convolutions change hands (issue 44)."""
+  env = {**os.environ, 'PYTHONPATH': ROOT, 'JAX_PLATFORMS': 'cpu'}
+  env.pop('XLA_FLAGS', None)
+  p = subprocess.run([sys.executable, '-c', _KERNELS, path], env=env, capture_output=True,
+                     text=True, timeout=120, cwd=ROOT)
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert json.loads(p.stdout.splitlines()[-1]) == {'dot': True, 'conv': path == 'ynnpack'}
 
 
 def _main(data_dir, workdir, env, *extra):
