@@ -57,7 +57,7 @@ def run_name(config: str, arm: str) -> str:
 
 
 def run(config: str, arm: str, seed: int, out: pathlib.Path, data_dir: str, sets) -> dict:
-  from isx import cpu_setup, errors, grid
+  from isx import cpu_setup, errors, runs
   name = run_name(config, arm)
   tag = f'_{zlib.crc32(json.dumps(parse_sets(sets), sort_keys=True).encode()):08x}' if sets else ''
   workdir = out / f'{name}_{seed}{tag}'  # one folder per question: name, seed and overrides
@@ -88,7 +88,7 @@ def run(config: str, arm: str, seed: int, out: pathlib.Path, data_dir: str, sets
   setup = json.loads((workdir / 'cpu_setup.json').read_text())
   return {'name': name, 'seed': seed, 'arm': arm, 'config_file': config,
           'overrides': parse_sets(sets), 'config': config_json,
-          'commit': grid.commit(), 'host': cpu_setup.host_key(), 'cpu_conv_path': setup.get('path'),
+          'commit': runs.commit(), 'host': cpu_setup.host_key(), 'cpu_conv_path': setup.get('path'),
           'load_before': load, 'seconds': seconds, 'curve': points, 'metrics': metrics,
           'date': time.strftime('%Y-%m-%d', time.gmtime(launched))}
 

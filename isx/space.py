@@ -8,7 +8,7 @@ before the first trial, never a traceback inside one.
 import json
 import math
 
-from isx import class_split, config_checks, errors, grid
+from isx import class_split, config_checks, errors, runs
 
 DEFAULTS = {'objective': 'map@r', 'trials': 12, 'startup_trials': None, 'enqueue_defaults': False,
             'trial_overrides': {}, 'final_overrides': {}, 'final_seeds': [0, 1, 2],
@@ -32,7 +32,7 @@ def _is_number(value) -> bool:
 def read(path, trials=None) -> dict:
   """The space file with its defaults filled in, every field's type and every range checked;
   what needs the config is checked by method_configs."""
-  space = grid.read_json(path, 'space', 'results/spaces/')
+  space = runs.read_json(path, 'space', 'results/spaces/')
   where = f'--space {path}'
   if not isinstance(space, dict) or not isinstance(space.get('methods'), dict) or not space[
       'methods']:
@@ -50,7 +50,7 @@ def read(path, trials=None) -> dict:
                              f'{space["trials"]!r}')
   _check_fields(where, space)
   for method, entry in space['methods'].items():
-    grid.check_name(f'{where}: method', method)
+    runs.check_name(f'{where}: method', method)
     if not isinstance(entry, dict):
       raise errors.ConfigError(f'{where}: method {method} must be an object {{"overrides": '
                                f'{{key: value}}, "params": {{key: range}}}}, got {entry!r}')
@@ -141,7 +141,7 @@ def _value(config, key):
 def _resolve(config, overrides: dict, where: str):
   """config with overrides set, validated as isx.main validates it (before JAX starts)."""
   try:
-    return config_checks.validate(grid.apply_overrides(config, overrides), jax_started=False)
+    return config_checks.validate(runs.apply_overrides(config, overrides), jax_started=False)
   except errors.ConfigError as e:
     raise errors.ConfigError(f'{where}: {e}') from None
 
@@ -192,7 +192,7 @@ def default_params(config, space, method) -> dict:
   """The values the method's config holds for its searched keys: its defaults, the trial that
   every study starts with when the space says "enqueue_defaults"."""
   entry = space['methods'][method]
-  resolved = grid.apply_overrides(config, entry.get('overrides', {}))
+  resolved = runs.apply_overrides(config, entry.get('overrides', {}))
   values = {}
   for key, spec in entry.get('params', {}).items():
     value = _value(resolved, key)
@@ -210,8 +210,8 @@ def definition(config, space, method) -> dict:
   fields that cannot change a result), as JSON. A study stores it when it starts; a later run
   must agree with it."""
   entry = space['methods'][method]
-  trial = grid.apply_overrides(config, {**entry.get('overrides', {}), **space['trial_overrides']})
-  resolved = config_checks.flat(grid.resolved_config(trial))
+  trial = runs.apply_overrides(config, {**entry.get('overrides', {}), **space['trial_overrides']})
+  resolved = config_checks.flat(runs.resolved_config(trial))
   return json.loads(json.dumps({
       'objective': space['objective'], 'select_on': space['select_on'],
       'params': entry.get('params', {}),

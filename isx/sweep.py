@@ -17,8 +17,8 @@ import jax
 from absl import app, flags
 
 from isx import cli, config_checks, cpu_setup, errors, input_pipeline
-from isx import grid as grid_lib
-from isx.grid import apply_overrides, make_out, read_grid, recorded_runs, runs, shard_of
+from isx import runs as runs_lib
+from isx.runs import apply_overrides, make_out, read_grid, recorded_runs, shard_of, shard_runs
 
 flags.DEFINE_string('grid', None, 'JSON list of {"name", "overrides": {key: value}, "seeds"}.')
 flags.DEFINE_string('only', None, 'Comma-separated run names to run from the grid.')
@@ -54,7 +54,7 @@ def sweep(config, out: str, grid_path: str, only=None, shard=None, environ=None,
   shard, share = shard_of(shard, os.environ if environ is None else environ)
   checked = {e['name']: config_checks.validate(apply_overrides(config, e.get('overrides', {})),
                                                jax_started=False) for e in grid}
-  pairs = runs(grid, only, shard)
+  pairs = shard_runs(grid, only, shard)
   if not pairs:  # more processes than runs: this one has nothing to do
     print(f'shard {shard[0]}/{shard[1]}: no runs', flush=True)
     return
@@ -73,7 +73,7 @@ def sweep(config, out: str, grid_path: str, only=None, shard=None, environ=None,
       sized[0], input_pipeline.dataset_info(sized[0]), cpu_conv_path, cpu_devices, share=share,
       batch_sizes=[n for c in sized for n in (c.batch_size, c.eval_batch_size)])
   for entry, seed in todo:
-    record = grid_lib.run_one(config, entry, seed, out, setup)
+    record = runs_lib.run_one(config, entry, seed, out, setup)
     print(json.dumps(record), flush=True)
     if jax.process_index() == 0:
       with open(os.path.join(out, f'runs_{shard[0]}.jsonl'), 'a') as f:

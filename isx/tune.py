@@ -1,5 +1,5 @@
 """Hyperparameter search on Optuna, the same budget of finished trials for every method; each
-trial an isx.main training (isx.grid.run_one) in a workdir of its own.
+trial an isx.main training (isx.runs.run_one) in a workdir of its own.
 
   python -m isx.tune --config=configs/fashion_mnist_open_set.py --config.dataset.data_dir=DATA \
       --space=results/spaces/fashion_mnist_open_set.json --out=OUT [--methods=a,b] [--worker=i/n]
@@ -29,7 +29,7 @@ import numpy as np
 import optuna
 from absl import app, flags
 
-from isx import cli, config_checks, cpu_setup, errors, evaluation, grid, input_pipeline
+from isx import cli, config_checks, cpu_setup, errors, evaluation, input_pipeline, runs
 from isx import space as space_lib
 
 flags.DEFINE_string('space', None, 'JSON search spaces, one per method (results/spaces/).')
@@ -189,7 +189,7 @@ def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
         study.get_trials(deepcopy=False)[trial.number])
     number = trial.number if first is None else first  # a retry resumes the first's workdir
     overrides = {**entry.get('overrides', {}), **space['trial_overrides'], **params}
-    record = grid.run_one(config, {'name': method, 'overrides': overrides}, config.seed, out,
+    record = runs.run_one(config, {'name': method, 'overrides': overrides}, config.seed, out,
                           cpu, workdir=os.path.join(out, method, f'trial_{number:03d}'))
     record.update(study=method, trial=trial.number, params=params,
                   defaults=bool(trial.user_attrs.get('defaults')))
@@ -275,7 +275,7 @@ def prepare(config, out, space_path, methods=None, trials=None, storage=None, se
                              f'{heartbeat!r}')
   if os.path.exists(out) and not os.path.isdir(out):
     raise errors.NotAFolder(f'--out {out} is a file; name a folder for the study')
-  (worker, _), share = grid.shard_of(worker, os.environ if environ is None else environ)
+  (worker, _), share = runs.shard_of(worker, os.environ if environ is None else environ)
   space = space_lib.read(space_path, trials)
   methods = methods.split(',') if methods else list(space['methods'])
   unknown = [m for m in methods if m not in space['methods']]
@@ -314,7 +314,7 @@ def run(plan: Plan, wait_seconds: float = 5.0) -> list:
   are running (a dead worker's is retried here once its heartbeat is stale); returns the best
   grid. It never ends having left a study short of its budget without saying why."""
   space, out = plan.space, plan.out
-  grid.make_out(out)
+  runs.make_out(out)
   storage = plan.storage or storage_for(sqlite_url(os.path.join(out, 'studies.db')),
                                         plan.heartbeat,
                                         f'the study storage {os.path.join(out, "studies.db")}')

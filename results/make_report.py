@@ -290,7 +290,7 @@ def stale_configs():
   """One line per record whose printed command resolves, today, to another config."""
   sys.path.insert(0, ROOT)
   import importlib  # noqa: E402
-  from isx import grid as grid_lib  # noqa: E402  (isx is only needed here)
+  from isx import runs as runs_lib  # noqa: E402  (isx is only needed here)
   problems = []
   for grid in CURRENT:
     entries = {e['name']: e for e in grid_entries(grid)}
@@ -304,7 +304,7 @@ def stale_configs():
           problems.append(f'{where}: the record holds no config; move its grid to HISTORY')
           continue
         base = importlib.import_module('configs.' + GRID_CONFIG.get(grid, BASE_CONFIG))
-        today = grid_lib.apply_overrides(base.get_config(),
+        today = runs_lib.apply_overrides(base.get_config(),
                                          {'plots': False, **entries[r['name']]['overrides'],
                                           'seed': r['seed']})
         problems += config_problems(where, r['config'], today)

@@ -230,7 +230,7 @@ def problems(study, config_problems) -> list:
   if not trials:
     return []
   sys.path.insert(0, ROOT)
-  from isx import grid as grid_lib  # noqa: E402
+  from isx import runs as runs_lib  # noqa: E402
   sp, out = space(study), []
   base = importlib.import_module(f'configs.{study.name}').get_config()
   for r in trials:
@@ -241,7 +241,7 @@ def problems(study, config_problems) -> list:
       out.append(f'{where}: its overrides are not those of {_space_path(study)} and its '
                  'parameters')
       continue
-    today = grid_lib.apply_overrides(base, {'plots': False, **r['overrides'], 'seed': r['seed']})
+    today = runs_lib.apply_overrides(base, {'plots': False, **r['overrides'], 'seed': r['seed']})
     out += config_problems(where, r['config'], today)
   with open(os.path.join(HERE, 'grids', f'{study.name}.json')) as f:
     grid = {e['name']: e for e in json.load(f)}
@@ -258,7 +258,7 @@ def problems(study, config_problems) -> list:
                f'finals and scored; run results/score_embeddings.py on the finals again')
   for method, runs in _finals(study).items():
     for r in runs:
-      today = grid_lib.apply_overrides(base, {'plots': False, **grid[method]['overrides'],
+      today = runs_lib.apply_overrides(base, {'plots': False, **grid[method]['overrides'],
                                               'seed': r['seed']})
       out += config_problems(f'{study.name}/{method} seed {r["seed"]}', r['config'], today)
   return out + defaults_problems(study, trials)

@@ -129,12 +129,12 @@ def figure(plt, out_path):
 def problems(config_problems) -> list:
   """--check: each record's config is what its config file, arm and overrides give today."""
   sys.path.insert(0, ROOT)
-  from isx import grid as grid_lib  # noqa: E402
+  from isx import runs as runs_lib  # noqa: E402
   out = []
   for (config, arm, overrides), rs in groups().items():
     module = importlib.import_module(config[:-3].replace('/', '.'))
     base = module.get_config(None if arm == 'is' else arm)
     for r in rs:
-      today = grid_lib.apply_overrides(base, {**json.loads(overrides), 'seed': r['seed']})
+      today = runs_lib.apply_overrides(base, {**json.loads(overrides), 'seed': r['seed']})
       out += config_problems(f'{RECORDS}/{r["name"]} seed {r["seed"]}', r['config'], today)
   return out

@@ -10,7 +10,7 @@ import runpy
 import sys
 import time
 
-from isx import errors, grid, train
+from isx import errors, runs, train
 
 SECONDS = float(os.environ.get('ISX_CHAOS_TRIAL_SECONDS', '0.5'))
 STARTS = os.environ.get('ISX_CHAOS_STARTS')
@@ -31,6 +31,6 @@ def run_one(config, entry, seed, out, cpu=None, workdir=None):
           'metrics': {'map@r': 1.0 - abs(math.log10(lr / 3e-3))}}
 
 
-grid.run_one = run_one
+runs.run_one = run_one
 sys.argv[0] = 'isx.tune'
 runpy.run_module('isx.tune', run_name='__main__', alter_sys=True)

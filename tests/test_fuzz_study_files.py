@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from configs import fashion_mnist_simplenet
-from isx import errors, grid, tune
+from isx import errors, runs, tune
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +74,12 @@ def _files(root) -> set:
 @pytest.fixture
 def fake_runs(monkeypatch):
   def run_one(config, entry, seed, out, cpu=None, workdir=None):
-    workdir = workdir or os.path.join(out, f'{entry["name"]}_{seed}')  # as grid.run_one names it
+    workdir = workdir or os.path.join(out, f'{entry["name"]}_{seed}')  # as runs.run_one names it
     os.makedirs(workdir, exist_ok=True)  # where a training would write
     open(os.path.join(workdir, 'config.json'), 'w').close()
     return {'name': entry['name'], 'seed': seed, 'overrides': entry.get('overrides', {}),
             'metrics': {'map@r': 0.5}}
-  monkeypatch.setattr(grid, 'run_one', run_one)
+  monkeypatch.setattr(runs, 'run_one', run_one)
 
 
 def _tiny(data_dir):
@@ -133,4 +133,4 @@ def test_any_grid_file_runs_cleanly_or_is_one_line(tiny_data_dir, fake_runs, pla
       records = [json.loads(line) for name in os.listdir(out) if name.startswith('runs_')
                  for line in open(os.path.join(out, name))]
       pairs = [(r['name'], r['seed']) for r in records]
-      assert len(pairs) == len(set(pairs)) == len(grid.runs(grid.read_grid(path)))
+      assert len(pairs) == len(set(pairs)) == len(runs.shard_runs(runs.read_grid(path)))

@@ -1,5 +1,5 @@
 """isx.tune: Optuna studies with the same budget per method. These tests replace the training
-(isx.grid.run_one) by a function of the parameters, so that they check the tuner's own logic in
+(isx.runs.run_one) by a function of the parameters, so that they check the tuner's own logic in
 seconds; test_tune_slurm.py runs real trainings under SLURM."""
 import json
 import math
@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from configs import fashion_mnist_simplenet
-from isx import errors, grid, tune
+from isx import errors, runs, tune
 from isx import space as space_lib
 
 LR = {'low': 1e-4, 'high': 1e-1, 'log': True}
@@ -55,7 +55,7 @@ def fake_runs(monkeypatch):
       return {**record, 'diverged': True, 'error': 'loss became non-finite'}
     return {**record, 'metrics': {'map@r': 1.0 - abs(math.log10(lr / 3e-3))}}
 
-  monkeypatch.setattr(grid, 'run_one', run_one)
+  monkeypatch.setattr(runs, 'run_one', run_one)
   return calls, plan
 
 
@@ -93,8 +93,8 @@ def test_each_method_gets_the_budget_starting_from_its_defaults(tmp_path, fake_r
   assert best['plain']['overrides'] == {'model.inward_scale': False, 'num_epochs': 7,
                                         'learning_rate': plain['params']['learning_rate']}
   assert best['plain']['seeds'] == [0, 1, 2] and set(best) == {'plain', 'is'}
-  for entry, _ in grid.runs(list(best.values())):  # a grid isx.sweep runs
-    grid.apply_overrides(fashion_mnist_simplenet.get_config(), entry['overrides'])
+  for entry, _ in runs.shard_runs(list(best.values())):  # a grid isx.sweep runs
+    runs.apply_overrides(fashion_mnist_simplenet.get_config(), entry['overrides'])
 
 
 def test_a_finished_study_runs_nothing_more_and_a_diverged_trial_counts(tmp_path, fake_runs):
@@ -341,7 +341,7 @@ def test_an_isx_error_inside_a_trial_is_not_logged_with_a_traceback(tmp_path, mo
   def run_one(*args, **kwargs):
     raise errors.ConfigError('the disk is gone')
 
-  monkeypatch.setattr(grid, 'run_one', run_one)
+  monkeypatch.setattr(runs, 'run_one', run_one)
   try:
     with pytest.raises(errors.ConfigError, match='the disk is gone'):
       _tune(tmp_path, _read(tmp_path, _space()), 'plain')

@@ -131,7 +131,7 @@ def shard_of(flag, environ) -> tuple:
   return (0, 1), 1
 
 
-def runs(grid: list, only=None, shard=(0, 1)):
+def shard_runs(grid: list, only=None, shard=(0, 1)):
   """The (entry, seed) pairs of a grid that shard i of n runs, in grid order."""
   pairs = [(e, seed) for e in grid if not only or e['name'] in only for seed in e.get('seeds', [0])]
   return pairs[shard[0]::shard[1]]
