@@ -120,6 +120,45 @@ def holm(pvalues, alpha=0.05) -> list:
   return rejected
 
 
+def edge(value, spec, within=0.1):
+  """'low' or 'high' when a tuned value lies within `within` of its range's width from that end
+  (on the log scale for a log range): the optimum may lie outside the range. None inside, and
+  for choices."""
+  if not isinstance(spec, dict) or 'low' not in spec:
+    return None
+  scale = math.log if spec.get('log') else (lambda v: v)
+  low, high = scale(spec['low']), scale(spec['high'])
+  position = (scale(value) - low) / (high - low) if high > low else 0.5
+  return 'low' if position <= within else 'high' if position >= 1 - within else None
+
+
+def _ranks(values):
+  """Ranks from 1, ties given their mean rank."""
+  order = sorted(range(len(values)), key=lambda i: values[i])
+  ranks = [0.0] * len(values)
+  i = 0
+  while i < len(order):
+    j = i
+    while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+      j += 1
+    for k in range(i, j + 1):
+      ranks[order[k]] = (i + j) / 2 + 1
+    i = j + 1
+  return ranks
+
+
+def spearman(xs, ys):
+  """Spearman's rank correlation (Pearson's on the ranks); None below 3 pairs or for a
+  constant side."""
+  if len(xs) < 3:
+    return None
+  rx, ry = _ranks(list(xs)), _ranks(list(ys))
+  mx, my = statistics.fmean(rx), statistics.fmean(ry)
+  sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+  sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+  return sxy / math.sqrt(sxx * syy) if sxx and syy else None
+
+
 def _pm(mean, half):
   return f'{100 * mean:.2f} ± {100 * half:.2f}'
 
@@ -143,15 +182,32 @@ def tables(study) -> dict:
   head = ['method', 'tuned (best of its trials)', 'trials', 'validation MAP@R: defaults, tuned',
           *(f'test {label}' for label in study.test.values()), 'seeds']
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  at_edges, num_tuned, selected = 0, 0, {}
   for method in [m for m in METHODS if m in counted]:
     top = best(counted[method])
     default = next((r for r in counted[method] if r.get('defaults')), None)
     runs = finals.get(method, [])
-    tuned = ', '.join(f'{PARAMS.get(k, k)} {v:.3g}' for k, v in top['params'].items())
+    specs = sp['methods'][method].get('params', {})
+    shown = []
+    for k, v in top['params'].items():
+      end = edge(v, specs.get(k))
+      at_edges, num_tuned = at_edges + bool(end), num_tuned + ('low' in (specs.get(k) or {}))
+      shown.append(f'{PARAMS.get(k, k)} {v:.3g}' + (f' (**{end} end**)' if end else ''))
+    tuned = ', '.join(shown)
+    if runs:
+      selected[method] = (top['value'], statistics.fmean(r['metrics'][sp['objective']]
+                                                         for r in runs))
     test = [_pm(*interval([r['metrics'][k] for r in runs])) if runs else '-' for k in study.test]
     lines.append(f'| {METHODS[method]} | {tuned} | {len(counted[method])} | '
                  f'{100 * default["value"]:.2f}, {100 * top["value"]:.2f} | {" | ".join(test)} | '
                  f'{",".join(str(r["seed"]) for r in runs) or "-"} |')
+  rho = spearman(*zip(*selected.values())) if selected else None
+  objective = study.test.get(sp['objective'], sp['objective'])
+  lines += ['', f'{at_edges} of {num_tuned} values tuned over a range lie within 10% of a range end (of its '
+            f'width, on the log scale for a log range), marked: the optimum may lie beyond it. '
+            f'Selection against the test: Spearman rank correlation of the methods\' best '
+            f'validation {objective} and their finals\' mean test {objective}, over '
+            f'{len(selected)} methods: ' + ('-' if rho is None else f'**{rho:+.2f}**') + '.']
   base = f'python -m isx.{{}} --config=configs/{study.name}.py --config.dataset.data_dir=DATA'
   lines += ['', 'Tune (any number of workers, e.g. launch/tune_array.sh), then the finals:', '',
             '    ' + base.format('tune') + f' --space={_space_path(study)} --out=OUT',

@@ -41,6 +41,25 @@ def test_holm_rejects_step_down_and_stops_at_the_first_it_keeps():
   assert studies.holm([0.013] * 7) == [False] * 7  # each alone would pass at 5%
 
 
+def test_a_tuned_value_near_a_range_end_is_flagged_on_the_ranges_scale():
+  lr = {'low': 1e-3, 'high': 1e-1, 'log': True}  # log scale: 10% of the width is a factor 1.585
+  assert studies.edge(1e-3, lr) == studies.edge(1.5e-3, lr) == 'low'
+  assert studies.edge(1.7e-3, lr) is None and studies.edge(1e-2, lr) is None
+  assert studies.edge(0.065, lr) == 'high' and studies.edge(0.06, lr) is None
+  margin = {'low': 0.25, 'high': 2.0}  # linear: 10% of the width is 0.175
+  assert studies.edge(0.42, margin) == 'low' and studies.edge(0.43, margin) is None
+  assert studies.edge(1.83, margin) == 'high' and studies.edge(1.82, margin) is None
+  assert studies.edge('relu', {'choices': ['relu', 'none']}) is None
+
+
+def test_spearman_matches_scipy_with_ties_and_is_none_when_undefined():
+  from scipy import stats
+  xs, ys = [0.7, 0.71, 0.69, 0.7, 0.65, 0.72], [0.3, 0.25, 0.31, 0.28, 0.2, 0.24]
+  assert studies.spearman(xs, ys) == pytest.approx(stats.spearmanr(xs, ys).statistic)
+  assert studies.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+  assert studies.spearman([1, 2], [1, 2]) is None and studies.spearman([1, 1, 1], [1, 2, 3]) is None
+
+
 def test_only_the_first_trials_by_number_count_and_ties_go_to_the_lower_number():
   trials = [{'study': 'a', 'trial': n, 'value': v} for n, v in [(3, 0.9), (0, 0.5), (1, 0.7),
                                                                 (2, 0.7)]]
