@@ -45,10 +45,13 @@ def get_config():
       download=True,  # mnist, fashion_mnist, cifar10/100, svhn: fetch and prepare when missing
       # isx.class_split: the classes that train ('all' | 'first_half' | '0-4' | '0,2,5'; the
       # others are held out and scored), and a validation split for selection: the last N
-      # training classes (open-set) or a seeded fraction of the training examples (closed-set).
+      # training classes (open-set) or a seeded fraction of the training examples (closed-set);
+      # validation_fold F holds out the F-th such group instead (F = 0: the last N classes, the
+      # first slice of the fraction), so that k runs give k disjoint validation folds.
       classes='all',
       validation_classes=0,
       validation_fraction=0.0,
+      validation_fold=0,
   ))
   # SimpleNet's conv_activation: 'relu' (the authors' code, the default) or 'none' (paper text)
   c.model = model('simplenet', conv_activation='relu')

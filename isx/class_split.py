@@ -11,6 +11,9 @@
   training and their train-split images are the validation split.
 - `validation_fraction` f > 0: closed-set selection: a fixed, seeded fraction f of the training
   examples is held out as the validation split.
+- `validation_fold` F (default 0) picks which group is held out, so that runs with F = 0..k-1
+  validate on k disjoint folds: the F-th group of N training classes counted from the last
+  (k = training classes // N), or the F-th slice of the seeded order (k = floor(1 / f)).
 - `eval_split='validation'` scores the validation split instead of the test split; selection
   (isx.sweep grids, tuning) reads it, never the test split.
 """
@@ -68,6 +71,12 @@ def check_settings(dataset):
           not isinstance(dataset.validation_classes, bool)) or dataset.validation_classes < 0:
     raise errors.ConfigError(f'dataset.validation_classes must be an integer >= 0, got '
                              f'{dataset.validation_classes!r}')
+  fold = dataset.get('validation_fold', 0)
+  if not isinstance(fold, int) or isinstance(fold, bool) or fold < 0:
+    raise errors.ConfigError(f'dataset.validation_fold must be an integer >= 0, got {fold!r}')
+  if fold and not (dataset.validation_classes or dataset.validation_fraction):
+    raise errors.ConfigError(f'dataset.validation_fold={fold} picks a fold of the validation '
+                             f'split: set dataset.validation_classes or validation_fraction too')
   if dataset.validation_classes and dataset.validation_fraction:
     raise errors.ConfigError('set dataset.validation_classes (open-set) or '
                              'dataset.validation_fraction (closed-set), not both')
@@ -94,19 +103,26 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
         f'nothing would train; name at least 2 classes')
   held_out = sorted(set(range(num_classes)) - set(classes))
   train_labels = np.asarray(train_labels)
+  fold = dataset.get('validation_fold', 0)
   if dataset.validation_classes:
     if dataset.validation_classes > len(classes) - 2:
       raise errors.ConfigError(
           f'dataset.validation_classes={dataset.validation_classes} leaves fewer than 2 of the '
           f'{len(classes)} training classes to train on')
     n = dataset.validation_classes
-    validation, classes = classes[-n:], classes[:-n]
+    _check_fold(fold, len(classes) // n, f'{len(classes)} training classes in groups of {n}')
+    end = len(classes) - fold * n
+    validation, classes = classes[end - n:end], classes[:end - n] + classes[end:]
     validation_ids = np.flatnonzero(np.isin(train_labels, validation))
   train_ids = np.flatnonzero(np.isin(train_labels, classes))
   if dataset.validation_fraction:
     order = np.random.default_rng(_SEED).permutation(train_ids)
     n = int(round(dataset.validation_fraction * len(order)))
-    validation_ids, train_ids = np.sort(order[:n]), np.sort(order[n:])
+    _check_fold(fold, len(order) // n if n else 1,
+                f'slices of {dataset.validation_fraction} of the training examples')
+    chosen = order[fold * n:(fold + 1) * n]
+    validation_ids = np.sort(chosen)
+    train_ids = np.sort(np.concatenate([order[:fold * n], order[(fold + 1) * n:]]))
     if not (len(validation_ids) and len(train_ids)):
       raise errors.ConfigError(
           f'dataset.validation_fraction={dataset.validation_fraction} of the {len(order)} '
@@ -119,6 +135,12 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
   else:
     eval_ids = None
   return tuple(classes), train_ids, eval_ids
+
+
+def _check_fold(fold, folds, what):
+  if fold >= folds:
+    raise errors.ConfigError(f'dataset.validation_fold={fold}: {what} make {folds} disjoint '
+                             f'folds (0 to {folds - 1})')
 
 
 def head_labels(labels, classes):

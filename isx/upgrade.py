@@ -15,7 +15,7 @@ from isx import models
 ADDED_SINCE = {'steps_per_dispatch': 1, 'model.dtype': 'float32', 'profile_steps': [],
                # isx.class_split (2026-12-02): every earlier run trained on all classes
                'dataset.classes': 'all', 'dataset.validation_classes': 0,
-               'dataset.validation_fraction': 0.0,
+               'dataset.validation_fraction': 0.0, 'dataset.validation_fold': 0,  # 2026-12-07
                'dataset.test_time_flip': False, 'ema_decay': 0.0}  # 2026-12-03
 # Plug-in settings added since, per loss term, with the value older runs trained with.
 TERM_SETTINGS_ADDED_SINCE = {'softmax': {'label_smoothing': 0.0}}  # 2026-12-03

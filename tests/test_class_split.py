@@ -66,6 +66,50 @@ def test_the_validation_split_is_disjoint_from_training_and_from_the_test_split(
   np.testing.assert_array_equal(again.eval_ids, info.eval_ids)
 
 
+def _dataset(**fields):
+  import ml_collections
+  from configs import default
+  dataset = default.get_config().dataset
+  dataset.update(fields)
+  return ml_collections.ConfigDict(dataset)
+
+
+@pytest.mark.parametrize('fields,folds', [
+    ({'classes': 'first_half', 'validation_classes': 1}, 5),
+    ({'classes': '0-5', 'validation_classes': 2}, 3),
+    ({'validation_fraction': 0.25}, 4)])
+def test_validation_folds_are_disjoint_cover_the_training_data_and_fold_0_is_the_default(
+    fields, folds):
+  labels = np.arange(120) % 10
+  seen, splits = [], []
+  for fold in range(folds):
+    classes, train_ids, eval_ids = class_split.split(
+        _dataset(eval_split='validation', validation_fold=fold, **fields), 10, labels, None)
+    assert not set(train_ids) & set(eval_ids) and len(eval_ids)
+    if 'validation_classes' in fields:  # class-disjoint: no validation class trains
+      assert not set(labels[eval_ids]) & set(classes)
+      assert len(classes) == len(class_split.parse(fields['classes'], 10)) - fields['validation_classes']
+    seen.append(set(eval_ids))
+    splits.append((classes, train_ids, eval_ids))
+  assert all(not a & b for i, a in enumerate(seen) for b in seen[i + 1:])  # disjoint folds
+  everything = set(splits[0][1]) | seen[0]
+  assert set().union(*seen) <= everything and len(set().union(*seen)) >= 0.9 * len(everything)
+  default = class_split.split(_dataset(eval_split='validation', **fields), 10, labels, None)
+  assert all(np.array_equal(a, b) for a, b in zip(default, splits[0]))
+  with pytest.raises(errors.ConfigError, match=rf'validation_fold={folds}: .* make {folds} '
+                                               rf'disjoint folds \(0 to {folds - 1}\)'):
+    class_split.split(_dataset(eval_split='validation', validation_fold=folds, **fields), 10,
+                      labels, None)
+
+
+@pytest.mark.parametrize('fold,line', [
+    (-1, 'validation_fold must be an integer >= 0, got -1'),
+    (2, 'validation_fold=2 picks a fold of the validation split: set dataset.validation_classes')])
+def test_a_bad_validation_fold_is_one_line(fold, line):
+  with pytest.raises(errors.ConfigError, match=line):
+    class_split.check_settings(_dataset(validation_fold=fold))
+
+
 def test_held_out_classes_are_scored_by_retrieval_and_accuracy_says_why_not(tiny_config, tmp_path):
   tiny_config.dataset.classes = 'first_half'
   workdir = str(tmp_path / 'run')

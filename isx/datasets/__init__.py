@@ -15,7 +15,7 @@ from isx import registry
 # config.dataset's own fields, read by isx for every dataset; the others are the plug-in's.
 CORE = ('name', 'data_dir', 'train_split', 'eval_split', 'standardize', 'augment',
         'test_time_flip', 'device_resident', 'num_workers', 'download', 'classes',
-        'validation_classes', 'validation_fraction')
+        'validation_classes', 'validation_fraction', 'validation_fold')
 
 
 def load(name: str):
