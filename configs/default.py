@@ -46,8 +46,8 @@ def get_config():
       # isx.class_split: the classes that train ('all' | 'first_half' | '0-4' | '0,2,5'; the
       # others are held out and scored), and a validation split for selection: the last N
       # training classes (open-set) or a seeded fraction of the training examples (closed-set);
-      # validation_fold F holds out the F-th such group instead (F = 0: the last N classes, the
-      # first slice of the fraction), so that k runs give k disjoint validation folds.
+      # validation_fold F picks another such group (0: the last N classes, the first slice of
+      # the fraction), so that runs over F validate on k folds (isx/class_split.py).
       classes='all',
       validation_classes=0,
       validation_fraction=0.0,

@@ -11,12 +11,16 @@
   training and their train-split images are the validation split.
 - `validation_fraction` f > 0: closed-set selection: a fixed, seeded fraction f of the training
   examples is held out as the validation split.
-- `validation_fold` F (default 0) picks which group is held out, so that runs with F = 0..k-1
-  validate on k disjoint folds: the F-th group of N training classes counted from the last
-  (k = training classes // N), or the F-th slice of the seeded order (k = floor(1 / f)).
+- `validation_fold` F (default 0) picks which classes or examples are held out. Open-set: windows
+  of N training classes laid end to end backwards from the last, around the list: fold 0 is the
+  last N, folds below K // N are disjoint, and K / gcd(K, N) folds hold every one of the K
+  training classes out equally often (5 classes, N = 2: {3,4}, {1,2}, {4,0}, {2,3}, {0,1}).
+  Closed-set: the F-th slice of the seeded order, floor(1 / f) disjoint folds.
 - `eval_split='validation'` scores the validation split instead of the test split; selection
   (isx.sweep grids, tuning) reads it, never the test split.
 """
+import math
+
 import numpy as np
 
 from isx import errors
@@ -109,10 +113,11 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
       raise errors.ConfigError(
           f'dataset.validation_classes={dataset.validation_classes} leaves fewer than 2 of the '
           f'{len(classes)} training classes to train on')
-    n = dataset.validation_classes
-    _check_fold(fold, len(classes) // n, f'{len(classes)} training classes in groups of {n}')
-    end = len(classes) - fold * n
-    validation, classes = classes[end - n:end], classes[:end - n] + classes[end:]
+    n, k = dataset.validation_classes, len(classes)
+    _check_fold(fold, k // math.gcd(k, n), f'{k} training classes in windows of {n}')
+    held = {(k - (fold + 1) * n + i) % k for i in range(n)}
+    validation = tuple(c for i, c in enumerate(classes) if i in held)
+    classes = tuple(c for i, c in enumerate(classes) if i not in held)
     validation_ids = np.flatnonzero(np.isin(train_labels, validation))
   train_ids = np.flatnonzero(np.isin(train_labels, classes))
   if dataset.validation_fraction:
@@ -139,7 +144,7 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
 
 def _check_fold(fold, folds, what):
   if fold >= folds:
-    raise errors.ConfigError(f'dataset.validation_fold={fold}: {what} make {folds} disjoint '
+    raise errors.ConfigError(f'dataset.validation_fold={fold}: {what} make {folds} '
                              f'folds (0 to {folds - 1})')
 
 

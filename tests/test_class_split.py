@@ -74,32 +74,39 @@ def _dataset(**fields):
   return ml_collections.ConfigDict(dataset)
 
 
-@pytest.mark.parametrize('fields,folds', [
-    ({'classes': 'first_half', 'validation_classes': 1}, 5),
-    ({'classes': '0-5', 'validation_classes': 2}, 3),
-    ({'validation_fraction': 0.25}, 4)])
-def test_validation_folds_are_disjoint_cover_the_training_data_and_fold_0_is_the_default(
-    fields, folds):
+def _folds(fields, count, labels):
+  return [class_split.split(_dataset(eval_split='validation', validation_fold=f, **fields), 10,
+                            labels, None) for f in range(count)]
+
+
+def test_open_set_folds_hold_each_training_class_out_equally_often_and_fold_0_is_the_default():
   labels = np.arange(120) % 10
-  seen, splits = [], []
-  for fold in range(folds):
-    classes, train_ids, eval_ids = class_split.split(
-        _dataset(eval_split='validation', validation_fold=fold, **fields), 10, labels, None)
-    assert not set(train_ids) & set(eval_ids) and len(eval_ids)
-    if 'validation_classes' in fields:  # class-disjoint: no validation class trains
-      assert not set(labels[eval_ids]) & set(classes)
-      assert len(classes) == len(class_split.parse(fields['classes'], 10)) - fields['validation_classes']
-    seen.append(set(eval_ids))
-    splits.append((classes, train_ids, eval_ids))
-  assert all(not a & b for i, a in enumerate(seen) for b in seen[i + 1:])  # disjoint folds
-  everything = set(splits[0][1]) | seen[0]
-  assert set().union(*seen) <= everything and len(set().union(*seen)) >= 0.9 * len(everything)
+  fields = {'classes': 'first_half', 'validation_classes': 2}
+  folds = _folds(fields, 5, labels)  # 5 / gcd(5, 2) folds
+  held = [tuple(sorted(set(labels[eval_ids]))) for _, _, eval_ids in folds]
+  assert held == [(3, 4), (1, 2), (0, 4), (2, 3), (0, 1)]
+  assert [c for h in held for c in h].count(0) == 2 and len({*map(len, held)}) == 1
+  for classes, train_ids, eval_ids in folds:  # class-disjoint, each fold trains on the rest
+    assert set(labels[train_ids]) == set(classes) == {0, 1, 2, 3, 4} - set(labels[eval_ids])
   default = class_split.split(_dataset(eval_split='validation', **fields), 10, labels, None)
-  assert all(np.array_equal(a, b) for a, b in zip(default, splits[0]))
-  with pytest.raises(errors.ConfigError, match=rf'validation_fold={folds}: .* make {folds} '
-                                               rf'disjoint folds \(0 to {folds - 1}\)'):
-    class_split.split(_dataset(eval_split='validation', validation_fold=folds, **fields), 10,
-                      labels, None)
+  assert all(np.array_equal(a, b) for a, b in zip(default, folds[0]))
+  disjoint = _folds({'classes': '0-5', 'validation_classes': 2}, 3, labels)  # 6 // 2 = 3
+  assert [sorted(set(labels[e])) for _, _, e in disjoint] == [[4, 5], [2, 3], [0, 1]]
+  with pytest.raises(errors.ConfigError, match=r'validation_fold=5: 5 training classes in '
+                                               r'windows of 2 make 5 folds \(0 to 4\)'):
+    _folds(fields, 6, labels)
+
+
+def test_closed_set_folds_are_disjoint_slices_of_the_seeded_order():
+  labels = np.arange(120) % 10
+  folds = _folds({'validation_fraction': 0.25}, 4, labels)
+  held = [set(eval_ids) for _, _, eval_ids in folds]
+  assert all(len(h) == 30 for h in held) and set().union(*held) == set(range(120))
+  for (_, train_ids, eval_ids), h in zip(folds, held):
+    assert not set(train_ids) & h and len(train_ids) == 90
+  assert all(not a & b for i, a in enumerate(held) for b in held[i + 1:])
+  with pytest.raises(errors.ConfigError, match=r'validation_fold=4: .* make 4 folds'):
+    _folds({'validation_fraction': 0.25}, 5, labels)
 
 
 @pytest.mark.parametrize('fold,line', [
