@@ -12,7 +12,8 @@ from isx import class_split, config_checks, errors, runs
 
 DEFAULTS = {'objective': 'map@r', 'trials': 12, 'startup_trials': None, 'enqueue_defaults': False,
             'trial_overrides': {}, 'final_overrides': {}, 'final_seeds': [0, 1, 2],
-            'select_on': class_split.VALIDATION}
+            'select_on': class_split.VALIDATION, 'folds': 1}
+FOLD = 'dataset.validation_fold'  # what "folds" sets per training of a trial
 METHOD_FIELDS = ('overrides', 'params')
 RANGE_FIELDS = ('low', 'high', 'log', 'int', 'choices')
 # Config fields that never change a trial's result: a study may go on with other values.
@@ -62,6 +63,9 @@ def read(path, trials=None) -> dict:
       if not isinstance(entry.get(field, {}), dict):
         raise errors.ConfigError(f'{where}: method {method}: "{field}" must be an object '
                                  f'{{key: ...}}, got {entry[field]!r}')
+    if space['folds'] > 1 and FOLD in {**entry.get('overrides', {}), **entry.get('params', {})}:
+      raise errors.ConfigError(f'{where}: method {method} sets {FOLD}, which "folds" sets for '
+                               f'each training of a trial; leave it out')
     both = sorted((set(entry.get('overrides', {})) | set(space['trial_overrides'])) &
                   set(entry.get('params', {})))
     if both:
@@ -90,6 +94,11 @@ def _check_fields(where, space):
   if not (isinstance(seeds, list) and seeds and all(_is_int(s) and 0 <= s < 2**32 for s in seeds)
           and len(set(seeds)) == len(seeds)):
     problems.append(f'"final_seeds" must be a list of distinct seeds >= 0, got {seeds!r}')
+  if not (_is_int(space['folds']) and space['folds'] >= 1):
+    problems.append(f'"folds" must be a number of validation folds >= 1, got {space["folds"]!r}')
+  elif space['folds'] > 1 and FOLD in space['trial_overrides']:
+    problems.append(f'"folds" sets {FOLD} for each training of a trial; leave it out of '
+                    f'"trial_overrides"')
   if space['select_on'] not in (class_split.VALIDATION, 'test'):
     problems.append(f'"select_on" must be "validation" (the default) or "test" (debugging '
                     f'only), got {space["select_on"]!r}')
@@ -159,6 +168,8 @@ def method_configs(config, space, method) -> list:
   lows = {k: v[0] for k, v in ends.items()}
   corners = [lows] + [{**lows, k: v} for k, values in ends.items() for v in values[1:]]
   configs = []
+  if space['folds'] > 1:  # the last fold exists (checked against the data's classes by prepare)
+    corners.append({**lows, FOLD: space['folds'] - 1})
   for corner in corners:
     shown = ', '.join(f'{k}={v!r}' for k, v in corner.items())
     configs.append(_resolve(config, {**base, **corner},
@@ -212,8 +223,9 @@ def definition(config, space, method) -> dict:
   entry = space['methods'][method]
   trial = runs.apply_overrides(config, {**entry.get('overrides', {}), **space['trial_overrides']})
   resolved = config_checks.flat(runs.resolved_config(trial))
+  folds = {'folds': space['folds']} if space['folds'] > 1 else {}  # older studies had one
   return json.loads(json.dumps({
-      'objective': space['objective'], 'select_on': space['select_on'],
+      'objective': space['objective'], 'select_on': space['select_on'], **folds,
       'params': entry.get('params', {}),
       'config': {k: v for k, v in resolved.items() if k not in INERT}}))
 

@@ -156,7 +156,7 @@ def open_study(config, space, method, storage):
   """The method's study, created with its definition (isx.space.definition) or loaded and
   checked against it: a study is never continued with other trials than it started with."""
   study = optuna.create_study(study_name=method, storage=storage, direction='maximize',
-                              load_if_exists=True)
+                              load_if_exists=True, pruner=pruner(space))
   now = space_lib.definition(config, space, method)
   saved = study.user_attrs.get(DEFINITION)
   if saved is None:  # new, or started by an isx that did not record it
@@ -168,6 +168,47 @@ def open_study(config, space, method, storage):
         f'{", ".join(diff[:5])}{" ..." if len(diff) > 5 else ""}. Use a new --out (or '
         f'--storage) for the new question, or the space and config it started with')
   return study
+
+
+def pruner(space):
+  """With k folds, Optuna's Wilcoxon pruner (the same for every method): after each fold, a trial
+  whose fold values are significantly below the best trial's on the same folds stops (p < 0.1,
+  one-sided; it needs 4 folds or more to ever reach it). One fold: nothing to prune on."""
+  if space['folds'] > 1:
+    return optuna.pruners.WilcoxonPruner(p_threshold=0.1)
+  return optuna.pruners.NopPruner()
+
+
+def run_folds(config, space, method, overrides, out, workdir, trial, cpu=None) -> dict:
+  """A trial's trainings, one per validation fold (space "folds"; one: the trial's workdir
+  itself, else WORKDIR/fold_F), stopping at a diverged one, or when the pruner says so. The
+  record is the first fold's (or the diverged one's) with the mean over the folds as its
+  metric, every fold's value in 'fold_values' and 'pruned' for a trial stopped early."""
+  folds, objective, results = space['folds'], space['objective'], []
+  for fold in range(folds):
+    per_fold = {**overrides, space_lib.FOLD: fold} if folds > 1 else overrides
+    where = os.path.join(workdir, f'fold_{fold}') if folds > 1 else workdir
+    results.append(runs.run_one(config, {'name': method, 'overrides': per_fold}, config.seed,
+                                out, cpu, workdir=where))
+    value = results[-1].get('metrics', {}).get(objective)
+    if results[-1].get('diverged') or value is None or folds == 1:
+      break
+    trial.report(float(value), fold)
+    if fold < folds - 1 and trial.should_prune():
+      break
+  if folds == 1 or results[-1].get('diverged'):
+    return {**results[-1], 'overrides': overrides}
+  values = [r['metrics'].get(objective) for r in results if 'metrics' in r]
+  record = {**results[0], 'overrides': overrides, 'seconds': sum(r['seconds'] for r in results
+                                                                  if 'seconds' in r),
+            'fold_values': values}
+  if None in values:  # a fold without the objective: objective() names what it reported
+    record['metrics'] = {k: v for k, v in record['metrics'].items() if k != objective}
+    return record
+  record['metrics'] = {**record['metrics'], objective: float(np.mean(values))}
+  if len(results) < folds:
+    record['pruned'] = True
+  return record
 
 
 def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
@@ -189,8 +230,8 @@ def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
         study.get_trials(deepcopy=False)[trial.number])
     number = trial.number if first is None else first  # a retry resumes the first's workdir
     overrides = {**entry.get('overrides', {}), **space['trial_overrides'], **params}
-    record = runs.run_one(config, {'name': method, 'overrides': overrides}, config.seed, out,
-                          cpu, workdir=os.path.join(out, method, f'trial_{number:03d}'))
+    record = run_folds(config, space, method, overrides, out,
+                       os.path.join(out, method, f'trial_{number:03d}'), trial, cpu)
     record.update(study=method, trial=trial.number, params=params,
                   defaults=bool(trial.user_attrs.get('defaults')))
     if first is not None:  # a killed attempt may have left a record too: this one replaces it
@@ -198,10 +239,14 @@ def tune_method(config, space, method, storage, out, worker, seed, cpu=None):
     value = record.get('metrics', {}).get(space['objective'])
     if not record.get('diverged'):
       record['value'] = value if value is None else float(value)
+    if record.get('pruned'):  # its mean covers the folds it ran: not a value to select on
+      record['value'] = None
     _append(out, worker, record)
     if record.get('diverged'):  # a result (this region fails), counted in the budget
       trial.set_user_attr('diverged', record['error'])
       raise optuna.TrialPruned(record['error'])
+    if record.get('pruned'):
+      raise optuna.TrialPruned(f'below the best trial on folds {record["fold_values"]}')
     if value is None:
       raise errors.ConfigError(f'trial {trial.number} of {method} reported no '
                                f'{space["objective"]!r} (it reported '

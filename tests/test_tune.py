@@ -218,6 +218,62 @@ def test_a_killed_workers_trial_is_failed_by_its_silence_and_retried_in_its_work
   assert calls[0]['workdir'] == 'plain/trial_000'
 
 
+@pytest.fixture
+def fold_runs(monkeypatch):
+  """run_one replaced: MAP@R peaks at lr 3e-3, a little higher on each later fold."""
+  calls = []
+
+  def run_one(config, entry, seed, out, cpu=None, workdir=None):
+    overrides = entry['overrides']
+    calls.append((os.path.relpath(workdir, out), overrides.get('dataset.validation_fold')))
+    value = 1.0 - abs(math.log10(overrides['learning_rate'] / 3e-3)) + 0.01 * calls[-1][1]
+    return {'name': entry['name'], 'seed': seed, 'overrides': overrides, 'seconds': 1.0,
+            'metrics': {'map@r': value, 'recall@1': 0.5}}
+
+  monkeypatch.setattr(runs, 'run_one', run_one)
+  return calls
+
+
+def test_a_trial_is_the_mean_over_its_folds_and_a_trial_below_the_best_on_each_fold_is_pruned(
+    tmp_path, fold_runs):
+  space = _read(tmp_path, _space(trials=2, folds=5, enqueue_defaults=False))
+  storage = tune.storage_for(f'sqlite:///{tmp_path}/studies.db', heartbeat=60)
+  study = tune.open_study(fashion_mnist_simplenet.get_config(), space, 'plain', storage)
+  assert isinstance(study.pruner, optuna.pruners.WilcoxonPruner)
+  assert study.user_attrs[tune.DEFINITION]['folds'] == 5
+  study.enqueue_trial({'learning_rate': 3e-3})  # the best, then one below it on every fold
+  study.enqueue_trial({'learning_rate': 1e-4})
+  _tune(tmp_path, space, 'plain')
+  assert fold_runs[:5] == [(f'plain/trial_000/fold_{f}', f) for f in range(5)]
+  pruned_at = len(fold_runs) - 5
+  assert 4 <= pruned_at < 5 and fold_runs[5:] == [(f'plain/trial_001/fold_{f}', f)
+                                                   for f in range(pruned_at)]
+  first, second = [json.loads(l) for l in (tmp_path / 'trials_0.jsonl').read_text().splitlines()]
+  assert first['value'] == pytest.approx(1.0 + 0.01 * 2) == first['metrics']['map@r']
+  assert first['fold_values'] == pytest.approx([1.0 + 0.01 * f for f in range(5)])
+  assert first['seconds'] == 5.0 and 'dataset.validation_fold' not in first['overrides']
+  assert second['pruned'] and second['value'] is None and len(second['fold_values']) == pruned_at
+  states = [t.state for t in _study(tmp_path, 'plain').get_trials()]
+  assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+  best = tune.best_grid(space, storage)
+  assert best[0]['trial'] == 0 and 'dataset.validation_fold' not in best[0]['overrides']
+
+
+def test_more_folds_than_the_training_classes_make_is_one_line(tmp_path, tiny_data_dir):
+  config = fashion_mnist_simplenet.get_config()
+  config.dataset.data_dir = tiny_data_dir
+  config.batch_size, config.eval_batch_size, config.model.embedding_dim = 16, 16, 16
+  open_set = {'dataset.classes': 'first_half', 'dataset.validation_classes': 2,
+              'dataset.eval_split': 'validation'}
+  path = tmp_path / 'space.json'
+  path.write_text(json.dumps(_space(folds=6, trial_overrides=open_set)))
+  with pytest.raises(errors.ConfigError, match=r'validation_fold=5: 5 training classes in windows '
+                                               r'of 2 make 5 folds \(0 to 4\)'):
+    tune.prepare(config, str(tmp_path / 'out'), str(path))
+  path.write_text(json.dumps(_space(folds=5, trial_overrides=open_set)))
+  assert tune.prepare(config, str(tmp_path / 'out'), str(path)).space['folds'] == 5
+
+
 def test_a_study_is_bound_to_its_definition_and_a_changed_one_is_refused(tmp_path, fake_runs):
   calls, _ = fake_runs
   space = _read(tmp_path, _space())
@@ -265,6 +321,15 @@ def test_an_out_folder_with_url_characters_holds_its_own_study(tmp_path, fake_ru
     ({'trial_overrides': {}}, "its trials score the 'test' split"),
     ({'final_seeds': [0, 0]}, '"final_seeds" must be a list of distinct seeds >= 0'),
     ({'objective': 3}, '"objective" must be a metric name'),
+    ({'folds': 0}, '"folds" must be a number of validation folds >= 1, got 0'),
+    ({'folds': 2, 'trial_overrides': {'dataset.validation_fold': 1, 'dataset.eval_split':
+                                      'validation', 'dataset.validation_fraction': 0.1}},
+     '"folds" sets dataset.validation_fold for each training of a trial'),
+    ({'folds': 3, 'methods': {'a': {'params': {'dataset.validation_fold': {'choices': [0, 1]}}}}},
+     'method a sets dataset.validation_fold, which "folds" sets'),
+    ({'folds': 2, 'select_on': 'test', 'trial_overrides': {}},
+     'at learning_rate=0.0001, dataset.validation_fold=1: dataset.validation_fold=1 picks a fold '
+     'of the validation split'),
 ])
 def test_every_value_of_a_space_is_checked_before_any_trial(tmp_path, change, message):
   config = fashion_mnist_simplenet.get_config()
