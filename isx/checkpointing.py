@@ -71,7 +71,7 @@ def _check_free_space(mngr, step, tree):
         f'Earlier checkpoints are kept')
 
 
-def finish(mngr: ocp.CheckpointManager):
+def wait_for_save(mngr: ocp.CheckpointManager):
   """Waits for the async save in flight; its write error (e.g. a full disk) is one line."""
   with _write_errors(mngr, mngr.latest_step()):
     mngr.wait_until_finished()
@@ -84,7 +84,7 @@ def latest_complete(mngr: ocp.CheckpointManager) -> int | None:
   return mngr.latest_step()
 
 
-def settle(mngr: ocp.CheckpointManager):
+def close(mngr: ocp.CheckpointManager):
   """On any way out of a training: the save in flight is of a step that was checked finite, so
   it is finished; if it cannot be, its temporary folder is removed, so that nothing on disk looks
   like progress that is not there. Never raises: the error that ended the run is the one to show."""

@@ -107,7 +107,7 @@ class Experiment:
           raise errors.NotFound(wd.no_checkpoint())
         yield exp
       finally:  # however the block ends, no save is left half-written
-        checkpointing.settle(exp.mngr)
+        checkpointing.close(exp.mngr)
 
   @property
   def data_sharding(self):

@@ -137,11 +137,11 @@ def _train_and_evaluate(exp: Experiment, wd: Workdir, cpu) -> dict:
         _check_finite(window, mngr)
         checkpointing.save(mngr, state, force=stop or s == steps)
       if stop:
-        checkpointing.finish(mngr)
+        checkpointing.wait_for_save(mngr)
         raise errors.Preempted(f'{signals.name}: saved a checkpoint at step '
                         f'{checkpointing.latest_complete(mngr)} in {mngr.directory}; '
                         f'run the same command again to continue')
-  checkpointing.finish(mngr)
+  checkpointing.wait_for_save(mngr)
   metrics = evaluation.evaluate_state(exp, state, workdir, writer)
   if jax.process_index() == 0:
     print(evaluation.summary(metrics, config.evals), flush=True)
@@ -173,7 +173,7 @@ def _check_finite(window, mngr):
   checkpoint is read back from disk and named."""
   bad = window.first_nonfinite()
   if bad is not None:
-    checkpointing.finish(mngr)
+    checkpointing.wait_for_save(mngr)
     last = checkpointing.latest_complete(mngr)
     kept = (f'The last good checkpoint (step {last}) is kept in {mngr.directory}' if last
             is not None else 'No checkpoint had been saved yet')

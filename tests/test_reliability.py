@@ -504,7 +504,7 @@ def test_a_failed_checkpoint_write_is_one_error_naming_step_and_folder(monkeypat
   with pytest.raises(checkpointing.CheckpointWriteError, match=message):
     checkpointing.save(_FullDisk(), _state())
   with pytest.raises(checkpointing.CheckpointWriteError, match=message):
-    checkpointing.finish(_FullDisk())
+    checkpointing.wait_for_save(_FullDisk())
 
 
 def test_a_save_that_cannot_fit_is_refused_before_orbax_writes(monkeypatch):
