@@ -14,7 +14,8 @@ def main(argv):
     workdir = cli.workdir_flag()
     from isx import config_checks, evaluation
     cli.init_distributed()
-    evaluation.evaluate_workdir(cli.config_flag() or config_checks.saved_config(workdir), workdir)
+    config = cli.config_flag() or config_checks.saved_config(workdir)
+    evaluation.evaluate_workdir(config_checks.prepare(config), workdir)
   cli.run(argv, body)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from isx import class_split, config_checks, errors, evals, input_pipeline, mesh as mesh_lib
+from isx import class_split, errors, evals, input_pipeline, mesh as mesh_lib
 from isx import metric_writers
 from isx.experiment import Experiment
 from isx.metric_writers import MetricWriter
@@ -160,10 +160,11 @@ def write_plots(exp: Experiment, workdir: str, step: int):
   metric_writers.write_pictures(workdir, step)
 
 
-def evaluate_workdir(config, workdir: str) -> dict:
-  """isx.eval: scores the newest good checkpoint in workdir (fails if there is none), writes
-  the metrics and embeddings, prints their summary, then draws the pictures."""
-  with Experiment.open(config_checks.prepare(config), workdir, 'evaluate') as exp:
+def evaluate_workdir(prepared, workdir: str) -> dict:
+  """isx.eval: scores the newest good checkpoint in workdir (fails if there is none) with a
+  prepared config (config_checks.prepare), writes the metrics and embeddings, prints their
+  summary, then draws the pictures."""
+  with Experiment.open(prepared, workdir, 'evaluate') as exp:
     writer = MetricWriter(workdir, resume_step=None)
     metrics = evaluate_state(exp, exp.state, workdir, writer)
     writer.close()

@@ -169,8 +169,8 @@ def run_one(config, entry: dict, seed: int, out: str, cpu=None, workdir=None) ->
     record['cpu_conv_path'] = cpu.path
   start = time.perf_counter()
   try:
-    metrics = train.train_and_evaluate(
-        cfg, workdir or os.path.join(out, f'{entry["name"]}_{seed}'), cpu)
+    metrics = train.train_and_evaluate(config_checks.prepare(cfg), workdir or os.path.join(
+        out, f'{entry["name"]}_{seed}'), cpu)
   except train.NonFiniteLossError as e:  # a diverged run is a result, not a crash
     return {**record, 'diverged': True, 'error': str(e)}
   return {**record, 'seconds': time.perf_counter() - start, 'metrics': metrics}

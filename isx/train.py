@@ -1,4 +1,4 @@
-"""train_and_evaluate(config, workdir): the training loop around the compiled step."""
+"""train_and_evaluate(prepared, workdir): the training loop around the compiled step."""
 import json
 import signal
 import sys
@@ -83,12 +83,12 @@ def waits_for_each_dispatch(mesh) -> bool:
   return len(local) > 1 and local[0].platform == 'cpu'
 
 
-def train_and_evaluate(config, workdir: str, cpu=None) -> dict:
+def train_and_evaluate(prepared, workdir: str, cpu=None) -> dict:
   """Trains (resuming from the newest good checkpoint in workdir), then runs the evaluation.
-  config: a config, or one config_checks.prepare returned (isx.main prepares it before JAX
-  starts). cpu: the isx.cpu_setup.Setup this process started with, recorded in
-  WORKDIR/cpu_setup.json so that timings can be compared."""
-  with Experiment.open(config_checks.prepare(config), workdir, 'train') as exp:
+  prepared: what config_checks.prepare returned (isx.main prepares it before JAX starts). cpu:
+  the isx.cpu_setup.Setup this process started with, recorded in WORKDIR/cpu_setup.json so that
+  timings can be compared."""
+  with Experiment.open(prepared, workdir, 'train') as exp:
     return _train_and_evaluate(exp, Workdir(workdir), cpu)
 
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from isx import class_split, errors, input_pipeline, train
+from isx import class_split, config_checks, errors, input_pipeline, train
 
 
 def test_class_specs_and_the_lines_for_bad_ones():
@@ -120,7 +120,7 @@ def test_a_bad_validation_fold_is_one_line(fold, line):
 def test_held_out_classes_are_scored_by_retrieval_and_accuracy_says_why_not(tiny_config, tmp_path):
   tiny_config.dataset.classes = 'first_half'
   workdir = str(tmp_path / 'run')
-  metrics = train.train_and_evaluate(tiny_config, workdir)
+  metrics = train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   on_disk = json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))
   assert 'accuracy' not in on_disk and on_disk['not_computed'] == [
       'accuracy: the scored classes are held out of training']
@@ -160,11 +160,11 @@ def test_an_eval_of_another_split_writes_beside_the_test_results(tiny_config, tm
   from isx import evaluation
   tiny_config.dataset.validation_fraction = 0.25
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   test_files = {name: open(os.path.join(workdir, 'eval', name), 'rb').read()
                 for name in ('metrics.json', 'embeddings.npz')}
   tiny_config.dataset.eval_split = 'validation'
-  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   for name, data in test_files.items():
     assert open(os.path.join(workdir, 'eval', name), 'rb').read() == data
   other = np.load(os.path.join(workdir, 'eval', 'validation', 'embeddings.npz'))

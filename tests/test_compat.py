@@ -46,7 +46,7 @@ def test_an_older_workdir_evaluates_resumes_and_keeps_its_centers(tiny_config, t
   from isx.experiment import Experiment
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps, tiny_config.loss.name = 3, 'softmax+center'
-  before = train.train_and_evaluate(tiny_config, workdir)
+  before = train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   centers = np.arange(10 * 16, dtype=np.float32).reshape(10, 16)
   _make_old(workdir, centers)
   config = config_checks.saved_config(workdir)  # isx.eval without --config
@@ -56,16 +56,16 @@ def test_an_older_workdir_evaluates_resumes_and_keeps_its_centers(tiny_config, t
   exp = Experiment.create(config, workdir)
   assert exp.restored == 3
   np.testing.assert_array_equal(np.asarray(exp.state.loss_state['center']), centers)
-  after = evaluation.evaluate_workdir(config, workdir)
+  after = evaluation.evaluate_workdir(config_checks.prepare(config), workdir)
   assert after['step'] == 3 and after['accuracy'] == before['accuracy']
   tiny_config.num_train_steps = 5  # today's config resumes it
-  assert train.train_and_evaluate(tiny_config, workdir)['step'] == 5
+  assert train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)['step'] == 5
 
 
 def test_the_dummy_centers_of_runs_without_center_loss_are_dropped(tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 3
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   _make_old(workdir, np.zeros((1, 1), np.float32))
   state, step = checkpointing.restore_latest(checkpointing.manager(workdir), _fresh_state(tiny_config))
   assert step == 3 and state.loss_state == {}

@@ -72,7 +72,7 @@ def test_config_trains_two_steps_and_evaluates(name, data_dir, tmp_path):
   config.dataset.data_dir = str(data_dir)
   config.batch_size, config.eval_batch_size, config.num_train_steps = 8, 8, 2
   config.plots = False
-  metrics = train.train_and_evaluate(config, str(tmp_path))
+  metrics = train.train_and_evaluate(config_checks.prepare(config), str(tmp_path))
   assert metrics['step'] == 2
   if 'retrieval' in config.evals:  # the fast recipe leaves it out, for time
     assert np.isfinite(metrics['map@r'])

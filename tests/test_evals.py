@@ -91,14 +91,14 @@ def test_feature_retrieval_scores_the_backbone_features_before_is_and_the_fc(tin
   """A trained workdir evaluated with feature_retrieval: its features/ metrics are retrieval's
   on the flattened conv features (recomputed here), and differ from the embedding's."""
   import jax
-  from isx import evaluation, input_pipeline, knn, train
+  from isx import config_checks, evaluation, input_pipeline, knn, train
   from isx.experiment import Experiment
   from isx.preprocess import preprocess
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 2
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   tiny_config.evals = {**tiny_config.evals.to_dict(), 'feature_retrieval': {'ks': (1, 5)}}
-  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   exp = Experiment.create(tiny_config, workdir)
   source = input_pipeline.builder(tiny_config).as_data_source('test')
   images = np.stack([source[i]['image'] for i in range(len(source))])

@@ -164,7 +164,7 @@ def test_one_file_each_model_head_loss_dataset_metric_with_settings_from_the_com
   assert exp.restored == 8 and anchor != 1.0
   params = jax.device_get(exp.state.params)
   assert params['classifier']['Head_0']['kernel'].shape == (8, 4)
-  assert evaluation.evaluate_workdir(config, workdir)['mean_embedding_norm'] == pytest.approx(
+  assert evaluation.evaluate_workdir(config_checks.prepare(config), workdir)['mean_embedding_norm'] == pytest.approx(
       metrics['mean_embedding_norm'], rel=1e-6)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from isx import evaluation, plots, train
+from isx import config_checks, evaluation, plots, train
 
 import tb_events  # tests/
 
@@ -36,11 +36,11 @@ def test_embedding_norms_histogram(tmp_path):
 def test_training_and_the_eval_binary_write_the_pictures(tiny_config, tmp_path):
   tiny_config.plots, workdir = True, str(tmp_path / 'run')
   names = ('learning_curves.png', 'embedding_norms.png', 'retrieval_examples.png')
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   for name in names:
     assert Image.open(os.path.join(workdir, name)).size[0] > 0
     os.remove(os.path.join(workdir, name))
-  evaluation.evaluate_workdir(tiny_config, workdir)
+  evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   assert all(os.path.exists(os.path.join(workdir, name)) for name in names)
 
 
@@ -72,7 +72,7 @@ def test_embeddings_whose_norms_pass_float32s_range_are_drawn(tmp_path):
 def test_a_picture_that_fails_is_a_warning_after_the_summary_and_costs_no_metrics(
     tiny_config, tmp_path, monkeypatch, capsys):
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   os.remove(os.path.join(workdir, 'eval', 'metrics.json'))
   capsys.readouterr()
 
@@ -80,7 +80,7 @@ def test_a_picture_that_fails_is_a_warning_after_the_summary_and_costs_no_metric
     raise ValueError('Too many bins for data range')
   monkeypatch.setattr(plots, 'embedding_norms', broken)
   tiny_config.plots = True
-  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   out = capsys.readouterr().out
   assert out.index(f'step {metrics["step"]}: ') < out.index(
       'warning: could not draw') and 'embedding_norms.png (ValueError: Too many bins' in out

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from isx import checkpointing, cpu_setup, evaluation, train
+from isx import checkpointing, config_checks, cpu_setup, evaluation, train
 from isx import mesh as mesh_lib, step as step_lib
 from isx.experiment import Experiment
 
@@ -139,7 +139,7 @@ def _largest_file(folder):
 def test_damaged_latest_checkpoint_is_skipped_and_kept_aside(tiny_data_dir, tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 6
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   ckpts = os.path.join(workdir, 'checkpoints')
   assert sorted(os.listdir(ckpts)) == ['3', '6']
   victim = _largest_file(os.path.join(ckpts, '6'))
@@ -161,9 +161,9 @@ def test_damaged_latest_checkpoint_is_skipped_and_kept_aside(tiny_data_dir, tiny
 def test_checkpoint_without_its_metadata_is_damage_not_another_config(tiny_config, tmp_path, capsys):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 6
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   os.remove(os.path.join(workdir, 'checkpoints', '6', 'default', '_METADATA'))
-  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   assert 'checkpoint 6 is damaged' in capsys.readouterr().out
   assert metrics['step'] == 3
   # A reader changes nothing in the workdir: the next training sets the damage aside.
@@ -178,7 +178,7 @@ def test_a_checkpoint_pruned_while_an_eval_reads_it_is_not_damage(tiny_config, t
   import orbax.checkpoint as ocp
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 6
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   original, pruned = ocp.CheckpointManager.restore, []
 
   def restore(self, step, *args, **kwargs):
@@ -189,7 +189,7 @@ def test_a_checkpoint_pruned_while_an_eval_reads_it_is_not_damage(tiny_config, t
     return original(self, step, *args, **kwargs)
 
   monkeypatch.setattr(ocp.CheckpointManager, 'restore', restore)
-  metrics = evaluation.evaluate_workdir(tiny_config, workdir)
+  metrics = evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   assert pruned == [6] and metrics['step'] == 3
   assert 'damaged' not in capsys.readouterr().out
   assert not os.path.exists(os.path.join(workdir, 'damaged_checkpoints'))
@@ -198,7 +198,7 @@ def test_a_checkpoint_pruned_while_an_eval_reads_it_is_not_damage(tiny_config, t
 def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 3
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   tiny_config.model.embedding_dim = 32
   with pytest.raises(checkpointing.CheckpointMismatchError,
                      match=r'different model config \(params/classifier/\S+: saved \(16, 10\), '
@@ -209,21 +209,21 @@ def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path)
 
 def test_eval_without_checkpoint_is_an_error(tiny_config, tmp_path):
   with pytest.raises(FileNotFoundError, match='no checkpoint in .*train first'):
-    evaluation.evaluate_workdir(tiny_config, str(tmp_path / 'empty'))
+    evaluation.evaluate_workdir(config_checks.prepare(tiny_config), str(tmp_path / 'empty'))
 
 
 def test_unwritable_workdir_is_an_error(tiny_config, tmp_path):
   blocker = tmp_path / 'a_file'
   blocker.write_text('')
   with pytest.raises(PermissionError, match='is not writable.*choose another --workdir'):
-    train.train_and_evaluate(tiny_config, str(blocker / 'run'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(blocker / 'run'))
 
 
 def test_unwritable_checkpoints_folder_is_an_error_before_training(tiny_config, tmp_path):
   (tmp_path / 'run').mkdir()
   (tmp_path / 'run' / 'checkpoints').write_text('')  # not a folder: unwritable even for root
   with pytest.raises(PermissionError, match='workdir .* is not writable'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'run'))
 
 
 def test_images_too_small_for_the_model(tiny_config):
@@ -337,21 +337,21 @@ def test_bad_config_values_are_refused_before_anything_is_written(tiny_config, t
       node = node[parent]
     node[leaf] = value
     with pytest.raises(ValueError, match=key):
-      train.train_and_evaluate(config, str(tmp_path / key))
+      train.train_and_evaluate(config_checks.prepare(config), str(tmp_path / key))
     assert not (tmp_path / key).exists()
   tiny_config.num_train_steps, tiny_config.num_epochs = None, 0
   with pytest.raises(ValueError, match='num_epochs must be positive'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'epochs'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'epochs'))
   tiny_config.num_epochs, tiny_config.model.embedding_dim = 1, 0
   with pytest.raises(ValueError, match='model.embedding_dim must be a positive integer'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'dim'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'dim'))
 
 
 @pytest.mark.slow
 def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 3
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   metrics = open(os.path.join(workdir, 'eval', 'metrics.json')).read()
   for key, value in (('model.inward_scale', False), ('model.xi', 10.0), ('learning_rate', 0.1)):
     config = tiny_config.copy_and_resolve_references()
@@ -359,12 +359,12 @@ def test_workdir_remembers_its_config(tiny_data_dir, tiny_config, tmp_path):
     setattr(config.model if parents else config, leaf, value)
     for action, fn in (('evaluate', evaluation.evaluate_workdir), ('resume', train.train_and_evaluate)):
       with pytest.raises(ValueError, match=f'cannot {action}: .*differing: {key}'):
-        fn(config, workdir)
+        fn(config_checks.prepare(config), workdir)
   assert open(os.path.join(workdir, 'eval', 'metrics.json')).read() == metrics
   assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
   # Fields that may differ (eval batch, logging, how long) are accepted: train 2 more steps.
   tiny_config.eval_batch_size, tiny_config.num_train_steps = 8, 5
-  assert train.train_and_evaluate(tiny_config, workdir)['step'] == 5
+  assert train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)['step'] == 5
   # The eval binary without --config uses the saved one.
   p = _run([sys.executable, '-m', 'isx.eval', f'--workdir={workdir}'], devices=8)
   assert re.search(r'step 5: \d+ test examples \| accuracy ', p.stdout), p.stdout
@@ -393,7 +393,7 @@ def test_damaged_dataset_files_fail_in_one_line(tiny_data_dir, tiny_config, tmp_
     f.truncate(os.path.getsize(shard) // 2)
   tiny_config.dataset.data_dir = str(tmp_path / 'data')
   with pytest.raises(ValueError, match='cannot read examples .*damaged: prepare the dataset again'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'run'))
 
 
 @pytest.mark.slow

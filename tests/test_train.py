@@ -26,7 +26,7 @@ def _params(workdir, config):
 def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.profile_steps = (2, 4)
-  metrics = train.train_and_evaluate(tiny_config, workdir)
+  metrics = train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   assert glob.glob(os.path.join(workdir, 'profile', '**', '*.xplane.pb'), recursive=True)
   with open(os.path.join(workdir, 'eval', 'metrics.json')) as f:
     on_disk = json.load(f)
@@ -70,8 +70,8 @@ def test_train_and_evaluate_writes_metrics_and_embeddings(tiny_config, tmp_path)
 def test_the_eval_binary_scores_the_checkpointed_ema_as_training_did(tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.ema_decay = 0.9
-  trained = train.train_and_evaluate(tiny_config, workdir)
-  again = evaluation.evaluate_workdir(tiny_config, workdir)
+  trained = train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
+  again = evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   for k in ('accuracy', 'map@r'):
     assert again[k] == pytest.approx(trained[k], abs=1e-6), k
 
@@ -81,11 +81,11 @@ def test_stop_and_resume_equals_uninterrupted(tiny_config, tmp_path):
   full, part = str(tmp_path / 'full'), str(tmp_path / 'part')
   # 16-example batches over 96 examples: 6 steps per epoch, so 9 steps cross an epoch boundary.
   tiny_config.num_train_steps = 9
-  train.train_and_evaluate(tiny_config, full)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), full)
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, part)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), part)
   tiny_config.num_train_steps = 9
-  train.train_and_evaluate(tiny_config, part)  # resumes at step 4
+  train.train_and_evaluate(config_checks.prepare(tiny_config), part)  # resumes at step 4
   (p_full, s_full), (p_part, s_part) = _params(full, tiny_config), _params(part, tiny_config)
   assert s_full == s_part == 9
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
@@ -142,16 +142,16 @@ def test_sharded_step_on_8_devices_matches_1_device(tiny_config):
 def test_unknown_dataset_and_missing_data_are_clear(tiny_config, tmp_path):
   tiny_config.dataset.name = 'imagenet22k'
   with pytest.raises(ValueError, match="unknown dataset 'imagenet22k'; choose one of"):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'a'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'a'))
   tiny_config.dataset.name, tiny_config.dataset.download = 'mnist', False
   with pytest.raises(FileNotFoundError, match=r"dataset 'mnist' is not prepared in .*isx.prepare_data"):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'b'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'b'))
 
 
 def test_batch_not_divisible_by_devices(tiny_config, tmp_path):
   tiny_config.batch_size = 12
   with pytest.raises(ValueError, match='batch_size=12 is not divisible by the 8 devices'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'a'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'a'))
 
 
 def test_nonfinite_update_stops_before_any_save(tiny_config, tmp_path):
@@ -160,7 +160,7 @@ def test_nonfinite_update_stops_before_any_save(tiny_config, tmp_path):
   tiny_config.checkpoint_every_steps = 1
   with pytest.raises(train.NonFiniteLossError,
                      match=r'non-finite at step 1; .*No checkpoint had been saved yet'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+    train.train_and_evaluate(config_checks.prepare(tiny_config), str(tmp_path / 'run'))
   assert os.listdir(tmp_path / 'run' / 'checkpoints') == []
 
 
@@ -168,12 +168,12 @@ def test_nonfinite_loss_names_the_last_good_checkpoint_and_keeps_it(tiny_config,
   from isx import config_checks
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 3
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   tiny_config.num_train_steps = 9
   tiny_config.learning_rate = 1e30
   config_checks.save(tiny_config, workdir)  # as if the run had been started with this lr
   with pytest.raises(train.NonFiniteLossError, match=r'non-finite at step [45]; .*\(step 3\)'):
-    train.train_and_evaluate(tiny_config, workdir)
+    train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
 
 
@@ -280,7 +280,7 @@ def test_device_resident_and_host_fed_training_are_identical(tiny_config, tmp_pa
   for resident, per_dispatch in ((True, 1), (False, 4)):  # host-fed batches stacked for a scan
     tiny_config.dataset.device_resident, tiny_config.steps_per_dispatch = resident, per_dispatch
     workdir = str(tmp_path / f'resident_{resident}')
-    train.train_and_evaluate(tiny_config, workdir)
+    train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
     params.append(_params(workdir, tiny_config)[0])
   for a, b in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
     np.testing.assert_array_equal(a, b)
@@ -310,7 +310,7 @@ def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_ste
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps, tiny_config.log_every_steps = 4, 4
   tiny_config.checkpoint_every_steps = 1  # saves (and their finiteness checks) every step
-  train.train_and_evaluate(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   record = [r for r in metric_writers.read_jsonl(workdir) if 'train/loss' in r][0]
   # The 200-step warm-up's lr at steps 0..3, averaged: the window is all 4 steps.
   assert record['train/learning_rate'] == pytest.approx(np.mean([0, 1, 2, 3]) / 200 * 0.01)
@@ -320,8 +320,8 @@ def test_log_means_cover_every_step_since_the_last_log_and_resume_repeats_no_ste
   metric_writers.MetricWriter(workdir, resume_step=4).close()
   assert [r['step'] for r in metric_writers.read_jsonl(workdir)] == [4, 4]  # train/*, eval/*
   # A finished workdir run again, and evaluated again: still one eval record of its step.
-  train.train_and_evaluate(tiny_config, workdir)
-  evaluation.evaluate_workdir(tiny_config, workdir)
+  train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
+  evaluation.evaluate_workdir(config_checks.prepare(tiny_config), workdir)
   records = metric_writers.read_jsonl(workdir)
   assert [(r['step'], sorted(r)[0].split('/')[0]) for r in records] == [(4, 'step'), (4, 'eval')]
   # A last line cut short by a killed process is left out, not an error.
@@ -354,9 +354,9 @@ def test_fused_steps_give_bit_identical_params_logs_and_resume(tiny_config, tmp_
     workdir = str(tmp_path / f'k{k}_{len(stops)}')
     for stop in stops:
       tiny_config.num_train_steps = stop
-      train.train_and_evaluate(tiny_config, workdir)
+      train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
     tiny_config.num_train_steps = 20
-    metrics = train.train_and_evaluate(tiny_config, workdir)
+    metrics = train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
     records = [{k: v for k, v in r.items() if k != 'time' and 'steps_per_s' not in k}
                for r in metric_writers.read_jsonl(workdir)]
     results.append((_params(workdir, tiny_config)[0], records, metrics))
