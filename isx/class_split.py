@@ -125,8 +125,7 @@ def split(dataset, num_classes: int, train_labels, eval_labels):
     n = int(round(dataset.validation_fraction * len(order)))
     _check_fold(fold, len(order) // n if n else 1,
                 f'slices of {dataset.validation_fraction} of the training examples')
-    chosen = order[fold * n:(fold + 1) * n]
-    validation_ids = np.sort(chosen)
+    validation_ids = np.sort(order[fold * n:(fold + 1) * n])
     train_ids = np.sort(np.concatenate([order[:fold * n], order[(fold + 1) * n:]]))
     if not (len(validation_ids) and len(train_ids)):
       raise errors.ConfigError(

@@ -198,7 +198,7 @@ def run_folds(config, space, method, overrides, out, workdir, trial, cpu=None) -
       break
   if folds == 1 or results[-1].get('diverged'):
     return {**results[-1], 'overrides': overrides}
-  values = [r['metrics'].get(objective) for r in results if 'metrics' in r]
+  values = [r['metrics'].get(objective) for r in results]  # none diverged here
   record = {**results[0], 'overrides': overrides, 'seconds': sum(r['seconds'] for r in results
                                                                   if 'seconds' in r),
             'fold_values': values}
