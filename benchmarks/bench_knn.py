@@ -1,5 +1,10 @@
 """Benchmark isx exact k-NN against faiss-cpu IndexFlatL2 and scikit-learn brute force.
 
+Methods: isx (isx.knn, float32 distances), isx_exact_bf16 and isx_exact_f32 (isx.knn_exact:
+bfloat16 or float32 candidates, re-ranked in float64 with a proof per row; `fallback` gives the
+rows each had to search again), faiss, sklearn. `isx_retrieval` names the search that retrieval
+runs on this host (isx.knn_exact.candidate_dtype).
+
 All three run on the same seeded float32 data in one process, interleaved
 (one call of each per repeat) after a warm-up call, and the median wall time
 is reported. Each timed call returns the [Q, k] neighbour indices as a numpy
@@ -8,7 +13,8 @@ faiss a built `IndexFlatL2` (`search` only), scikit-learn a fitted
 `NearestNeighbors(algorithm='brute')` (`kneighbors` only).
 
 Answers: neighbour *sets* per query are compared against faiss and
-scikit-learn. Differing rows are classified with float64 distances: an
+scikit-learn, and every method's ordered lists against float64 on --float64_rows sampled
+queries (`float64_identical`: rows equal to float64's order, ties by lower index). Differing rows are classified with float64 distances: an
 "exact tie" row differs only in items whose float64 distance equals the k-th
 neighbour's; a "near tie" row only in items within a relative 1e-5 of it
 (float32 rounding); anything else is an error. `identical` is true when every
@@ -40,7 +46,7 @@ import numpy as np
 # Lets the script run from a checkout without installing isx.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-METHODS = ('isx', 'faiss', 'sklearn')
+METHODS = ('isx', 'isx_exact_bf16', 'isx_exact_f32', 'faiss', 'sklearn')
 
 
 def parse_args(argv=None):
@@ -55,6 +61,9 @@ def parse_args(argv=None):
   p.add_argument('--data', choices=('gaussian', 'clustered'), default='gaussian',
                  help='gaussian: i.i.d. N(0,1); clustered: 100 N(0,1) centres + N(0, 0.3^2) noise')
   p.add_argument('--skip_sklearn', action='store_true')
+  p.add_argument('--skip_exact', action='store_true', help='skip the isx_exact_* methods')
+  p.add_argument('--float64_rows', type=int, default=500,
+                 help='queries checked against a float64 brute force, per method')
   p.add_argument('--no_memory', action='store_true', help='skip the per-method memory subprocesses')
   p.add_argument('--cpu_conv_path', choices=('auto', 'ynnpack', 'xla'), default=None,
                  help='XLA:CPU setup, whose YNNPACK fusions also cover dots: default '
@@ -86,6 +95,16 @@ def make_search(method, queries, gallery, args):
 
     def run():
       return np.asarray(knn(queries, gallery, args.k, block_size=args.block_size)[1])
+  elif method.startswith('isx_exact'):
+    from isx.knn_exact import exact_knn
+    dtype = 'bfloat16' if method.endswith('bf16') else 'float32'
+    fallback = {}
+
+    def run():
+      _, idx, stats = exact_knn(queries, gallery, args.k, dtype=dtype, block_size=args.block_size)
+      fallback.update(stats)
+      return idx
+    run.fallback = fallback
   elif method == 'faiss':
     import faiss
     index = faiss.IndexFlatL2(gallery.shape[1])
@@ -150,6 +169,17 @@ def compare(other_idx, isx_idx, queries, gallery, k):
   return counts
 
 
+def float64_identity(answers, queries, gallery, args) -> dict:
+  """Per method, the fraction of --float64_rows sampled queries whose ordered neighbour list
+  equals float64's (stable sort: ties by lower index)."""
+  rows = np.random.default_rng(args.seed).choice(len(queries), min(args.float64_rows,
+                                                                   len(queries)), replace=False)
+  g64 = gallery.astype(np.float64)
+  ref = np.stack([np.argsort(np.sum((g64 - queries[r].astype(np.float64)) ** 2, 1),
+                             kind='stable')[: args.k] for r in rows])
+  return {m: float(np.mean(np.all(np.asarray(a)[rows] == ref, axis=1))) for m, a in answers.items()}
+
+
 def set_up_cpu(args):
   """The XLA:CPU setup isx.main starts the default recipe with (isx.cpu_setup), on one device:
   the search runs on one, as in this benchmark's isx call."""
@@ -167,7 +197,8 @@ def main():
     memory_probe(args)
     return
   queries, gallery = make_data(args)
-  methods = [m for m in METHODS if not (m == 'sklearn' and args.skip_sklearn)]
+  methods = [m for m in METHODS if not (m == 'sklearn' and args.skip_sklearn)
+             and not (m.startswith('isx_exact') and args.skip_exact)]
   runs = {m: make_search(m, queries, gallery, args) for m in methods}
   answers = {m: runs[m]() for m in methods}  # warm-up (includes isx compilation)
   times = {m: [] for m in methods}
@@ -183,12 +214,21 @@ def main():
   result = {f'{m}_s': statistics.median(times[m]) for m in methods}
   result.setdefault('sklearn_s', None)
   result['ratio'] = result['isx_s'] / result['faiss_s']
+  for m in methods:
+    if m.startswith('isx_exact'):
+      result[f'ratio_{m}'] = result[m + '_s'] / result['faiss_s']
   checks = {m: compare(answers[m], answers['isx'], queries, gallery, args.k) for m in methods if m != 'isx'}
-  result['identical'] = all(c['rows_differ'] == c['exact_tie'] for c in checks.values())
+  result['identical'] = all(c['rows_differ'] == c['exact_tie'] for m, c in checks.items()
+                            if not m.startswith('isx_exact'))
   result['identical_vs_faiss'] = checks['faiss']['rows_differ'] == checks['faiss']['exact_tie']
   result['vs'] = checks
   result['order_identical_vs_faiss'] = bool(np.array_equal(answers['faiss'], answers['isx']))
   result['times_s'] = times
+  result['fallback'] = {m: dict(getattr(runs[m], 'fallback', {})) for m in methods
+                        if m.startswith('isx_exact')}
+  result['float64_identical'] = float64_identity(answers, queries, gallery, args)
+  from isx import knn_exact
+  result['isx_retrieval'] = knn_exact.candidate_dtype()
   if not args.no_memory:
     argv = sys.argv[1:]
     result['peak_extra_mib'] = {m: measure_memory(m, argv) for m in methods}
@@ -205,12 +245,17 @@ def main():
   c = result['config']
   print(f"exact k-NN, {c['num_queries']} queries x {c['num_gallery']} gallery, D={c['dim']}, k={c['k']}, "
         f"{c['data']} data, block_size={c['block_size']}, {c['cpu_count']} CPUs, median of {c['repeats']}")
-  print(f"{'method':<10}{'median s':>10}{'min s':>10}{'peak extra MiB':>16}  answers vs isx")
+  print(f"{'method':<16}{'median s':>10}{'min s':>10}{'peak extra MiB':>16}  answers vs isx")
   for m in methods:
     mem = result.get('peak_extra_mib', {}).get(m)
     check = 'reference' if m == 'isx' else ', '.join(f'{key}={val}' for key, val in checks[m].items())
-    print(f"{m:<10}{result[m + '_s']:>10.3f}{min(times[m]):>10.3f}"
+    print(f"{m:<16}{result[m + '_s']:>10.3f}{min(times[m]):>10.3f}"
           f"{'-' if mem is None else f'{mem:.1f}':>16}  {check}")
+  print('rows equal to float64 (sampled): ' + ', '.join(
+      f'{m} {v:.4f}' for m, v in result['float64_identical'].items()))
+  for m, stats in result['fallback'].items():
+    print(f"{m}: ratio to faiss {result['ratio_' + m]:.3f}, fallback rows {stats}")
+  print(f"retrieval's search on this host: {result['isx_retrieval']}")
   print(f"ratio isx/faiss = {result['ratio']:.3f}; identical (all differing rows are exact ties) = "
         f"{result['identical']} (vs faiss: {result['identical_vs_faiss']}); "
         f"same order as faiss = {result['order_identical_vs_faiss']}")

@@ -98,7 +98,8 @@ def host_key() -> dict:
         elif key.strip() in ('flags', 'Features') and not flags:
           flags = value.strip()
   return {'cpu': model, 'cpu_flags_sha1': hashlib.sha1(flags.encode()).hexdigest()[:12],
-          'avx512': 'avx512f' in flags.split(), 'cores': usable_cores(),
+          'avx512': 'avx512f' in flags.split(), 'amx_bf16': 'amx_bf16' in flags.split(),
+          'cores': usable_cores(),
           'jaxlib': importlib.metadata.version('jaxlib')}
 
 

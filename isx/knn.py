@@ -88,8 +88,25 @@ def _tiling(num_g, k, block_size):
   return -(-tile // sub) * sub, sub, num_tiles
 
 
-@functools.partial(jax.jit, static_argnames=('k', 'block_size'))
-def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
+def _augmented(q_pad, g_pad, g_sq, dtype):
+  """[2q, -1...] and [g, ||g||^2...]: their dot is 2 q.g - ||g||^2. In bfloat16, ||g||^2 is
+  carried as three bfloat16 parts (24 bits, float32's precision) and the dot accumulates in
+  float32, the form AMX runs fast; padded rows keep +inf in the first part only."""
+  if dtype == jnp.float32:
+    return (jnp.concatenate([2.0 * q_pad, -jnp.ones((q_pad.shape[0], 1), dtype)], axis=1),
+            jnp.concatenate([g_pad, g_sq[:, None]], axis=1))
+  finite = jnp.isfinite(g_sq)
+  parts, rest = [], jnp.where(finite, g_sq, 0.0)
+  for _ in range(3):
+    parts.append(rest.astype(dtype))
+    rest = rest - parts[-1].astype(jnp.float32)
+  parts[0] = jnp.where(finite, parts[0], jnp.inf).astype(dtype)
+  return (jnp.concatenate([2.0 * q_pad, -jnp.ones((q_pad.shape[0], 3))], axis=1).astype(dtype),
+          jnp.concatenate([g_pad.astype(dtype), jnp.stack(parts, axis=1)], axis=1))
+
+
+@functools.partial(jax.jit, static_argnames=('k', 'block_size', 'dtype'))
+def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size, dtype=jnp.float32):
   num_q, num_g = queries.shape[0], gallery.shape[0]
   if num_q == 0 or num_g == 0:
     return jnp.full((num_q, k), jnp.inf, jnp.float32), jnp.full((num_q, k), -1, jnp.int32)
@@ -103,10 +120,9 @@ def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
   # running top-k's (-inf, -1) fillers precede them.
   q_extra, g_extra = num_qb * qb - num_q, num_tiles * tile - num_g
   q_pad = jnp.pad(queries, ((0, q_extra), (0, 0)))
-  q_aug = jnp.concatenate([2.0 * q_pad, -jnp.ones((num_qb * qb, 1), jnp.float32)], axis=1)
   q_sq = jnp.sum(q_pad * q_pad, axis=-1)
   g_sq = jnp.pad(jnp.sum(gallery * gallery, axis=-1), (0, g_extra), constant_values=jnp.inf)
-  g_aug = jnp.concatenate([jnp.pad(gallery, ((0, g_extra), (0, 0))), g_sq[:, None]], axis=1)
+  q_aug, g_aug = _augmented(q_pad, jnp.pad(gallery, ((0, g_extra), (0, 0))), g_sq, dtype)
   if exclude:
     query_ids, gallery_ids = jnp.pad(query_ids, (0, q_extra)), jnp.pad(gallery_ids, (0, g_extra))
 
@@ -127,7 +143,8 @@ def _knn(queries, gallery, query_ids, gallery_ids, *, k, block_size):
     def candidates(j):
       g = lax.dynamic_slice_in_dim(g_aug, j * tile, tile)
       # HIGHEST keeps full float32 on accelerators (TF32 would change rankings).
-      score = lax.dot_general(q, g, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
+      score = lax.dot_general(q, g, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST,
+                              preferred_element_type=jnp.float32)
       g_idx = j * tile + jnp.arange(tile, dtype=jnp.int32)[None, :]
       g_id = lax.dynamic_slice_in_dim(gallery_ids, j * tile, tile)[None, :] if exclude else None
       if sub == 1:
@@ -183,7 +200,9 @@ def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), *, block_size=1024):
   """Recall@K, Precision@K and MAP@R with every row as a query.
 
   The gallery for each query is all other rows (excluded by index), ranked by
-  Euclidean distance with ties broken by lower index.
+  Euclidean distance with ties broken by lower index: by isx.knn's float32 distances, or
+  where the host's measurement picks bfloat16 candidates (isx.knn_exact.candidate_dtype), by
+  exact ones (they differ only in near ties within float32 rounding).
 
   * recall@K: fraction of queries with at least one same-class item among
     their K nearest.
@@ -223,12 +242,17 @@ def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), *, block_size=1024):
   # Query chunks padded to one shape (one compilation); each chunk's [chunk, k]
   # neighbour list is reduced to sums right away so host memory stays bounded.
   chunk = min(block_size, n)
+  from isx import knn_exact  # pylint: disable=g-import-not-at-top (it builds on this module)
+  exact = 4 * k < n and knn_exact.candidate_dtype() == 'bfloat16'
   for start in range(0, n, chunk):
     stop = min(start + chunk, n)
     pad = chunk - (stop - start)
     rows = np.pad(np.arange(start, stop), (0, pad), mode='edge')
     if 4 * k >= n:
       idx = _sorted_neighbours(embeddings[rows], gallery, rows, k)[: stop - start]
+    elif exact:
+      idx = knn_exact.exact_knn(embeddings[rows], embeddings, k, query_ids=ids[rows],
+                                gallery_ids=ids, block_size=block_size)[1][: stop - start]
     else:
       _, idx = knn(embeddings[rows], gallery, k, query_ids=ids[rows], gallery_ids=gallery_ids,
                    block_size=block_size)
