@@ -9,7 +9,7 @@ import time
 
 import jax
 
-from isx import config_checks, errors, train
+from isx import config_checks, errors, metric_writers, train
 
 
 def apply_overrides(config, overrides: dict):
@@ -168,12 +168,25 @@ def run_one(config, entry: dict, seed: int, out: str, cpu=None, workdir=None) ->
   if cpu is not None:
     record['cpu_conv_path'] = cpu.path
   start = time.perf_counter()
+  workdir = workdir or os.path.join(out, f'{entry["name"]}_{seed}')
   try:
-    metrics = train.train_and_evaluate(config_checks.prepare(cfg), workdir or os.path.join(
-        out, f'{entry["name"]}_{seed}'), cpu)
+    metrics = train.train_and_evaluate(config_checks.prepare(cfg), workdir, cpu)
   except train.NonFiniteLossError as e:  # a diverged run is a result, not a crash
     return {**record, 'diverged': True, 'error': str(e)}
-  return {**record, 'seconds': time.perf_counter() - start, 'metrics': metrics}
+  record = {**record, 'seconds': time.perf_counter() - start, 'metrics': metrics}
+  return {**record, 'curve': found} if (found := curve(workdir)) else record
+
+
+def curve(workdir: str) -> list:
+  """The evals' values by step, in the loop and at the end ([{'step', metric: value}], from
+  metrics.jsonl's test/ and eval/ records): what a convergence figure draws from the record."""
+  points = {}
+  for r in metric_writers.read_jsonl(workdir):
+    values = {k.split('/', 1)[1]: v for k, v in r.items()
+              if k.split('/')[0] in ('test', 'eval') and isinstance(v, (int, float))}
+    if values:
+      points.setdefault(r['step'], {'step': r['step']}).update(values)
+  return [points[s] for s in sorted(points)]
 
 
 def make_out(out: str):

@@ -30,6 +30,9 @@ def test_run_one_trains_through_train_and_evaluate(tiny_config, tmp_path):
   assert record['config'] == saved
   assert len(record['commit'].split('+')[0]) in (0, 40)
   assert (tmp_path / 'is_1' / 'eval' / 'metrics.json').exists()
+  # The in-loop evals' curve (accuracy every 4 steps, and at the end) travels with the record.
+  assert [p['step'] for p in record['curve']] == [4, 6]
+  assert all(0.0 <= p['accuracy'] <= 1.0 for p in record['curve'])
 
 
 def test_a_diverged_run_is_recorded_not_raised(tiny_config, tmp_path):
