@@ -40,10 +40,12 @@ PAPER.update({f'{name}_20ep': PAPER[name] for name in ('ret_is', 'ret_nois')})
 PAPER_XI = {'xi_100': {'accuracy': 0.9933}, 'xi_1e3': {'accuracy': 0.9020},
             'xi_1e4': {'accuracy': 0.4884}, 'xi_1e5': {'accuracy': 0.2110}}
 BASE_CONFIG = 'fashion_mnist_simplenet'
-GRID_CONFIG = {'glyphs_default': 'glyphs_simplenet'}  # the others run from BASE_CONFIG
+GRID_CONFIG = {'glyphs_default': 'glyphs_simplenet',  # the others run from BASE_CONFIG
+               'fashion_mnist_open_set_convergence': 'fashion_mnist_open_set'}
 # Grids whose records re-run from their printed command today (checked by --check).
 CURRENT = ('fashion_mnist_default', 'fashion_mnist_default_retrieval', 'fashion_mnist_heads',
-           'fashion_mnist_xi', 'fashion_mnist_2d', 'glyphs_default')
+           'fashion_mnist_xi', 'fashion_mnist_2d', 'glyphs_default',
+           'fashion_mnist_open_set_convergence')
 # Grids of earlier recipes: reported with the commit that made them, no command.
 HISTORY = ('fashion_mnist_adamw', 'fashion_mnist_l2', 'fashion_mnist_one_epoch',
            'fashion_mnist_warmup')
@@ -226,6 +228,7 @@ def tables(summary):
   out.update(glyph_tables(by_grid['glyphs_default']))
   for study in studies.STUDIES:
     out.update(studies.tables(study))
+  out['open_set_convergence'] = convergence_table()
   out['time_to_accuracy'] = time_to_accuracy.table()
   out['fast_recipe_search'] = time_to_accuracy.search_table()
   for grid in HISTORY:
@@ -235,6 +238,33 @@ def tables(summary):
                  f'\n\nMade at commit `{group[0]["commit"]}`; its grid pins only some fields, so '
                  'today\'s code re-runs it with another recipe.')
   return out
+
+
+def convergence_table():
+  """The open-set study's softmax and softmax + IS finals trained 20 epochs instead of 2, with
+  test retrieval once per epoch: where the 2-epoch finals sit on the curve, and whether 20 epochs
+  converge (the last quarter adds < 0.5 points)."""
+  runs = load('fashion_mnist_open_set_convergence')
+  if not runs:
+    return 'No records yet.'
+  study = studies.STUDIES[0]
+  short = studies._finals(study)  # pylint: disable=protected-access
+  head = ['method', 'seeds', 'test MAP@R, 2-epoch finals (the study)', 'after 2 of 20 epochs',
+          'after 20 epochs', 'last quarter adds', 'test Recall@1 after 20 epochs']
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for name, rs in runs.items():
+    rs = [r for r in rs if 'metrics' in r]
+    per_epoch = rs[0]['curve'][1]['step'] - rs[0]['curve'][0]['step']
+    at_2 = [next(p['map@r'] for p in r['curve'] if p['step'] >= 2 * per_epoch) for r in rs]
+    gains = [studies.last_quarter_gain(r['curve'], 'map@r') for r in rs]
+    pm = lambda v: studies._pm(*studies.interval(v))  # pylint: disable=protected-access
+    lines.append(' | '.join([
+        f'| {studies.METHODS[name]}', ','.join(str(r['seed']) for r in rs),
+        pm([r['metrics']['map@r'] for r in short.get(name, [])]) if short.get(name) else '-',
+        pm(at_2), pm([r['metrics']['map@r'] for r in rs]), pm(gains),
+        pm([r['metrics']['recall@1'] for r in rs])]) + ' |')
+  return '\n'.join(lines) + '\n\nRe-run with:\n\n    ' + command(
+      'fashion_mnist_open_set_convergence')
 
 
 def glyph_tables(group):
@@ -334,6 +364,35 @@ def figures():
   import numpy as np  # noqa: E402
 
   time_to_accuracy.figure(plt, os.path.join(HERE, 'time_to_accuracy.png'))
+  long_runs = {n: [r for r in rs if 'metrics' in r]
+               for n, rs in load('fashion_mnist_open_set_convergence').items()}
+  if long_runs:
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for (method, points), color in zip(studies.convergence(None, long_runs).items(), ('C0', 'C3')):
+      steps, values = zip(*points)
+      ax.plot(steps, [100 * v for v in values], 'o-', ms=3, color=color,
+              label=f'{studies.METHODS[method]}, 20 epochs')
+      short = [r['metrics']['map@r'] for r in studies._finals(studies.STUDIES[0]).get(method, [])]  # pylint: disable=protected-access
+      if short:
+        ax.plot([468], [100 * sum(short) / len(short)], 's', color=color, mfc='none', ms=8,
+                label=f'{studies.METHODS[method]}, the study\'s 2-epoch final')
+    ax.set(xlabel='train step (234 per epoch)', ylabel='test MAP@R, unseen classes 5-9')
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, 'open_set_convergence.png'), dpi=120)
+    plt.close(fig)
+  for study in studies.STUDIES:
+    curves = studies.convergence(study, studies._finals(study))  # pylint: disable=protected-access
+    if study.table and curves:
+      fig, ax = plt.subplots(figsize=(5.5, 3.4))
+      for method, points in curves.items():
+        ax.plot(*zip(*points), label=studies.METHODS[method],
+                lw=2.5 if method in ('softmax', studies.IS_METHOD) else 1)
+      ax.set(xlabel='train step', ylabel='test MAP@R (mean over seeds)')
+      ax.legend(fontsize=6, ncol=2)
+      fig.tight_layout()
+      fig.savefig(os.path.join(HERE, f'{study.table}_convergence.png'), dpi=120)
+      plt.close(fig)
   fig, ax = plt.subplots(figsize=(5.5, 3.4))
   runs = load('fashion_mnist_xi')
   if runs:

@@ -16,10 +16,15 @@ ROOT = os.path.dirname(HERE)
 # test: {metric key: its column name}; collapse: the directions that separate the training
 # classes' means (their number less one), whose share of the embedding's variance the spectrum
 # table gives.
-Study = collections.namedtuple('Study', 'name test collapse')
+# table: the name of its RESULTS.md blocks (default: the name less 'fashion_mnist_').
+Study = collections.namedtuple('Study', 'name test collapse table', defaults=(None,))
 STUDIES = (Study('fashion_mnist_open_set', {'map@r': 'MAP@R', 'recall@1': 'Recall@1'}, 4),
            Study('fashion_mnist_closed_set',
-                 {'accuracy': 'accuracy', 'map@r': 'MAP@R', 'recall@1': 'Recall@1'}, 9))
+                 {'accuracy': 'accuracy', 'map@r': 'MAP@R', 'recall@1': 'Recall@1'}, 9),
+           Study('glyphs_open_set', {'map@r': 'MAP@R', 'recall@1': 'Recall@1',
+                                     'features/map@r': 'features MAP@R',
+                                     'features/recall@1': 'features Recall@1'}, 76,
+                 'glyphs_tuned'))
 METHODS = {'softmax': 'softmax', 'softmax_is': 'softmax + IS', 'l2_softmax': 'L2-softmax',
            'normface': 'NormFace', 'cosface': 'CosFace', 'arcface': 'ArcFace',
            'center': 'softmax + center loss', 'center_is': 'softmax + IS + center loss',
@@ -174,9 +179,10 @@ def _finals(study):
 def tables(study) -> dict:
   """{study: its table, study_difference: IS against the best tuned baseline}."""
   trials, finals = _records(f'{study.name}_trials'), _finals(study)
-  name = study.name.replace('fashion_mnist_', '')
+  name = study.table or study.name.replace('fashion_mnist_', '')
   if not trials:
-    return {f'{name}{part}': 'No records yet.' for part in ('', '_difference', '_spectrum')}
+    parts = ('', '_difference', '_spectrum') + (('_convergence',) if study.table else ())
+    return {f'{name}{part}': 'No records yet.' for part in parts}
   sp = space(study)
   counted = counted_trials(trials, sp['trials'])
   head = ['method', 'tuned (best of its trials)', 'trials', 'validation MAP@R: defaults, tuned',
@@ -213,7 +219,50 @@ def tables(study) -> dict:
             '    ' + base.format('tune') + f' --space={_space_path(study)} --out=OUT',
             '    ' + base.format('sweep') + f' --grid=results/grids/{study.name}.json --out=FINALS']
   return {name: '\n'.join(lines), f'{name}_difference': _difference_table(study, finals),
-          f'{name}_spectrum': _spectrum_table(study, finals)}
+          f'{name}_spectrum': _spectrum_table(study, finals),
+          **({f'{name}_convergence': _convergence_table(study, finals)} if study.table else {})}
+
+
+def last_quarter_gain(curve, key):
+  """What the last quarter of a run's steps added to `key` on its eval curve (the value at the
+  end less the value at the latest point no later than 3/4 of the steps); None without two
+  such points."""
+  points = [p for p in curve if key in p]
+  if len(points) < 2:
+    return None
+  end = points[-1]
+  earlier = [p for p in points if p['step'] <= 0.75 * end['step']]
+  return end[key] - earlier[-1][key] if earlier else None
+
+
+def convergence(study, finals, key='map@r') -> dict:
+  """{method: [(step, mean over seeds of key)]} from the finals' recorded curves."""
+  out = {}
+  for method, runs in finals.items():
+    curves = [{p['step']: p[key] for p in r.get('curve', []) if key in p} for r in runs]
+    steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+    if len(steps) >= 2:
+      out[method] = [(s, statistics.fmean(c[s] for c in curves)) for s in steps]
+  return out
+
+
+def _convergence_table(study, finals):
+  """Per method: how much the last quarter of the finals' steps added to test MAP@R and
+  Recall@1 (the bar: < 0.5 points for a converged schedule), mean and 95% interval over seeds."""
+  rows = []
+  for method in [m for m in METHODS if m in finals]:
+    cells = []
+    for key in ('map@r', 'recall@1'):
+      gains = [g for r in finals[method] if (g := last_quarter_gain(r.get('curve', []), key))
+               is not None]
+      cells.append(_pm(*interval(gains)) if gains else '-')
+    if any(c != '-' for c in cells):
+      points = max(len(r.get('curve', [])) for r in finals[method])
+      rows.append(f'| {METHODS[method]} | {" | ".join(cells)} | {points} |')
+  if not rows:
+    return 'No curves yet.'
+  head = '| method | last quarter adds to test MAP@R | to Recall@1 | points on the curve |'
+  return '\n'.join([head, '|---|---|---|---|', *rows])
 
 
 def _spectrum_table(study, finals):
