@@ -67,7 +67,7 @@ class Prepared:
 def prepare(config, info=None) -> Prepared:
   """The one way in for a config: validated, its dataset located (info, unless given: benchmarks
   and tests stand one in) and the data checked against it, before JAX starts. The device check
-  needs JAX and comes once, when the Experiment is built (check_devices)."""
+  needs JAX and comes once, when the Experiment is built (mesh.mesh_for)."""
   if isinstance(config, Prepared):
     return config
   config = validate(config, jax_started=False)
@@ -129,16 +129,8 @@ def _plain(node):
   return node.to_dict() if isinstance(node, ml_collections.ConfigDict) else dict(node)
 
 
-def check_devices(config, num_devices=None):
-  """The batch sizes against num_devices (default: every device JAX started with)."""
-  problems = [p for p in _device_problems(config, num_devices) if p]
-  if problems:
-    raise errors.ConfigError('; '.join(problems))
-
-
-def _device_problems(config, num_devices=None) -> list:
-  num_devices = jax.device_count() if num_devices is None else num_devices
-  return [mesh_lib.batch_size_problem(config[key], num_devices, key)
+def _device_problems(config) -> list:
+  return [mesh_lib.batch_size_problem(config[key], jax.device_count(), key)
           for key in ('batch_size', 'eval_batch_size') if not _positive_int(config, key)]
 
 

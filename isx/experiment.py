@@ -49,9 +49,7 @@ class Experiment:
     if info is None:
       from isx import input_pipeline  # TFDS: only when the dataset itself is read
       info = input_pipeline.dataset_info(config)
-    if mesh is None:
-      mesh = mesh_lib.make_mesh()
-      config_checks.check_devices(config, mesh.devices.size)
+    mesh = mesh_lib.mesh_for(config) if mesh is None else mesh
     model = models.create_model(config.model, info.num_classes)
     models.check_input_shape(model, info.image_shape)
     objective = losses.Objective(config.loss, info.num_classes, model.embedding_dim)
@@ -88,8 +86,7 @@ class Experiment:
     if not isinstance(prepared, config_checks.Prepared):
       raise TypeError('Experiment.open takes config_checks.prepare(config)')
     config, info = prepared.config, prepared.info
-    mesh = mesh_lib.make_mesh()
-    config_checks.check_devices(config, mesh.devices.size)  # needs JAX: not in prepare
+    mesh = mesh_lib.mesh_for(config)  # the device check needs JAX: not in prepare
     wd = Workdir(str(workdir))
     if purpose == 'train':
       wd.make_writable()

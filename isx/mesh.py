@@ -2,8 +2,26 @@
 processes, batches split on it, the train state replicated."""
 import jax
 
+from isx import errors
 
 DATA_AXIS = 'data'
+
+
+def mesh_for(config, devices=None) -> jax.sharding.Mesh:
+  """make_mesh, once config's batch sizes are checked against its devices (one line naming
+  each size they do not divide): what an Experiment is built on."""
+  devices = jax.devices() if devices is None else devices
+  check_batch_sizes(config, len(devices))
+  return make_mesh(devices)
+
+
+def check_batch_sizes(config, num_devices=None):
+  """config's batch_size and eval_batch_size against num_devices (default: every device)."""
+  num_devices = jax.device_count() if num_devices is None else num_devices
+  problems = [batch_size_problem(config[key], num_devices, key)
+              for key in ('batch_size', 'eval_batch_size')]
+  if any(problems):
+    raise errors.ConfigError('; '.join(p for p in problems if p))
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:

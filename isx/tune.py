@@ -30,6 +30,7 @@ import optuna
 from absl import app, flags
 
 from isx import cli, config_checks, cpu_setup, errors, evaluation, input_pipeline, runs
+from isx import mesh as mesh_lib
 from isx import space as space_lib
 
 flags.DEFINE_string('space', None, 'JSON search spaces, one per method (results/spaces/).')
@@ -341,7 +342,7 @@ def prepare(config, out, space_path, methods=None, trials=None, storage=None, se
   cpu = cpu_setup.set_up_for(first, info, cpu_conv_path, cpu_devices, share=share,
                              batch_sizes=sizes)
   for _, c, _ in checked:  # a tuned batch size the devices do not divide fails here
-    config_checks.check_devices(c)
+    mesh_lib.check_batch_sizes(c)
   for m in methods:
     _, c, info = next(t for t in checked if t[0] == m)
     reported = evaluation.metric_names(c, info)
