@@ -257,7 +257,8 @@ def convergence_table():
     per_epoch = rs[0]['curve'][1]['step'] - rs[0]['curve'][0]['step']
     at_2 = [next(p['map@r'] for p in r['curve'] if p['step'] >= 2 * per_epoch) for r in rs]
     gains = [studies.last_quarter_gain(r['curve'], 'map@r') for r in rs]
-    pm = lambda v: studies._pm(*studies.interval(v))  # pylint: disable=protected-access
+    pm = lambda v: (f'{100 * v[0]:.2f}' if len(v) == 1 else
+                    studies._pm(*studies.interval(v)))  # pylint: disable=protected-access
     lines.append(' | '.join([
         f'| {studies.METHODS[name]}', ','.join(str(r['seed']) for r in rs),
         pm([r['metrics']['map@r'] for r in short.get(name, [])]) if short.get(name) else '-',
