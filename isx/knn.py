@@ -196,13 +196,13 @@ def _sorted_neighbours(queries, gallery, rows, k):
   return (keys[:, :k] & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
-def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), *, block_size=1024):
+def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), *, block_size=1024, search=None):
   """Recall@K, Precision@K and MAP@R with every row as a query.
 
   The gallery for each query is all other rows (excluded by index), ranked by
-  Euclidean distance with ties broken by lower index: by isx.knn's float32 distances, or
-  where the host's measurement picks bfloat16 candidates (isx.knn_exact.candidate_dtype), by
-  exact ones (they differ only in near ties within float32 rounding).
+  Euclidean distance with ties broken by lower index, by `search`: a function (queries,
+  gallery, k, query_ids=, gallery_ids=, block_size=) -> [Q, k] indices; default `knn`, on
+  float32 distances (isx.knn_exact.chosen_search() gives the exact search where it is faster).
 
   * recall@K: fraction of queries with at least one same-class item among
     their K nearest.
@@ -242,17 +242,15 @@ def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), *, block_size=1024):
   # Query chunks padded to one shape (one compilation); each chunk's [chunk, k]
   # neighbour list is reduced to sums right away so host memory stays bounded.
   chunk = min(block_size, n)
-  from isx import knn_exact  # pylint: disable=g-import-not-at-top (it builds on this module)
-  exact = 4 * k < n and knn_exact.candidate_dtype() == 'bfloat16'
   for start in range(0, n, chunk):
     stop = min(start + chunk, n)
     pad = chunk - (stop - start)
     rows = np.pad(np.arange(start, stop), (0, pad), mode='edge')
     if 4 * k >= n:
       idx = _sorted_neighbours(embeddings[rows], gallery, rows, k)[: stop - start]
-    elif exact:
-      idx = knn_exact.exact_knn(embeddings[rows], embeddings, k, query_ids=ids[rows],
-                                gallery_ids=ids, block_size=block_size)[1][: stop - start]
+    elif search is not None:
+      idx = search(embeddings[rows], embeddings, k, query_ids=ids[rows], gallery_ids=ids,
+                   block_size=block_size)[: stop - start]
     else:
       _, idx = knn(embeddings[rows], gallery, k, query_ids=ids[rows], gallery_ids=gallery_ids,
                    block_size=block_size)

@@ -158,6 +158,14 @@ def _brute_force(query, gallery, k, ids):
   return out_d, out_i
 
 
+def chosen_search():
+  """What retrieval should search with on this host (knn.retrieval_metrics' `search`): None
+  for isx.knn's float32 search, else exact_knn with bfloat16 candidates (candidate_dtype)."""
+  if candidate_dtype() != 'bfloat16':
+    return None
+  return lambda *args, **kwargs: exact_knn(*args, **kwargs)[1]
+
+
 PROBE = {'dim': 128, 'queries': 2048, 'gallery': 12_288, 'k': 10}
 
 

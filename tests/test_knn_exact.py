@@ -95,8 +95,9 @@ def test_arguments_are_checked():
 
 
 def test_retrieval_uses_the_chosen_search(monkeypatch):
-  """ISX_KNN_CANDIDATES=bfloat16: retrieval_metrics (what the eval binary and the in-loop evals
-  call) runs exact_knn, and its metrics equal the reference's."""
+  """ISX_KNN_CANDIDATES=bfloat16: the retrieval eval (what the eval binary and the in-loop evals
+  run) searches with exact_knn, and its metrics equal the reference's."""
+  from isx.evals import retrieval
   rng = np.random.default_rng(0)
   embeddings = rng.standard_normal((300, 8)).astype(np.float32)
   labels = rng.integers(0, 40, 300)
@@ -106,7 +107,7 @@ def test_retrieval_uses_the_chosen_search(monkeypatch):
   for asked, called in (('float32', False), ('bfloat16', True)):
     monkeypatch.setenv('ISX_KNN_CANDIDATES', asked)
     calls.clear()
-    got = knn.retrieval_metrics(embeddings, labels, (1, 5), block_size=64)
+    got = retrieval.compute({'embedding': embeddings, 'label': labels}, (1, 5), block_size=64)
     assert bool(calls) == called
     want = reference_metrics(embeddings, labels, (1, 5))
     for key, value in want.items():

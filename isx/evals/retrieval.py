@@ -1,12 +1,12 @@
 """Recall@K and Precision@K for K in evals.retrieval.ks, and MAP@R: exact Euclidean k-NN on the
 embeddings, every test example a query against all the others (isx.knn), in blocks of
-block_size queries."""
-from isx import knn
+block_size queries; on hosts where it is faster (AMX), the exact search of isx.knn_exact."""
+from isx import knn, knn_exact
 
 
 def compute(outputs, ks: tuple = (1, 5, 10), block_size: int = 1024) -> dict:
   return knn.retrieval_metrics(outputs['embedding'], outputs['label'], tuple(ks),
-                                     block_size=block_size)
+                               block_size=block_size, search=knn_exact.chosen_search())
 
 
 def summarize(metrics):
