@@ -117,6 +117,7 @@ def test_a_bad_validation_fold_is_one_line(fold, line):
     class_split.check_settings(_dataset(validation_fold=fold))
 
 
+@pytest.mark.slow  # a whole training and eval: the full suite's
 def test_held_out_classes_are_scored_by_retrieval_and_accuracy_says_why_not(tiny_config, tmp_path):
   tiny_config.dataset.classes = 'first_half'
   workdir = str(tmp_path / 'run')
@@ -154,6 +155,7 @@ def test_one_training_class_is_refused(tiny_config):
       input_pipeline.dataset_info(tiny_config)
 
 
+@pytest.mark.slow  # a whole training and eval: the full suite's
 def test_an_eval_of_another_split_writes_beside_the_test_results(tiny_config, tmp_path):
   """Scoring the validation split of a run scored on the test split keeps the test results: the
   other split's files go to eval/validation/, and each embeddings.npz names its split."""

@@ -69,6 +69,7 @@ def test_embeddings_whose_norms_pass_float32s_range_are_drawn(tmp_path):
   assert Image.open(tmp_path / 'n.png').size[0] > 0
 
 
+@pytest.mark.slow  # a whole training and eval: the full suite's
 def test_a_picture_that_fails_is_a_warning_after_the_summary_and_costs_no_metrics(
     tiny_config, tmp_path, monkeypatch, capsys):
   workdir = str(tmp_path / 'run')

@@ -136,6 +136,7 @@ def _largest_file(folder):
   return max(files, key=os.path.getsize)
 
 
+@pytest.mark.slow  # a whole training and eval: the full suite's
 def test_damaged_latest_checkpoint_is_skipped_and_kept_aside(tiny_data_dir, tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   tiny_config.num_train_steps = 6

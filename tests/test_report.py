@@ -4,6 +4,8 @@ import json
 import pathlib
 import shutil
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +50,7 @@ def test_a_record_without_its_config_is_refused(tmp_path):
       'to HISTORY']
 
 
+@pytest.mark.slow  # --check over every record, twice: the full suite's
 def test_a_changed_plugin_default_makes_check_fail_naming_its_rows(tmp_path):
   """In a scratch copy, ArcFace's default scale moves from 30 to 64: the arcface row, which
   recorded the 30 it trained with, no longer re-runs from its command, and --check says so."""
