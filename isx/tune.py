@@ -141,6 +141,11 @@ def running(study, storage) -> list:
           if t.state == optuna.trial.TrialState.RUNNING]
 
 
+def queued(study) -> list:
+  """The study's trials waiting to run (enqueued: the defaults, or a dead trial's retry)."""
+  return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+
+
 def _alive(pid) -> bool:
   if not isinstance(pid, int) or pid == os.getpid():
     return True
@@ -372,7 +377,11 @@ def run(plan: Plan, wait_seconds: float = 5.0) -> list:
     elsewhere = {m: [t.number for t in running(s, storage)] for m, s in studies.items()}
     elsewhere = {m: n for m, n in elsewhere.items() if n}
     if not elsewhere:
-      break
+      # running() may have just failed a stale trial and queued its retry: run it here, or a
+      # study would end short of its budget.
+      if not any(queued(s) and len(finished(s)) < space['trials'] for s in studies.values()):
+        break
+      continue
     waiting = '; '.join(f'{m}: trial(s) {", ".join(map(str, n))}' for m, n in elsewhere.items())
     if not beats:
       raise NotYet(f'running elsewhere: {waiting}, and this storage keeps no heartbeat to tell '
