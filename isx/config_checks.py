@@ -15,7 +15,6 @@ import math
 import os
 from typing import Any
 
-import jax
 import ml_collections
 
 from isx import class_split, datasets, errors, mesh as mesh_lib, registry
@@ -129,11 +128,6 @@ def _plain(node):
   return node.to_dict() if isinstance(node, ml_collections.ConfigDict) else dict(node)
 
 
-def _device_problems(config) -> list:
-  return [mesh_lib.batch_size_problem(config[key], jax.device_count(), key)
-          for key in ('batch_size', 'eval_batch_size') if not _positive_int(config, key)]
-
-
 def _core_problems(config, jax_started) -> list:
   """isx's own fields, each problem a line."""
   problems = [_positive_int(config, k) for k in (
@@ -145,7 +139,8 @@ def _core_problems(config, jax_started) -> list:
   problem = config.num_train_steps is not None and _positive_int(config, 'num_train_steps')
   problems.append(problem and f'{problem}, or None to use num_epochs')
   if jax_started:
-    problems += _device_problems(config)
+    problems += mesh_lib.batch_size_problems(config, keys=[
+        k for k in ('batch_size', 'eval_batch_size') if not _positive_int(config, k)])
   window = config.profile_steps
   if not isinstance(window, (tuple, list)) or window and not (
       len(window) == 2 and all(isinstance(v, int) for v in window) and 0 <= window[0] < window[1]):

@@ -143,7 +143,7 @@ def cache_file() -> str:
 
 
 @contextlib.contextmanager
-def _locked_cache():
+def locked_cache():
   """The cache as a dict, under a file lock: sweep shards starting together probe one at a
   time (a probe timed beside another would be wrong) and then all read the result."""
   path = cache_file()
@@ -229,7 +229,7 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
   key = json.dumps({'host': host, 'share': share, 'workload': workload['key'], 'paths': PATHS},
                    sort_keys=True)
   digest = hashlib.sha1(key.encode()).hexdigest()
-  with _locked_cache() as cache:
+  with locked_cache() as cache:
     entry = cache.get(digest)
     cached = entry is not None and all(f'{p}/{d}' in entry['timings'] for p, d in pairs)
     if not cached:

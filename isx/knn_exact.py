@@ -44,7 +44,8 @@ def exact_knn(queries, gallery, k, *, query_ids=None, gallery_ids=None, dtype='b
               extra=None, block_size=1024):
   """The exact k nearest neighbours (squared Euclidean, float64 distances of the float32 inputs,
   ties by lower gallery index), as isx.knn's arguments and return, plus stats: {'rows',
-  'fallback_float32', 'fallback_float64'} (rows re-searched without a proof).
+  'fallback_float32': rows the first search did not prove, 'fallback_float64': rows left to
+  the brute force}.
 
   dtype: the candidates' dtype, 'bfloat16' or 'float32'; extra: candidates beyond k (default
   max(k, 32) for bfloat16, 8 for float32). Not jittable (fallback rows are chosen on the host).
@@ -60,18 +61,19 @@ def exact_knn(queries, gallery, k, *, query_ids=None, gallery_ids=None, dtype='b
     extra = max(k, 32) if dtype == 'bfloat16' else 8
   dists = np.full((len(queries), k), np.inf, np.float32)
   idx = np.full((len(queries), k), -1, np.int32)
-  todo = np.arange(len(queries))
-  stats = {'rows': len(queries)}
-  for name, kind in ((dtype, 'candidates'), ('float32', 'fallback_float32')):
-    if kind != 'candidates':
-      stats[kind] = len(todo)
-    if len(todo) == 0 or (kind != 'candidates' and dtype == 'float32'):
-      continue
-    d, i, proven = _search(queries[todo], gallery, k, ids and (ids[0][todo], ids[1]),
+
+  def search(rows, name):  # fills the rows it proves; returns the others
+    if len(rows) == 0:
+      return rows
+    d, i, proven = _search(queries[rows], gallery, k, ids and (ids[0][rows], ids[1]),
                            DTYPES[name], k + extra, block_size)
-    dists[todo[proven]], idx[todo[proven]] = d[proven], i[proven]
-    todo = todo[~proven]
-  stats.setdefault('fallback_float32', 0)
+    dists[rows[proven]], idx[rows[proven]] = d[proven], i[proven]
+    return rows[~proven]
+
+  todo = search(np.arange(len(queries)), dtype)
+  stats = {'rows': len(queries), 'fallback_float32': len(todo)}
+  if dtype == 'bfloat16':
+    todo = search(todo, 'float32')
   stats['fallback_float64'] = len(todo)
   for row in todo:
     dists[row], idx[row] = _brute_force(queries[row], gallery, k,
@@ -94,24 +96,17 @@ def _search(queries, gallery, k, ids, dtype, num_candidates, block_size):
     d, i = _rerank(jnp.asarray(q), jnp.asarray(gallery), cand, k)
     d, i = np.asarray(d)[:rows], np.asarray(i)[:rows]
   approx, cand = np.asarray(approx)[:rows], np.asarray(cand)[:rows]
-  bound = error_bound(queries, gallery, dtype)
   # Rows whose candidates hold every eligible item need no proof.
   everything = cand[:, -1] < 0
-  # d is rounded to float64 (relative 2^-52 per operation): a margin of D 2^-50 of (|q|+|g|)^2.
-  margin = bound + (queries.shape[1] + 8) * 2.0 ** -50 * _reach(queries, gallery)
-  proven = everything | (d[:, k - 1] < approx[:, -1].astype(np.float64) - margin)
+  bound = error_bound(queries, gallery, dtype)
+  proven = everything | (d[:, k - 1] < approx[:, -1].astype(np.float64) - bound)
   return d.astype(np.float32), i.astype(np.int32), proven
-
-
-def _reach(queries, gallery):
-  """(|q| + max |g|)^2 per query, in float64."""
-  g_max = np.sqrt(np.max(np.sum(np.square(gallery, dtype=np.float64), 1), initial=0.0))
-  return (np.sqrt(np.sum(np.square(queries, dtype=np.float64), 1)) + g_max) ** 2
 
 
 def error_bound(queries, gallery, dtype) -> np.ndarray:
   """E_q of the module docstring: per query, a bound on |approximate - true distance| over all
-  gallery items, for candidates scored in dtype by isx.knn's augmented dot."""
+  gallery items, for candidates scored in dtype by isx.knn's augmented dot and re-ranked in
+  float64."""
   def norms(x):
     return np.sqrt(np.sum(np.square(x, dtype=np.float64), 1))
 
@@ -124,7 +119,9 @@ def error_bound(queries, gallery, dtype) -> np.ndarray:
   g_b, dg, dq = np.max(norms(gb), initial=0.0), np.max(norms(gb - g64), initial=0.0), norms(qb - q64)
   gamma = (queries.shape[1] + 8) * 2.0 ** -23
   bound = 2 * (dq * g_b + q * dg) + gamma * ((q + g) ** 2 + 2 * q_b * g_b + 2 * g * g)
-  return bound * (1 + 2.0 ** -20)  # the bound's own float64 rounding
+  # + the re-rank's float64 rounding (relative 2^-52 per operation over D terms), and the
+  # bound's own
+  return bound * (1 + 2.0 ** -20) + (queries.shape[1] + 8) * 2.0 ** -50 * (q + g) ** 2
 
 
 @functools.partial(jax.jit, static_argnames='k')
@@ -186,7 +183,7 @@ def candidate_dtype() -> str:
   if jax.default_backend() != 'cpu' or not host['amx_bf16']:
     return 'float32'
   digest = hashlib.sha1(json.dumps({'host': host, 'knn': PROBE}, sort_keys=True).encode())
-  with cpu_setup._locked_cache() as cache:  # pylint: disable=protected-access
+  with cpu_setup.locked_cache() as cache:
     entry = cache.get(digest.hexdigest())
     if entry is None:
       entry = cache[digest.hexdigest()] = {'knn_seconds': _time_searches(), 'host': host}

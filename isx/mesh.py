@@ -17,11 +17,15 @@ def mesh_for(config, devices=None) -> jax.sharding.Mesh:
 
 def check_batch_sizes(config, num_devices=None):
   """config's batch_size and eval_batch_size against num_devices (default: every device)."""
+  problems = batch_size_problems(config, num_devices)
+  if problems:
+    raise errors.ConfigError('; '.join(problems))
+
+
+def batch_size_problems(config, num_devices=None, keys=('batch_size', 'eval_batch_size')) -> list:
+  """One line per batch size of config (keys) that num_devices (default: all) do not divide."""
   num_devices = jax.device_count() if num_devices is None else num_devices
-  problems = [batch_size_problem(config[key], num_devices, key)
-              for key in ('batch_size', 'eval_batch_size')]
-  if any(problems):
-    raise errors.ConfigError('; '.join(p for p in problems if p))
+  return [p for key in keys if (p := batch_size_problem(config[key], num_devices, key))]
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:
