@@ -27,7 +27,6 @@ class Experiment:
   mesh: jax.sharding.Mesh
   model: Any  # a flax module, isx.models.common.EmbeddingModel
   objective: losses.Objective
-  total_steps: int
   schedule: optax.Schedule  # the learning rate by step: the optimiser's, and the logged one
   state: step_lib.TrainState  # replicated over the mesh; restored when a checkpoint was found
   train_fn: Any  # jitted (state, [K, batch] batches, rng) -> (state, [K] metrics); None to evaluate
@@ -41,37 +40,49 @@ class Experiment:
              trains: bool = True) -> 'Experiment':
     """Data info, mesh, model, loss, state (restored from workdir's newest good checkpoint) and
     the compiled steps; one line for a config that cannot work (batch vs devices, image size).
-    `info` stands in for the dataset when batches come from elsewhere (benchmarks, the CPU
-    probe, tests); `mesh` defaults to every device, and config's batch sizes are checked against
-    it here (a caller that gives the mesh has checked them, as open does). writer: a training's, which clears what a
-    killed training left unfinished in checkpoints/. trains=False (evaluation): no train
-    function is built (train_fn None); the optimiser state is still restored with the weights."""
+    With a workdir, config is first checked against the one it was trained with. `info` stands
+    in for the dataset when batches come from elsewhere (benchmarks, the CPU probe, tests);
+    `mesh` defaults to every device, and config's batch sizes are checked against it here (a
+    caller that gives the mesh has checked them, as open does). writer: a training's, which
+    clears what a killed training left unfinished in checkpoints/. trains=False (evaluation): no
+    train function is built (train_fn None); the optimiser state is still restored with the
+    weights. Lower layers are called in order (workdir, model, devices, optimiser, step), each
+    once."""
     if info is None:
       from isx import input_pipeline  # TFDS: only when the dataset itself is read
       info = input_pipeline.dataset_info(config)
-    mesh = mesh_lib.mesh_for(config) if mesh is None else mesh
-    model = models.create_model(config.model, info.num_classes)
-    models.check_input_shape(model, info.image_shape)
-    objective = losses.Objective(config.loss, info.num_classes, model.embedding_dim)
-    steps = total_steps(config, info)
-    schedule = optim.learning_rate_schedule(config, steps)
-    init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
-    state = step_lib.create_train_state(config, model, info.image_shape, objective, schedule,
-                                        init_rng)
-    # Replicated before the restore, so that Orbax reads straight into the global sharding:
-    # restored arrays committed to one process's device cannot be moved across hosts.
-    state = jax.device_put(state, mesh_lib.replicated(mesh))
-    mngr, restored = None, None
+    mngr = None
     if workdir is not None:
+      config_checks.check_against_workdir(config, workdir, 'resume' if writer else 'evaluate')
       mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep, writer)
-      state, restored = checkpointing.restore_latest(mngr, state, writer)
-      # A no-op for today's checkpoints; an older one's converted arrays still need placing.
+    try:
+      model = models.create_model(config.model, info.num_classes, info.image_shape)
+      objective = losses.Objective(config.loss, info.num_classes, model.embedding_dim)
+      mesh = mesh_lib.mesh_for(config) if mesh is None else mesh
+      tx, schedule = optim.optimizer(config, info)
+      init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
+      state = step_lib.create_train_state(model, info.image_shape, objective, tx, init_rng)
+      train_fn = (step_lib.compile_train_step(config, mesh, objective, schedule) if trains
+                  else None)
+      eval_fn = step_lib.compile_embed_step(config, mesh)  # jit compiles at the first call
+      # Replicated before the restore, so that Orbax reads straight into the global sharding:
+      # restored arrays committed to one process's device cannot be moved across hosts.
       state = jax.device_put(state, mesh_lib.replicated(mesh))
-    train_fn = (step_lib.compile_train_step(config, mesh, objective, schedule) if trains
-                else None)
-    eval_fn = step_lib.compile_embed_step(config, mesh)
-    return cls(config, info, mesh, model, objective, steps, schedule, state, train_fn, eval_fn,
-               mngr, restored)
+      restored = None
+      if mngr is not None:
+        state, restored = checkpointing.restore_latest(mngr, state, writer)
+        # A no-op for today's checkpoints; an older one's converted arrays still need placing.
+        state = jax.device_put(state, mesh_lib.replicated(mesh))
+    except BaseException:
+      if mngr is not None:  # no manager's threads outlive a refused config (isx.tune runs many)
+        checkpointing.close(mngr)
+      raise
+    return cls(config, info, mesh, model, objective, schedule, state, train_fn, eval_fn, mngr,
+               restored)
+
+  @property
+  def total_steps(self) -> int:
+    return total_steps(self.config, self.info)
 
   @classmethod
   @contextlib.contextmanager
@@ -95,8 +106,6 @@ class Experiment:
     # One writer per workdir: process 0 holds the lock; gs:// has no hard links to lock with.
     held = purpose == 'train' and jax.process_index() == 0 and '://' not in wd.root
     with WorkdirLock(wd.root) if held else contextlib.nullcontext():
-      config_checks.check_against_workdir(config, wd.root,
-                                          'resume' if purpose == 'train' else 'evaluate')
       exp = cls.create(config, wd.root, info, mesh, writer=purpose == 'train',
                        trains=purpose == 'train')
       try:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from isx import errors
+from isx import dataset_info, errors
 
 
 def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
@@ -30,9 +30,18 @@ def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
   return schedule
 
 
+def optimizer(config, info) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """The optimiser of config's training on a dataset (its info) and its learning-rate schedule,
+  which the train step logs too."""
+  tx = make_optimizer(
+      config, schedule := learning_rate_schedule(config, dataset_info.total_steps(config, info)))
+  return tx, schedule
+
+
 def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransformation:
   """Adam with weight decay on conv/dense kernels (not biases, PReLU slopes or BN), its learning
-  rate from `schedule` (learning_rate_schedule, built once: the train step logs it too).
+  rate from `schedule` (learning_rate_schedule, built once: the train step logs it too;
+  `optimizer` builds both).
 
   weight_decay_form 'l2' adds wd * w to the gradient before Adam: exactly L2 (wd/2 ||w||^2) in
   the loss, as in the paper's era. 'adamw' decays the weights after Adam (Loshchilov & Hutter).

@@ -23,13 +23,13 @@ class TrainState(train_state.TrainState):
   loss_state: Any = flax.struct.field(default_factory=dict)  # {term: state}, e.g. the centers
 
 
-def create_train_state(config, model, image_shape, objective, schedule, rng) -> TrainState:
+def create_train_state(model, image_shape, objective, tx, rng) -> TrainState:
+  """The model's initial variables, the objective's state and tx's (optim.optimizer) state."""
   variables = jax.jit(functools.partial(model.init, train=False))(
       rng, jnp.zeros((1, *image_shape), jnp.float32))
   return TrainState.create(apply_fn=model.apply, params=variables['params'],
                            batch_stats=variables.get('batch_stats', {}),
-                           loss_state=objective.init_state(),
-                           tx=optim.make_optimizer(config, schedule))
+                           loss_state=objective.init_state(), tx=tx)
 
 
 def _variables(state, params):

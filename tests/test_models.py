@@ -117,8 +117,8 @@ def test_bfloat16_compute_tracks_float32_with_float32_params_and_loss():
     config.model.dtype = dtype
     model = models.create_model(config.model, 10)
     objective = isx_losses.Objective(config.loss, 10, model.embedding_dim)
-    state = step_lib.create_train_state(config, model, (28, 28, 1), objective, schedule,
-                                        jax.random.key(0))
+    state = step_lib.create_train_state(model, (28, 28, 1), objective,
+                                        optim.make_optimizer(config, schedule), jax.random.key(0))
     init = jax.device_get(state.params)
     train_fn = step_lib.compile_train_step(config, mesh, objective, schedule)
     state, metrics = train_fn(state, batch, jax.random.key(1))  # 3 steps in one scan

@@ -201,6 +201,7 @@ def test_checkpoint_from_another_model_config_is_an_error(tiny_config, tmp_path)
   tiny_config.num_train_steps = 3
   train.train_and_evaluate(config_checks.prepare(tiny_config), workdir)
   tiny_config.model.embedding_dim = 32
+  os.remove(os.path.join(workdir, 'config.json'))  # the checkpoint's own check, not the config's
   with pytest.raises(checkpointing.CheckpointMismatchError,
                      match=r'different model config \(params/classifier/\S+: saved \(16, 10\), '
                            r'this config \(32, 10\) and \d+ more\)'):
@@ -229,9 +230,8 @@ def test_unwritable_checkpoints_folder_is_an_error_before_training(tiny_config, 
 
 def test_images_too_small_for_the_model(tiny_config):
   from isx import models
-  model = models.create_model(tiny_config.model, 10)
   with pytest.raises(ValueError, match=r'images of shape \(4, 4, 1\) are too small for SimpleNet'):
-    models.check_input_shape(model, (4, 4, 1))
+    models.create_model(tiny_config.model, 10, (4, 4, 1))
 
 
 def _digest(folder) -> dict:

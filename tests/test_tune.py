@@ -384,6 +384,36 @@ def test_a_restarted_worker_waits_for_a_silent_trial_and_then_runs_it(tmp_path, 
   assert states == ['FAIL', 'COMPLETE']
 
 
+def test_a_retry_queued_just_after_the_worker_counted_its_trial_is_run(tmp_path, fake_runs,
+                                                                        monkeypatch, capsys):
+  """The race, made certain: this worker counts another's trial as running (so its own share
+  is done), and that trial's heartbeat goes stale before the worker looks again, which fails it
+  and queues its retry. The worker runs the retry instead of ending with the study short."""
+  space = _read(tmp_path, _space(trials=1, enqueue_defaults=False))
+  storage = tune.storage_for(tune.sqlite_url(str(tmp_path / 'studies.db')), heartbeat=60)
+  study = tune.open_study(fashion_mnist_simplenet.get_config(), space, 'plain', storage)
+  other = study.ask({'learning_rate': optuna.distributions.FloatDistribution(1e-4, 1e-1,
+                                                                             log=True)})
+  storage.record_heartbeat(other._trial_id)
+  real = tune.tune_method
+
+  def then_the_other_worker_is_found_dead(*args, **kwargs):
+    result = real(*args, **kwargs)
+    trial = study.get_trials(deepcopy=False)[other.number]
+    if trial.state == optuna.trial.TrialState.RUNNING:  # what running() does to a stale one
+      storage.set_trial_state_values(other._trial_id, optuna.trial.TrialState.FAIL)
+      optuna.storages.RetryHeartbeatStaleTrialCallback(3)(study, trial)
+    return result
+  monkeypatch.setattr(tune, 'tune_method', then_the_other_worker_is_found_dead)
+  plan = tune.Plan(fashion_mnist_simplenet.get_config(), space, ['plain'], str(tmp_path),
+                   storage, 60, 0, 0)
+  tune.run(plan, wait_seconds=0.1)
+  assert 'plain: 1/1 trials' in capsys.readouterr().out
+  states = [t.state.name for t in optuna.load_study(study_name='plain',
+                                                    storage=storage).get_trials()]
+  assert states == ['FAIL', 'COMPLETE']
+
+
 def test_a_storage_without_heartbeats_says_when_to_run_again(tmp_path, fake_runs):
   space = _read(tmp_path, _space(trials=1, enqueue_defaults=False))
   storage = optuna.storages.InMemoryStorage()

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from isx import errors, registry
 from isx.layers import check_xi
+from isx.models import input_shape
 
 
 def load(name: str):
@@ -68,14 +69,18 @@ def head_factory(head):
   return functools.partial(registry.load('heads', settings.pop('name'), 'Head'), **settings)
 
 
-def create_model(model_config, num_classes: int):
-  """Model(num_classes, **model_config without name), from a resolved config.model."""
+def create_model(model_config, num_classes: int, image_shape=None):
+  """Model(num_classes, **model_config without name), from a resolved config.model; given
+  image_shape, checked to take such images (check_input_shape)."""
   kwargs = {k: v for k, v in model_config.items() if k != 'name'}
   if 'head' in kwargs:
     kwargs['head'] = head_factory(kwargs['head'])
   if 'dtype' in kwargs:
     kwargs['dtype'] = jnp.dtype(kwargs['dtype'])
-  return load(model_config['name'])(num_classes=num_classes, **kwargs)
+  model = load(model_config['name'])(num_classes=num_classes, **kwargs)
+  if image_shape is not None:
+    input_shape.check(model, image_shape)
+  return model
 
 
 def parameter_overview(params) -> str:
@@ -85,30 +90,3 @@ def parameter_overview(params) -> str:
   rows.append(('total', '', sum(r[2] for r in rows)))
   width = max(len(r[0]) for r in rows)
   return '\n'.join(f'{p:<{width}}  {s:<20} {n:>12,}' for p, s, n in rows) + '\n'
-
-
-def check_input_shape(model, image_shape):
-  """Fails with one line when images of image_shape cannot go through model because they are
-  too small for its pooling (they fail where 224x224 images pass) or not HxWxC. Any other
-  failure is the model's own, and keeps its traceback."""
-  if len(image_shape) != 3:
-    raise errors.ConfigError(f'images must be HxWxC, got shape {tuple(image_shape)}')
-  try:
-    out = _output_shapes(model, image_shape)
-  except Exception as e:  # noqa: BLE001  shape errors come from deep inside flax/XLA
-    try:
-      _output_shapes(model, (224, 224, image_shape[-1]))
-    except Exception:  # noqa: BLE001  large images fail too: not a size problem
-      raise e from None
-    raise errors.ConfigError(
-        f'images of shape {tuple(image_shape)} are too small for {type(model).__name__} (its '
-        f'pooling leaves nothing: {type(e).__name__}: {str(e).splitlines()[0][:160]})') from None
-  if out['embedding'].shape[-1] != model.embedding_dim:
-    raise errors.ConfigError(f'images of shape {tuple(image_shape)} do not fit '
-                             f'{type(model).__name__}')
-
-
-def _output_shapes(model, image_shape):
-  images = jnp.zeros((1, *image_shape))
-  variables = jax.eval_shape(model.init, jax.random.key(0), images)
-  return jax.eval_shape(model.apply, variables, images)
