@@ -367,21 +367,25 @@ def test_a_restarted_worker_waits_for_a_silent_trial_and_then_runs_it(tmp_path, 
                                                                        capsys):
   """A SIGKILLed worker's trial stays running until its heartbeat is stale: a worker restarted
   at once says what it waits for, then runs the retry; it never ends with the study short."""
-  space = _read(tmp_path, _space(trials=1, enqueue_defaults=False))
-  storage = tune.storage_for(tune.sqlite_url(str(tmp_path / 'studies.db')), heartbeat=1)
-  study = tune.open_study(fashion_mnist_simplenet.get_config(), space, 'plain', storage)
-  killed = study.ask({'learning_rate': optuna.distributions.FloatDistribution(1e-4, 1e-1,
-                                                                              log=True)})
-  storage.record_heartbeat(killed._trial_id)
-  plan = tune.Plan(fashion_mnist_simplenet.get_config(), space, ['plain'], str(tmp_path),
-                   storage, 1, 0, 0)
+  plan, study, _ = _a_trial_running_elsewhere(tmp_path, heartbeat=1)
   tune.run(plan, wait_seconds=0.5)
   out = capsys.readouterr().out
   assert 'waiting for trials running elsewhere (plain: trial(s) 0)' in out
   assert 'plain: 1/1 trials' in out
-  states = [t.state.name for t in optuna.load_study(study_name='plain',
-                                                    storage=storage).get_trials()]
-  assert states == ['FAIL', 'COMPLETE']
+  assert [t.state.name for t in study.get_trials()] == ['FAIL', 'COMPLETE']
+
+
+def _a_trial_running_elsewhere(tmp_path, heartbeat):
+  """A 1-trial study whose trial another worker runs (its heartbeat fresh); this worker's plan."""
+  space = _read(tmp_path, _space(trials=1, enqueue_defaults=False))
+  storage = tune.storage_for(tune.sqlite_url(str(tmp_path / 'studies.db')), heartbeat=heartbeat)
+  study = tune.open_study(fashion_mnist_simplenet.get_config(), space, 'plain', storage)
+  other = study.ask({'learning_rate': optuna.distributions.FloatDistribution(1e-4, 1e-1,
+                                                                             log=True)})
+  storage.record_heartbeat(other._trial_id)
+  plan = tune.Plan(fashion_mnist_simplenet.get_config(), space, ['plain'], str(tmp_path),
+                   storage, heartbeat, 0, 0)
+  return plan, study, other
 
 
 def test_a_retry_queued_just_after_the_worker_counted_its_trial_is_run(tmp_path, fake_runs,
@@ -389,12 +393,8 @@ def test_a_retry_queued_just_after_the_worker_counted_its_trial_is_run(tmp_path,
   """The race, made certain: this worker counts another's trial as running (so its own share
   is done), and that trial's heartbeat goes stale before the worker looks again, which fails it
   and queues its retry. The worker runs the retry instead of ending with the study short."""
-  space = _read(tmp_path, _space(trials=1, enqueue_defaults=False))
-  storage = tune.storage_for(tune.sqlite_url(str(tmp_path / 'studies.db')), heartbeat=60)
-  study = tune.open_study(fashion_mnist_simplenet.get_config(), space, 'plain', storage)
-  other = study.ask({'learning_rate': optuna.distributions.FloatDistribution(1e-4, 1e-1,
-                                                                             log=True)})
-  storage.record_heartbeat(other._trial_id)
+  plan, study, other = _a_trial_running_elsewhere(tmp_path, heartbeat=60)
+  storage = plan.storage
   real = tune.tune_method
 
   def then_the_other_worker_is_found_dead(*args, **kwargs):
@@ -405,13 +405,9 @@ def test_a_retry_queued_just_after_the_worker_counted_its_trial_is_run(tmp_path,
       optuna.storages.RetryHeartbeatStaleTrialCallback(3)(study, trial)
     return result
   monkeypatch.setattr(tune, 'tune_method', then_the_other_worker_is_found_dead)
-  plan = tune.Plan(fashion_mnist_simplenet.get_config(), space, ['plain'], str(tmp_path),
-                   storage, 60, 0, 0)
   tune.run(plan, wait_seconds=0.1)
   assert 'plain: 1/1 trials' in capsys.readouterr().out
-  states = [t.state.name for t in optuna.load_study(study_name='plain',
-                                                    storage=storage).get_trials()]
-  assert states == ['FAIL', 'COMPLETE']
+  assert [t.state.name for t in study.get_trials()] == ['FAIL', 'COMPLETE']
 
 
 def test_a_storage_without_heartbeats_says_when_to_run_again(tmp_path, fake_runs):
