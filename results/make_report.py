@@ -228,6 +228,7 @@ def tables(summary):
   out.update(glyph_tables(by_grid['glyphs_default']))
   for study in studies.STUDIES:
     out.update(studies.tables(study))
+  out['verdicts'] = '\n'.join(studies.headline(study) for study in studies.STUDIES)
   out['open_set_convergence'] = convergence_table()
   out['time_to_accuracy'] = time_to_accuracy.table()
   out['fast_recipe_search'] = time_to_accuracy.search_table()
@@ -443,26 +444,28 @@ def main():
   parser.add_argument('--check', action='store_true', help='check only; write nothing')
   args = parser.parse_args()
   summary = [row for grid in (*CURRENT, *HISTORY) for row in rows(grid)]
-  results_md = os.path.join(ROOT, 'RESULTS.md')
-  with open(results_md) as f:
-    markdown = f.read()
   blocks = tables(summary)
-  filled = fill(markdown, blocks)
+  # RESULTS.md holds every block; README.md the ones it names (the studies' verdicts).
+  docs = {}
+  for name in ('RESULTS.md', 'README.md'):
+    with open(os.path.join(ROOT, name)) as f:
+      markdown = f.read()
+    docs[name] = (markdown, fill(markdown, blocks))
   if args.check:
     problems = stale_configs()
     problems += [f'RESULTS.md: no <!-- table:{name} --> block for a generated table'
-                 for name in blocks if f'<!-- table:{name} -->' not in markdown]
-    if filled != markdown:
-      problems.append('RESULTS.md: a generated table differs from the records; run '
-                      'python results/make_report.py')
+                 for name in blocks if f'<!-- table:{name} -->' not in docs['RESULTS.md'][0]]
+    problems += [f'{name}: a generated table differs from the records; run '
+                 'python results/make_report.py' for name, (old, new) in docs.items() if new != old]
     for p in problems:
       print(f'stale: {p}', file=sys.stderr)
     print(f'make_report --check: {len(problems)} problem(s)')
     return 1 if problems else 0
   with open(os.path.join(HERE, 'summary.json'), 'w') as f:
     json.dump([{k: v for k, v in row.items() if k != 'config'} for row in summary], f, indent=1)
-  with open(results_md, 'w') as f:
-    f.write(filled)
+  for name, (_, filled) in docs.items():
+    with open(os.path.join(ROOT, name), 'w') as f:
+      f.write(filled)
   figures()
   return 0
 

@@ -34,6 +34,10 @@ PARAMS = {'learning_rate': 'lr', 'weight_decay': 'wd', 'model.xi': 'xi', 'model.
           'loss.contrastive.weight': 'contrastive weight',
           'loss.contrastive.margin': 'contrastive margin'}
 IS_METHOD = 'softmax_is'  # the paper's method, against the best tuned method without IS
+# What each study asks, as its verdict line (headline) names it.
+QUESTIONS = {'fashion_mnist_open_set': 'Unseen classes, FashionMNIST (5 training classes)',
+             'fashion_mnist_closed_set': 'The classes it trained on, FashionMNIST (10 classes)',
+             'glyphs_open_set': 'Unseen classes, glyphs (77 training classes)'}
 
 
 def _records(name):
@@ -306,6 +310,39 @@ def verdicts(study, finals) -> dict:
       word = ('better' if d > 0 else 'worse') if rejected[m] else 'no difference'
       out[m, key] = (d, half, p, word)
   return out
+
+
+def headline(study) -> str:
+  """The study's answer as one Markdown list item, generated from its verdicts: per test metric,
+  which declared comparisons came out better, worse or without a difference."""
+  finals = _finals(study)
+  found = verdicts(study, finals)
+  if not found:
+    return (f'- **{QUESTIONS[study.name]}**: not answered yet, no finals on record '
+            f'(results/raw/{study.name}.jsonl).')
+  against = list(dict.fromkeys(m for m, _ in found))
+  seeds = sorted({len(finals[m]) for m in [IS_METHOD, *against]})
+  parts = []
+  for key, label in study.test.items():
+    by_word = {w: [METHODS[m] for m in against if found[m, key][3] == w]
+               for w in ('better', 'worse', 'no difference')}
+    said = [f'{w} than {_names(by_word[w], len(against))}' for w in ('better', 'worse')
+            if by_word[w]]
+    if by_word['no difference']:
+      said.append('no difference with ' + _names(by_word['no difference'], len(against), said))
+    parts.append(f'{label} {", ".join(said)}')
+  return (f'- **{QUESTIONS[study.name]}**: softmax + IS against {len(against)} tuned methods '
+          f'without IS ({"/".join(map(str, seeds))} seeds; Welch, Holm at family-wise 5%): '
+          + '; '.join(parts) + '.')
+
+
+def _names(names, total, others=()):
+  """'all 7', the names themselves (up to 3), or 'the other 5' after others were named."""
+  if len(names) == total:
+    return f'all {total}'
+  if len(names) <= 3:
+    return ' and '.join(names)
+  return f'the other {len(names)}' if others else f'{len(names)} of {total}'
 
 
 def _difference_table(study, finals):

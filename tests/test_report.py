@@ -21,9 +21,11 @@ def test_every_recorded_row_resolves_to_its_recorded_config():
   report = _report()
   assert report.stale_configs() == []
   summary = [row for grid in (*report.CURRENT, *report.HISTORY) for row in report.rows(grid)]
-  markdown = (ROOT / 'RESULTS.md').read_text()
-  assert report.fill(markdown, report.tables(summary)) == markdown, (
-      'RESULTS.md\'s generated tables are stale: run python results/make_report.py')
+  blocks = report.tables(summary)
+  for name in ('RESULTS.md', 'README.md'):  # README.md: the studies' verdicts
+    markdown = (ROOT / name).read_text()
+    assert report.fill(markdown, blocks) == markdown, (
+        f'{name}\'s generated tables are stale: run python results/make_report.py')
 
 
 def test_a_grid_edited_after_its_runs_is_named(tmp_path):
@@ -60,6 +62,7 @@ def test_a_changed_plugin_default_makes_check_fail_naming_its_rows(tmp_path):
     shutil.copytree(ROOT / name, tmp_path / name,
                     ignore=shutil.ignore_patterns('*.png', '*.npz', '__pycache__'))
   shutil.copy(ROOT / 'RESULTS.md', tmp_path)
+  shutil.copy(ROOT / 'README.md', tmp_path)
   head = tmp_path / 'isx' / 'heads' / 'arcface.py'
   source = head.read_text()
   assert 'scale: float = 30.0' in source

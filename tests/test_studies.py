@@ -87,6 +87,20 @@ def test_every_study_has_its_config_space_and_blocks():
       assert f'<!-- table:{name} -->' in markdown
 
 
+def test_the_headline_says_each_verdict_of_the_declared_comparisons(monkeypatch):
+  means = {'softmax_is': 0.51, 'softmax': 0.71, 'normface': 0.51, 'cosface': 0.21}
+  finals = [{'name': m, 'seed': i, 'metrics': {'map@r': v + d, 'recall@1': v - d}}
+            for m, v in means.items() for i, d in enumerate((-0.01, 0.0, 0.01))]
+  monkeypatch.setattr(studies, '_records', lambda name: finals)
+  assert studies.headline(studies.STUDIES[0]) == (
+      '- **Unseen classes, FashionMNIST (5 training classes)**: softmax + IS against 3 tuned '
+      'methods without IS (3 seeds; Welch, Holm at family-wise 5%): MAP@R better than CosFace, '
+      'worse than softmax, no difference with NormFace; Recall@1 better than CosFace, worse than '
+      'softmax, no difference with NormFace.')
+  monkeypatch.setattr(studies, '_records', lambda name: [])
+  assert 'not answered yet, no finals on record' in studies.headline(studies.STUDIES[0])
+
+
 def test_a_spectrum_record_without_its_final_is_named(tmp_path):
   import shutil
   shutil.copytree(ROOT / 'results' / 'raw', tmp_path / 'raw')
