@@ -184,9 +184,10 @@ def tables(study) -> dict:
   """{study: its table, study_difference: IS against the best tuned baseline}."""
   trials, finals = _records(f'{study.name}_trials'), _finals(study)
   name = study.table or study.name.replace('fashion_mnist_', '')
+  running = {f'{name}_progress': progress(study)} if study.table else {}
   if not trials:
     parts = ('', '_difference', '_spectrum') + (('_convergence',) if study.table else ())
-    return {f'{name}{part}': 'No records yet.' for part in parts}
+    return {**{f'{name}{part}': 'No records yet.' for part in parts}, **running}
   sp = space(study)
   counted = counted_trials(trials, sp['trials'])
   head = ['method', 'tuned (best of its trials)', 'trials', 'validation MAP@R: defaults, tuned',
@@ -224,7 +225,33 @@ def tables(study) -> dict:
             '    ' + base.format('sweep') + f' --grid=results/grids/{study.name}.json --out=FINALS']
   return {name: '\n'.join(lines), f'{name}_difference': _difference_table(study, finals),
           f'{name}_spectrum': _spectrum_table(study, finals),
-          **({f'{name}_convergence': _convergence_table(study, finals)} if study.table else {})}
+          **({f'{name}_convergence': _convergence_table(study, finals)} if study.table else {}),
+          **running}
+
+
+def in_progress(study) -> str:
+  """The folder of a study still running in chunks: its Optuna storage and trial records."""
+  return f'results/studies_in_progress/{study.name}'
+
+
+def progress(study) -> str:
+  """How far the study's trials are: from results/raw when it is done, else from the records of
+  the chunks run so far (in_progress)."""
+  budget, methods = space(study)['trials'], space(study)['methods']
+  done = _records(f'{study.name}_trials')
+  where = f'results/raw/{study.name}_trials.jsonl'
+  if not done:
+    folder = os.path.join(ROOT, in_progress(study))
+    names = sorted(n for n in os.listdir(folder) if n.startswith('trials_')) if os.path.isdir(
+        folder) else []
+    for n in names:
+      with open(os.path.join(folder, n)) as f:
+        done += [json.loads(line) for line in f]
+    where = f'{in_progress(study)}/, with the study\'s Optuna storage (studies.db)'
+  counted = counted_trials(done, budget)
+  total = sum(len(counted.get(m, [])) for m in methods)
+  per = ', '.join(f'{METHODS[m]} {len(counted.get(m, []))}' for m in methods)
+  return f'Trials finished: {total} of {budget * len(methods)} ({per}); records in {where}.'
 
 
 def last_quarter_gain(curve, key):
