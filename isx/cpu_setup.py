@@ -235,17 +235,22 @@ def choose(workload: dict, batch_sizes, path: str = 'auto', devices: int | None 
     if not cached:
       log(f'XLA:CPU: timing {len(pairs)} setups of this model on this host, once '
           f'(cached in {cache_file()}) ...')
+      # Others' work skews the timing and can pick the slower path: the load is kept with it,
+      # and shown, so that a choice measured on a busy host can be seen and timed again.
+      load = round(os.getloadavg()[0], 1)
       try:
         timings = measure(workload, pairs, cores, log)
       except (RuntimeError, subprocess.TimeoutExpired) as e:  # never stops a training
         return Setup('ynnpack', devices or split, f'XLA\'s default, since {e}')
       entry = cache[digest] = {'timings': {**(entry or {}).get('timings', {}), **timings},
-                               'host': host, 'workload': workload['key']}
+                               'host': host, 'workload': workload['key'], 'load': load}
   timings = {f'{p}/{d}': entry['timings'][f'{p}/{d}'] for p, d in pairs}
   best = min(timings, key=timings.get)
   p, d = best.split('/')
   shown = ', '.join(f'{k} {v:g}' for k, v in sorted(timings.items(), key=lambda kv: kv[1]))
   how = 'cached measurement' if cached else 'measured now'
+  if entry.get('load') is not None:
+    how += f' at load {entry["load"]:.1f} on {usable_cores()} cores'
   return Setup(p, int(d), f'fastest for this model on this host ({how}, ms per step: {shown})',
                timings)
 

@@ -23,6 +23,7 @@ def host(monkeypatch, tmp_path):
   monkeypatch.setattr(cpu_setup, 'usable_cores', lambda: 2)
   monkeypatch.setattr(cpu_setup, 'accelerator_host', lambda: False)
   monkeypatch.setattr(cpu_setup, 'user_devices', lambda: None)
+  monkeypatch.setattr(cpu_setup.os, 'getloadavg', lambda: (0.3, 0.2, 0.1))
   calls = []
   times = {'ynnpack/2': 460.0, 'xla/1': 262.0, 'xla/2': 300.0}
 
@@ -53,10 +54,11 @@ def test_auto_picks_the_fastest_measured_setup_and_caches_it(host):
   calls, times = host
   first = cpu_setup.choose(WORKLOAD, (128, 1000), log=lambda m: None)
   assert (first.path, first.devices) == ('xla', 1)
-  assert first.timings == times and 'measured now' in first.reason
+  assert first.timings == times and 'measured now at load 0.3 on 2 cores' in first.reason
   assert sorted(calls) == [('xla', 1, 2), ('xla', 2, 2), ('ynnpack', 2, 2)]
   again = cpu_setup.choose(WORKLOAD, (128, 1000), log=lambda m: None)
-  assert (again.path, again.devices) == ('xla', 1) and 'cached' in again.reason
+  assert (again.path, again.devices) == ('xla', 1)
+  assert 'cached measurement at load 0.3 on 2 cores' in again.reason  # a busy host shows here
   assert len(calls) == 3  # nothing timed the second time
   other = {**WORKLOAD, 'key': {**WORKLOAD['key'], 'model': {'name': 'googlenet'}}}
   times.update({'ynnpack/2': 5700.0, 'xla/1': 14100.0, 'xla/2': 9000.0})
