@@ -71,7 +71,7 @@ def head_factory(head):
 
 def create_model(model_config, num_classes: int, image_shape=None):
   """Model(num_classes, **model_config without name), from a resolved config.model; given
-  image_shape, checked to take such images (check_input_shape)."""
+  image_shape, checked to take such images (input_shape.check)."""
   kwargs = {k: v for k, v in model_config.items() if k != 'name'}
   if 'head' in kwargs:
     kwargs['head'] = head_factory(kwargs['head'])
