@@ -17,6 +17,7 @@ import sys
 import time
 
 import jax
+import optax
 import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
@@ -112,8 +113,12 @@ class CheckpointMismatchError(errors.UserError, ValueError):
   pass
 
 
-def restore_latest(mngr: ocp.CheckpointManager, state, writer: bool = True):
+def restore_latest(mngr: ocp.CheckpointManager, state, writer: bool = True,
+                   weights_only: bool = False):
   """Returns (state restored from the newest readable checkpoint, its step), or (state, None).
+  weights_only (an evaluation, whose state has no optimiser): only the step, the weights and
+  the batch statistics are read, the weights' EMA (optim.ema_of_params) in the weights' place
+  when the checkpoint keeps one; the optimiser's and the loss's arrays stay on disk.
 
   Damaged checkpoints are reported and skipped; a writer (the training, which holds the
   workdir's lock) moves them aside, a reader (isx.eval) changes nothing in the workdir. A
@@ -127,15 +132,23 @@ def restore_latest(mngr: ocp.CheckpointManager, state, writer: bool = True):
     _drop_abandoned_read_reports()
   while steps:
     step = steps.pop(0)
-    saved = _saved_shapes(mngr, step)
-    target, convert = upgrade.checkpoint_target(wanted, saved or {})
-    mismatch = _mismatch(saved, target)
+    saved_tree = _saved_tree(mngr, step)
+    saved = None if saved_tree is None else _shapes(saved_tree)
+    if weights_only:
+      target, convert = _weights_target(wanted, saved_tree)
+    else:
+      target, convert = upgrade.checkpoint_target(wanted, saved or {})
+    mismatch = _mismatch(saved, target, partial=weights_only)
     if mismatch:
       raise CheckpointMismatchError(
           f'checkpoint {step} in {mngr.directory} was written by a different model config '
           f'({mismatch}); use the config it was trained with or a new --workdir')
     try:
-      restored = mngr.restore(step, args=ocp.args.StandardRestore(target))
+      if target is None:
+        raise ValueError('its array metadata cannot be read')
+      args = (ocp.args.PyTreeRestore(item=target, restore_args=_restore_args(target))
+              if weights_only else ocp.args.StandardRestore(target))
+      restored = mngr.restore(step, args=args)
       return state.replace(**convert(restored)), step
     except Exception as e:  # noqa: BLE001  its arrays fit, so any read failure is damage
       # Orbax appends the whole TensorStore spec to the reason; the first part says it all.
@@ -188,28 +201,71 @@ def _set_aside(mngr, step: int, reason: str):
   mngr.reload()
 
 
+def _path(path) -> str:
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))) for k in path)
+
+
 def _shapes(tree) -> dict:
-  name = lambda k: str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
-  return {'/'.join(map(name, path)): tuple(getattr(leaf, 'shape', ()))
-          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+  """{path: shape} of tree's arrays, its placeholders (arrays not to read) left out."""
+  return {_path(path): tuple(getattr(leaf, 'shape', ()))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+          if leaf is not ocp.PLACEHOLDER}
 
 
-def _saved_shapes(mngr, step: int) -> dict | None:
-  """{path: shape} of checkpoint `step`'s arrays per Orbax's metadata; None when it cannot be
-  read: then the checkpoint is damaged, not foreign, and the restore handles it."""
+def _saved_tree(mngr, step: int):
+  """Checkpoint `step`'s tree of array metadata; None when it cannot be read: then the
+  checkpoint is damaged, not foreign, and the restore handles it."""
   try:
-    return _shapes(ocp.StandardCheckpointHandler().metadata(
-        epath.Path(mngr.directory) / str(step) / 'default'))
+    return ocp.StandardCheckpointHandler().metadata(
+        epath.Path(mngr.directory) / str(step) / 'default').tree
   except Exception:  # noqa: BLE001
     return None
 
 
-def _mismatch(saved: dict | None, target) -> str | None:
-  """How the saved arrays differ from target's, or None when they fit or are unreadable."""
+_WEIGHTS = ('step', 'params', 'batch_stats')  # what an evaluation reads, besides the EMA
+
+
+def _weights_target(wanted, saved_tree):
+  """(target, convert) that read a checkpoint's step, params and batch_stats (as in wanted) and
+  the params' EMA where its optimiser state keeps one (an 'ema_params' subtree), every other
+  saved array a placeholder; convert returns the EMA as the params. (None, None) when the
+  checkpoint's metadata cannot be read."""
+  if saved_tree is None:
+    return None, None
+  params = {_path(p): leaf for p, leaf in jax.tree_util.tree_leaves_with_path(wanted['params'])}
+
+  def pick(path, leaf):
+    head, _, rest = _path(path).partition('/ema_params/')
+    if rest and head.startswith('opt_state'):  # the EMA of a weight the target has
+      return params.get(rest, jax.ShapeDtypeStruct(leaf.shape, leaf.dtype))
+    return ocp.PLACEHOLDER
+  target = {**jax.tree_util.tree_map_with_path(pick, saved_tree),
+            **{k: wanted[k] for k in _WEIGHTS}}
+
+  def convert(restored):
+    ema = optax.tree_utils.tree_get_all_with_path(restored['opt_state'], 'ema_params')
+    return {'step': restored['step'], 'params': ema[0][1] if ema else restored['params'],
+            'batch_stats': restored['batch_stats']}
+  return target, convert
+
+
+def _restore_args(target):
+  """Where each array of target goes: its ShapeDtypeStruct's sharding; placeholders nowhere."""
+  return jax.tree.map(
+      lambda leaf: ocp.RestoreArgs() if leaf is ocp.PLACEHOLDER else ocp.ArrayRestoreArgs(
+          sharding=leaf.sharding, global_shape=leaf.shape, dtype=leaf.dtype), target)
+
+
+def _mismatch(saved: dict | None, target, partial: bool = False) -> str | None:
+  """How the saved arrays differ from target's, or None when they fit or are unreadable.
+  partial: target reads some of the saved arrays; only those are compared."""
   if saved is None:
     return None
   wanted = _shapes(target)
-  diff = sorted((k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k)),
+  keys = saved.keys() | wanted.keys()
+  if partial:
+    keys = [k for k in keys if k in wanted or k.split('/')[0] in _WEIGHTS]
+  diff = sorted((k for k in keys if saved.get(k) != wanted.get(k)),
                 key=lambda k: (not k.startswith('params'), k))  # a layer first, then Adam's copies
   if not diff:
     return None

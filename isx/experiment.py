@@ -27,7 +27,7 @@ class Experiment:
   mesh: jax.sharding.Mesh
   model: Any  # a flax module, isx.models.common.EmbeddingModel
   objective: losses.Objective
-  schedule: optax.Schedule  # the learning rate by step: the optimiser's, and the logged one
+  schedule: Optional[optax.Schedule]  # the learning rate by step (the logged one); None to evaluate
   state: step_lib.TrainState  # replicated over the mesh; restored when a checkpoint was found
   train_fn: Any  # jitted (state, [K, batch] batches, rng) -> (state, [K] metrics); None to evaluate
   eval_fn: Any  # jitted (state, batch) -> {'logits', 'embedding', 'features'}
@@ -45,9 +45,9 @@ class Experiment:
     `mesh` defaults to every device, and config's batch sizes are checked against it here (a
     caller that gives the mesh has checked them, as open does). writer: a training's, which
     clears what a killed training left unfinished in checkpoints/. trains=False (evaluation): no
-    train function is built (train_fn None); the optimiser state is still restored with the
-    weights. Lower layers are called in order (workdir, model, devices, optimiser, step), each
-    once."""
+    optimiser and no train function (schedule, state.opt_state and train_fn None); only the
+    weights are read from the checkpoint, its EMA's in their place when it keeps one. Lower
+    layers are called in order (workdir, model, devices, optimiser, step), each once."""
     if info is None:
       from isx import input_pipeline  # TFDS: only when the dataset itself is read
       info = input_pipeline.dataset_info(config)
@@ -59,7 +59,7 @@ class Experiment:
       model = models.create_model(config.model, info.num_classes, info.image_shape)
       objective = losses.Objective(config.loss, info.num_classes, model.embedding_dim)
       mesh = mesh_lib.mesh_for(config) if mesh is None else mesh
-      tx, schedule = optim.optimizer(config, info)
+      tx, schedule = optim.optimizer(config, info) if trains else (None, None)
       init_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
       state = step_lib.create_train_state(model, info.image_shape, objective, tx, init_rng)
       train_fn = (step_lib.compile_train_step(config, mesh, objective, schedule) if trains
@@ -70,7 +70,8 @@ class Experiment:
       state = jax.device_put(state, mesh_lib.replicated(mesh))
       restored = None
       if mngr is not None:
-        state, restored = checkpointing.restore_latest(mngr, state, writer)
+        state, restored = checkpointing.restore_latest(mngr, state, writer,
+                                                       weights_only=not trains)
         # A no-op for today's checkpoints; an older one's converted arrays still need placing.
         state = jax.device_put(state, mesh_lib.replicated(mesh))
     except BaseException:

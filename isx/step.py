@@ -24,12 +24,15 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(model, image_shape, objective, tx, rng) -> TrainState:
-  """The model's initial variables, the objective's state and tx's (optim.optimizer) state."""
+  """The model's initial variables, the objective's state and tx's (optim.optimizer) state.
+  tx None (an evaluation): no optimiser and no optimiser state, the weights alone."""
   variables = jax.jit(functools.partial(model.init, train=False))(
       rng, jnp.zeros((1, *image_shape), jnp.float32))
-  return TrainState.create(apply_fn=model.apply, params=variables['params'],
-                           batch_stats=variables.get('batch_stats', {}),
-                           loss_state=objective.init_state(), tx=tx)
+  arrays = dict(apply_fn=model.apply, params=variables['params'],
+                batch_stats=variables.get('batch_stats', {}), loss_state=objective.init_state())
+  if tx is None:
+    return TrainState(step=0, tx=None, opt_state=None, **arrays)
+  return TrainState.create(tx=tx, **arrays)
 
 
 def _variables(state, params):

@@ -21,7 +21,8 @@ import pytest
 
 from isx.datasets import idx, store
 
-pytestmark = pytest.mark.slow
+# One worker runs the module's fixture (three trainings) once for its three tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('recipe')]
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -93,6 +93,7 @@ def reference(tiny_data_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group('reference')  # the worker that ran the reference run
 def test_sigterm_saves_and_resume_matches_uninterrupted(tiny_data_dir, tiny_config, tmp_path,
                                                         reference):
   workdir = str(tmp_path / 'run')
@@ -112,6 +113,7 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tiny_data_dir, tiny_conf
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group('reference')
 def test_sigkill_between_checkpoints_resumes_from_last_one(tiny_data_dir, tiny_config, tmp_path,
                                                            reference):
   workdir = str(tmp_path / 'run')

@@ -18,7 +18,7 @@ import slurm_cluster  # tests/
 import test_reliability as rel  # tests/: the same tiny isx.main runs
 
 WHY_NOT = slurm_cluster.missing()
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('slurm'),  # one cluster, one worker
               pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))]
 
 

@@ -10,7 +10,8 @@ import pytest
 
 import tb_events  # tests/
 
-from isx import config_checks, errors, evaluation, input_pipeline, knn, losses, models, optim
+from isx import checkpointing, config_checks, errors, evaluation, input_pipeline, knn, losses
+from isx import models, optim
 from isx import step as step_lib, train
 from isx import mesh as mesh_lib
 from isx.experiment import Experiment
@@ -196,7 +197,7 @@ def test_test_time_flip_scores_the_mean_of_the_image_and_its_mirror(tiny_config)
   assert not np.allclose(both['logits'], plain['logits'])
 
 
-def test_ema_follows_its_recurrence_and_is_what_evals_score(tiny_config):
+def test_ema_follows_its_recurrence_and_is_what_evals_score(tiny_config, tmp_path):
   tiny_config.ema_decay = 0.5
   exp = Experiment.create(tiny_config)
   state, ema = exp.state, jax.device_get(exp.state.params)
@@ -216,6 +217,18 @@ def test_ema_follows_its_recurrence_and_is_what_evals_score(tiny_config):
   np.testing.assert_allclose(scored['logits'], logits(optim.eval_params(state)), rtol=1e-5,
                              atol=1e-6)
   assert not np.allclose(scored['logits'], logits(state.params))
+  # An evaluation builds no optimiser: it reads the EMA from the checkpoint as its weights.
+  mngr = checkpointing.manager(str(tmp_path), writer=True)
+  checkpointing.save(mngr, state, force=True)
+  checkpointing.close(mngr)
+  evaluating = Experiment.create(tiny_config, str(tmp_path), trains=False)
+  checkpointing.close(evaluating.mngr)
+  assert evaluating.restored == 3 and evaluating.state.opt_state is None
+  assert evaluating.train_fn is None and evaluating.schedule is None
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               jax.device_get(evaluating.state.params), ema)
+  np.testing.assert_allclose(evaluating.eval_fn(evaluating.state, mesh_lib.to_global(
+      batch, evaluating.data_sharding))['logits'], scored['logits'], rtol=1e-5, atol=1e-6)
 
 
 def test_without_ema_the_optimiser_state_is_as_before_and_evals_score_the_weights(tiny_config):
@@ -371,6 +384,8 @@ def test_fused_steps_give_bit_identical_params_logs_and_resume(tiny_config, tmp_
 
 def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config):
   # CPU unrolls K > 1 (see step.train_steps); GPUs and TPUs run the rolled lax.scan, asked here.
+  # XLA:CPU runs a rolled loop's convolutions slowly: two steps of 8 images keep this test short.
+  tiny_config.batch_size = 8
   info = input_pipeline.dataset_info(tiny_config)
   model = models.create_model(tiny_config.model, info.num_classes)
   objective = losses.Objective(tiny_config.loss, info.num_classes, model.embedding_dim)
@@ -378,9 +393,9 @@ def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config):
   schedule = optim.learning_rate_schedule(tiny_config, 10)
   train_fn = step_lib.compile_train_step(tiny_config, mesh, objective, schedule, unroll=False)
   it = input_pipeline.train_batches(tiny_config, info)
-  batches = [next(it) for _ in range(4)]
+  batches = [next(it) for _ in range(2)]
   results = []
-  for chunks in ([batches], [[b] for b in batches]):  # one rolled K=4 call, or four K=1 calls
+  for chunks in ([batches], [[b] for b in batches]):  # one rolled K=2 call, or two K=1 calls
     state = jax.device_put(step_lib.create_train_state(
         model, info.image_shape, objective, optim.make_optimizer(tiny_config, schedule),
         jax.random.key(0)),
@@ -389,7 +404,7 @@ def test_the_rolled_loop_of_accelerators_equals_single_steps(tiny_config):
     for chunk in chunks:
       stacked = mesh_lib.to_global(jax.tree.map(lambda *x: np.stack(x), *chunk),
                                    mesh_lib.chunk_sharding(mesh))
-      if len(chunk) == 4:  # the loop really is rolled: one while loop, not four step bodies
+      if len(chunk) == 2:  # the loop really is rolled: one while loop, not two step bodies
         assert 'while' in train_fn.lower(state, stacked, jax.random.key(1)).as_text()
       state, metrics = train_fn(state, stacked, jax.random.key(1))
       losses_ += list(np.asarray(metrics['loss']))
