@@ -231,6 +231,25 @@ def test_ema_follows_its_recurrence_and_is_what_evals_score(tiny_config, tmp_pat
       batch, evaluating.data_sharding))['logits'], scored['logits'], rtol=1e-5, atol=1e-6)
 
 
+def test_an_evaluation_reads_the_batch_statistics_with_the_weights(tiny_config, tmp_path):
+  from configs import default
+  tiny_config.model = default.model('googlenet', embedding_dim=16, stem='cifar')  # BatchNorm
+  mesh = mesh_lib.make_mesh(jax.devices()[:1])
+  trained = Experiment.create(tiny_config, str(tmp_path), mesh=mesh, writer=True)
+  moved = lambda tree, by: jax.tree.map(lambda x: x + by, tree)  # not what init gives
+  state = trained.state.replace(step=trained.state.step + 7,
+                                params=moved(trained.state.params, 0.5),
+                                batch_stats=moved(trained.state.batch_stats, 0.25))
+  checkpointing.save(trained.mngr, state, force=True)
+  checkpointing.close(trained.mngr)
+  evaluating = Experiment.create(tiny_config, str(tmp_path), mesh=mesh, trains=False)
+  checkpointing.close(evaluating.mngr)
+  assert evaluating.restored == 7 and evaluating.state.batch_stats
+  for name in ('params', 'batch_stats'):
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(getattr(evaluating.state, name)),
+                 jax.device_get(getattr(state, name)))
+
+
 def test_without_ema_the_optimiser_state_is_as_before_and_evals_score_the_weights(tiny_config):
   exp = Experiment.create(tiny_config)
   assert optim.eval_params(exp.state) is exp.state.params
