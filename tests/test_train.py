@@ -231,6 +231,7 @@ def test_ema_follows_its_recurrence_and_is_what_evals_score(tiny_config, tmp_pat
       batch, evaluating.data_sharding))['logits'], scored['logits'], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # GoogleNet's init and save: ~14 s
 def test_an_evaluation_reads_the_batch_statistics_with_the_weights(tiny_config, tmp_path):
   from configs import default
   tiny_config.model = default.model('googlenet', embedding_dim=16, stem='cifar')  # BatchNorm
