@@ -234,10 +234,10 @@ def _weights_target(wanted, saved_tree):
     return None, None
   params = {_path(p): leaf for p, leaf in jax.tree_util.tree_leaves_with_path(wanted['params'])}
 
-  def pick(path, leaf):
+  def pick(path, _):
     head, _, rest = _path(path).partition('/ema_params/')
     if rest and head.startswith('opt_state'):  # the EMA of a weight the target has
-      return params.get(rest, jax.ShapeDtypeStruct(leaf.shape, leaf.dtype))
+      return params.get(rest, ocp.PLACEHOLDER)  # (another model's: the params mismatch says so)
     return ocp.PLACEHOLDER
   target = {**jax.tree_util.tree_map_with_path(pick, saved_tree),
             **{k: wanted[k] for k in _WEIGHTS}}
